@@ -1,0 +1,209 @@
+//! The ledger's shared test story: every test body runs against each storage engine.
+//!
+//! SQLite always runs. PostgreSQL runs against `CHIT_TEST_POSTGRES_URL` (default: the local server,
+//! user `postgres`); every [`TestDb`] creates its own database and drops it afterwards. Without a
+//! reachable server a local run says clearly that PostgreSQL was skipped; with `CI=true` an
+//! unreachable server fails the run.
+
+pub mod model;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use chit_core::{AccountId, CurrencyCode, Timestamp, TransferId};
+use chit_ledger::{Clock, Ledger, LedgerConfig};
+
+/// A storage engine under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "sqlite" => Some(Self::Sqlite),
+            "postgres" => Some(Self::Postgres),
+            _ => None,
+        }
+    }
+}
+
+/// The PostgreSQL server tests use, as a URL to its maintenance database.
+pub fn postgres_admin_url() -> String {
+    std::env::var("CHIT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The engines to run: SQLite, and PostgreSQL when reachable (required under `CI=true`).
+pub fn engines() -> Vec<Engine> {
+    static POSTGRES: OnceLock<bool> = OnceLock::new();
+    let postgres = *POSTGRES.get_or_init(|| {
+        let url = postgres_admin_url();
+        match postgres::Client::connect(&url, postgres::NoTls) {
+            Ok(_) => true,
+            Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!("CI=true but PostgreSQL at {url} is unreachable: {e}")
+            }
+            Err(e) => {
+                eprintln!(
+                    "NOTE: PostgreSQL tests SKIPPED: cannot reach {url} ({e}); \
+                     set CHIT_TEST_POSTGRES_URL to run them"
+                );
+                false
+            }
+        }
+    });
+    let mut engines = vec![Engine::Sqlite];
+    if postgres {
+        engines.push(Engine::Postgres);
+    }
+    engines
+}
+
+/// A fresh, empty database for one test; removed when dropped.
+pub struct TestDb {
+    pub engine: Engine,
+    /// The SQLite file path or the PostgreSQL URL: what a child process needs to open it.
+    pub location: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
+}
+
+impl TestDb {
+    pub fn new(engine: Engine) -> Self {
+        match engine {
+            Engine::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path: PathBuf = dir.path().join("ledger.db");
+                Self {
+                    engine,
+                    location: path.to_string_lossy().into_owned(),
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
+            }
+            Engine::Postgres => {
+                let name = format!("chit_test_{}", unique_suffix());
+                let mut admin = postgres::Client::connect(&postgres_admin_url(), postgres::NoTls)
+                    .expect("connect to PostgreSQL");
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create test database");
+                Self {
+                    engine,
+                    location: database_url(&postgres_admin_url(), &name),
+                    _dir: None,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    /// Starts a ledger on this database.
+    pub fn start(&self, clock: Arc<dyn Clock>, config: LedgerConfig) -> Ledger {
+        open(self.engine, &self.location, clock, config)
+    }
+}
+
+/// Starts a ledger on an engine at a location (file path or URL).
+pub fn open(engine: Engine, location: &str, clock: Arc<dyn Clock>, config: LedgerConfig) -> Ledger {
+    match engine {
+        Engine::Sqlite => chit_ledger_sqlite::start(location.as_ref(), clock, config),
+        Engine::Postgres => chit_ledger_postgres::start(location, clock, config),
+    }
+    .unwrap_or_else(|e| panic!("open {} ledger at {location}: {e}", engine.name()))
+}
+
+/// `url` with its database name replaced by `name`.
+pub fn database_url(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg_name {
+            if let Ok(mut admin) = postgres::Client::connect(&postgres_admin_url(), postgres::NoTls)
+            {
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// A small deterministic generator (SplitMix64) so failures reproduce from a printed seed.
+#[derive(Clone, Debug)]
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    pub fn id(&mut self) -> u128 {
+        (u128::from(self.next_u64()) << 64 | u128::from(self.next_u64())).max(1)
+    }
+}
+
+pub fn eur() -> CurrencyCode {
+    CurrencyCode::new("EUR").expect("valid")
+}
+
+pub fn account_id(raw: u128) -> AccountId {
+    AccountId::new(raw).expect("valid id")
+}
+
+pub fn transfer_id(raw: u128) -> TransferId {
+    TransferId::new(raw).expect("valid id")
+}
+
+/// A fixed starting time for manual clocks: 2026-01-01T00:00:00Z.
+pub fn epoch() -> Timestamp {
+    Timestamp::from_secs(1_767_225_600)
+}
