@@ -330,6 +330,23 @@ impl Model {
         );
     }
 
+    /// What a user account may still spend (`None` for unknown or system accounts).
+    pub fn available(&self, id: AccountId) -> Option<u64> {
+        let a = self
+            .accounts
+            .get(&id)
+            .filter(|a| a.kind == AccountKind::User)?;
+        Some(a.totals[CPO] - a.totals[DPO] - a.totals[DP])
+    }
+
+    /// The amount a pending transfer holds.
+    pub fn pending_amount(&self, id: TransferId) -> Option<u64> {
+        self.transfers
+            .get(&id)
+            .filter(|t| t.state.is_some())
+            .map(|t| t.amount)
+    }
+
     /// Where a pending transfer stands, if it is one.
     pub fn pending_state(&self, id: TransferId) -> Option<PendingState> {
         self.transfers.get(&id).and_then(|t| t.state)
