@@ -188,8 +188,10 @@ pub fn apply(
             Command::CreateTransfers(transfers) => {
                 CommandResult::Transfers(state.create_transfers(transfers))
             }
+            // Each expiry is credited to the first command that listed it: two workers whose
+            // requests share a batch must not both count the same one.
             Command::Expire(ids) => {
-                CommandResult::Expired(ids.iter().filter(|id| state.expired.contains(id)).count())
+                CommandResult::Expired(ids.iter().filter(|id| state.expired.remove(id)).count())
             }
         })
         .collect();
@@ -812,5 +814,99 @@ fn compare_existing(existing: &Transfer, t: &NewTransfer) -> TransferResult {
         None => Ok(Applied::Exists {
             timestamp: existing.timestamp,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::AccountKind;
+    use chit_core::CurrencyCode;
+
+    fn account(id: u128, kind: AccountKind) -> Account {
+        Account {
+            id: AccountId::new(id).unwrap(),
+            currency: CurrencyCode::new("EUR").unwrap(),
+            kind,
+            code: 0,
+            reference: 0,
+            debits_pending: 0,
+            debits_posted: 0,
+            credits_pending: 0,
+            credits_posted: 0,
+            timestamp: Timestamp::from_nanos(1),
+        }
+    }
+
+    /// Regression: two expiry requests grouped into one batch both counted the same expiry.
+    #[test]
+    fn an_expiry_listed_by_two_commands_in_one_batch_is_counted_once() {
+        let (bank, user) = (
+            account(1, AccountKind::System),
+            account(2, AccountKind::User),
+        );
+        let id = TransferId::new(9).unwrap();
+        let hold = Transfer {
+            id,
+            debit_account_id: bank.id,
+            credit_account_id: user.id,
+            amount: 5,
+            currency: bank.currency,
+            kind: TransferKind::Pending,
+            pending_id: None,
+            expires_at: Some(Timestamp::from_nanos(10)),
+            code: 0,
+            reference: 0,
+            linked: false,
+            timestamp: Timestamp::from_nanos(2),
+        };
+        let loaded = Loaded {
+            accounts: [
+                (
+                    bank.id,
+                    Account {
+                        debits_pending: 5,
+                        ..bank
+                    },
+                ),
+                (
+                    user.id,
+                    Account {
+                        credits_pending: 5,
+                        ..user
+                    },
+                ),
+            ]
+            .into(),
+            transfers: [(id, hold)].into(),
+            pendings: [(
+                id,
+                PendingStatus {
+                    id,
+                    state: PendingState::Pending,
+                    expires_at: hold.expires_at,
+                    resolved_by: None,
+                    resolved_at: None,
+                },
+            )]
+            .into(),
+        };
+        let batch = [Command::Expire(vec![id]), Command::Expire(vec![id])];
+        let (results, changes) = apply(
+            &batch,
+            loaded,
+            Timestamp::from_nanos(20),
+            Timestamp::from_nanos(2),
+        );
+        assert_eq!(
+            results,
+            [CommandResult::Expired(1), CommandResult::Expired(0)]
+        );
+        assert_eq!(changes.pendings_updated.len(), 1);
+        assert_eq!(changes.pendings_updated[0].state, PendingState::Expired);
+        assert!(changes
+            .accounts_updated
+            .iter()
+            .all(|a| a.debits_pending == 0 && a.credits_pending == 0));
     }
 }

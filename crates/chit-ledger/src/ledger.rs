@@ -199,6 +199,17 @@ impl Ledger {
         Ok(self.reader.history(account, query)?)
     }
 
+    /// Every transfer in commit order, a page at a time: for exports and for checking a whole
+    /// database (the crash tests).
+    pub fn transfers_after(
+        &self,
+        cursor: Option<chit_core::Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<Transfer>, LedgerError> {
+        self.check_limit(limit)?;
+        Ok(self.reader.scan_transfers(cursor, limit)?)
+    }
+
     /// Checks every ledger invariant against what is stored.
     pub fn audit(&self) -> Result<AuditReport, LedgerError> {
         Ok(audit::audit(self.reader.as_ref())?)
