@@ -16,7 +16,7 @@ use chit_ledger::row::{
     self, to_i64, RowSource, ACCOUNT_COLUMNS, PENDING_COLUMNS, TRANSFER_COLUMNS,
 };
 use chit_ledger::{
-    Account, Clock, HistoryQuery, Ledger, LedgerConfig, Order, PendingStatus, Reader, StoreError,
+    Account, Clock, HistoryQuery, Ledger, LedgerConfig, PendingStatus, Reader, Storage, StoreError,
     Transfer, Writer,
 };
 use postgres::error::SqlState;
@@ -31,7 +31,7 @@ const READERS_IDLE_MAX: usize = 8;
 const MIGRATION_LOCK_KEY: i64 = 0x6368_6974_6d69_6772;
 
 /// Connects to `url`, migrates the schema, and returns the writer and reader.
-pub fn open(url: &str) -> Result<(Box<dyn Writer>, Arc<dyn Reader>), StoreError> {
+pub fn open(url: &str) -> Result<Storage, StoreError> {
     let mut client = connect(url)?;
     migrate(&mut client)?;
     let url_for_readers = url.to_owned();
@@ -45,13 +45,15 @@ pub fn open(url: &str) -> Result<(Box<dyn Writer>, Arc<dyn Reader>), StoreError>
         url: url.to_owned(),
         client: Some(client),
     };
-    Ok((Box::new(writer), Arc::new(reader)))
+    Ok(Storage {
+        writer: Box::new(writer),
+        reader: Arc::new(reader),
+    })
 }
 
 /// Connects and starts a ledger on the database at `url`.
 pub fn start(url: &str, clock: Arc<dyn Clock>, config: LedgerConfig) -> Result<Ledger, StoreError> {
-    let (writer, reader) = open(url)?;
-    Ok(Ledger::start(writer, reader, clock, config))
+    Ok(Ledger::start(open(url)?, clock, config))
 }
 
 fn connect(url: &str) -> Result<Client, StoreError> {
@@ -100,9 +102,14 @@ fn err(e: postgres::Error) -> StoreError {
         SqlState::UNIQUE_VIOLATION,
         SqlState::LOCK_NOT_AVAILABLE,
     ];
+    // "db error" alone says nothing: include the server's own message.
+    let text = match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    };
     match e.code() {
-        Some(code) if transient.contains(code) => StoreError::Conflict(e.to_string()),
-        _ => StoreError::Backend(e.to_string()),
+        Some(code) if transient.contains(code) => StoreError::Conflict(text),
+        _ => StoreError::Backend(text),
     }
 }
 
@@ -454,18 +461,7 @@ impl Reader for PgReader {
         account: AccountId,
         query_: HistoryQuery,
     ) -> Result<Vec<Transfer>, StoreError> {
-        let (cmp, dir, cursor) = match query_.order {
-            Order::OldestFirst => (
-                ">",
-                "ASC",
-                query_.cursor.map_or(-1, |c| to_i64(c.as_nanos())),
-            ),
-            Order::NewestFirst => (
-                "<",
-                "DESC",
-                query_.cursor.map_or(i64::MAX, |c| to_i64(c.as_nanos())),
-            ),
-        };
+        let (cmp, dir, cursor) = query_.sql_bounds();
         // Two index range scans (debit side, credit side) merged: no full scan on OR.
         let sql = format!(
             "SELECT {TRANSFER_COLUMNS} FROM ( \
@@ -524,5 +520,38 @@ impl Reader for PgReader {
         );
         self.pool
             .with(|c| decode_all(query(c, &sql, &[&after, &limit])?, row::pending))
+    }
+}
+
+/// `url` with its database name replaced by `name` (query parameters kept): how tests and the
+/// benchmark point at the scratch databases they create.
+pub fn url_with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn url_with_database_replaces_only_the_name() {
+        use super::url_with_database as u;
+        assert_eq!(
+            u("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            u("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(u("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }

@@ -17,6 +17,7 @@ CREATE TABLE accounts (
 ) WITHOUT ROWID;
 
 -- The timestamp is the rowid: it strictly increases, so new transfers append to the table.
+-- There is deliberately no per-account index here: see account_history.
 CREATE TABLE transfers (
     timestamp         INTEGER PRIMARY KEY,
     id                BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
@@ -31,8 +32,27 @@ CREATE TABLE transfers (
     reference         BLOB NOT NULL,
     linked            INTEGER NOT NULL
 );
-CREATE INDEX transfers_by_debit ON transfers (debit_account_id, timestamp);
-CREATE INDEX transfers_by_credit ON transfers (credit_account_id, timestamp);
+
+-- Per-account history, filled in bulk from the transfers after `indexed_upto`. Each pass writes
+-- one sorted run; because `run` leads the key, a pass only appends pages (an index keyed by
+-- account alone would dirty one page per active account on every pass). A query seeks each run
+-- for the account, plus the short unindexed tail of `transfers`.
+CREATE TABLE account_history (
+    run        INTEGER NOT NULL,
+    account_id BLOB NOT NULL,
+    timestamp  INTEGER NOT NULL,
+    PRIMARY KEY (run, account_id, timestamp)
+) WITHOUT ROWID;
+CREATE TABLE history_runs (
+    run             INTEGER PRIMARY KEY,
+    first_timestamp INTEGER NOT NULL,
+    last_timestamp  INTEGER NOT NULL
+);
+CREATE TABLE history_progress (
+    singleton    INTEGER PRIMARY KEY CHECK (singleton = 1),
+    indexed_upto INTEGER NOT NULL
+);
+INSERT INTO history_progress (singleton, indexed_upto) VALUES (1, -1);
 
 -- The one mutable part of a pending transfer: whether it is still pending.
 CREATE TABLE pending_transfers (

@@ -114,7 +114,7 @@ impl TestDb {
                     .expect("create test database");
                 Self {
                     engine,
-                    location: database_url(&postgres_admin_url(), &name),
+                    location: chit_ledger_postgres::url_with_database(&postgres_admin_url(), &name),
                     _dir: None,
                     pg_name: Some(name),
                 }
@@ -137,21 +137,6 @@ pub fn open(engine: Engine, location: &str, clock: Arc<dyn Clock>, config: Ledge
     .unwrap_or_else(|e| panic!("open {} ledger at {location}: {e}", engine.name()))
 }
 
-/// `url` with its database name replaced by `name`.
-pub fn database_url(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let base = match base.rfind('/') {
-        Some(i) if i > "postgres://".len() => &base[..i],
-        _ => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(name) = &self.pg_name {
@@ -164,30 +149,23 @@ impl Drop for TestDb {
     }
 }
 
-/// A small deterministic generator (SplitMix64) so failures reproduce from a printed seed.
+/// A seeded generator so failures reproduce from the seed.
 #[derive(Clone, Debug)]
-pub struct SplitMix(u64);
+pub struct Random(fastrand::Rng);
 
-impl SplitMix {
+impl Random {
     pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        Self(fastrand::Rng::with_seed(seed))
     }
 
     /// Uniform in `0..n` (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
+        self.0.u64(..n)
     }
 
+    /// A valid 128-bit id (never 0 or `u128::MAX`).
     pub fn id(&mut self) -> u128 {
-        (u128::from(self.next_u64()) << 64 | u128::from(self.next_u64())).max(1)
+        self.0.u128(1..u128::MAX)
     }
 }
 

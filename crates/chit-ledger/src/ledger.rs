@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::apply::{Command, CommandResult};
 use crate::audit::{self, AuditReport};
 use crate::clock::Clock;
-use crate::store::{self, HistoryQuery, Reader, StoreError, Writer, PAGE_LIMIT_MAX};
+use crate::store::{self, HistoryQuery, Reader, Storage, StoreError, Writer, PAGE_LIMIT_MAX};
 use crate::types::{
     Account, AccountResult, NewAccount, NewTransfer, PendingStatus, Transfer, TransferResult,
 };
@@ -80,13 +80,9 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Starts the writer thread over an engine's writer and reader.
-    pub fn start(
-        writer: Box<dyn Writer>,
-        reader: Arc<dyn Reader>,
-        clock: Arc<dyn Clock>,
-        config: LedgerConfig,
-    ) -> Self {
+    /// Starts the writer thread over an opened storage engine.
+    pub fn start(storage: Storage, clock: Arc<dyn Clock>, config: LedgerConfig) -> Self {
+        let Storage { writer, reader } = storage;
         assert!(config.batch_events_max > 0 && config.queue_requests_max > 0);
         let (queue, requests) = mpsc::channel(config.queue_requests_max);
         let writer_thread = std::thread::Builder::new()
@@ -299,6 +295,11 @@ fn write_loop(
             batch.push(next);
         }
         commit_and_answer(writer.as_mut(), batch, clock.as_ref());
+        let idle = carried.is_none() && requests.is_empty();
+        if let Err(e) = writer.maintain(idle) {
+            // Housekeeping is retried after the next batch; the ledger's answers do not depend on it.
+            tracing::warn!(error = %e, "ledger storage maintenance failed");
+        }
     }
 }
 

@@ -16,5 +16,5 @@ pub mod types;
 pub use audit::{AuditReport, Violation};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ledger::{Ledger, LedgerConfig, LedgerError};
-pub use store::{HistoryQuery, Order, Reader, StoreError, Writer};
+pub use store::{HistoryQuery, Order, Reader, Storage, StoreError, Writer};
 pub use types::*;

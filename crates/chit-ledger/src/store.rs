@@ -45,6 +45,18 @@ pub trait Writer: Send {
     /// Up to `limit` pending transfers still pending whose expiry is at or before `now`.
     fn due_pendings(&mut self, now: Timestamp, limit: usize)
         -> Result<Vec<TransferId>, StoreError>;
+    /// Housekeeping between batches, in its own transaction (e.g. bulk index upkeep). `idle` says
+    /// no request is waiting, so slower work will not delay anyone. Failures are retried later.
+    fn maintain(&mut self, idle: bool) -> Result<(), StoreError> {
+        let _ = idle;
+        Ok(())
+    }
+}
+
+/// An opened storage engine: its single writer and its shareable reader.
+pub struct Storage {
+    pub writer: Box<dyn Writer>,
+    pub reader: std::sync::Arc<dyn Reader>,
 }
 
 /// Which way a history page runs.
@@ -60,6 +72,18 @@ pub struct HistoryQuery {
     pub cursor: Option<Timestamp>,
     pub limit: usize,
     pub order: Order,
+}
+
+impl HistoryQuery {
+    /// The SQL pieces both engines use: comparison against the cursor, sort direction, and the
+    /// cursor as a database integer (open-ended when absent).
+    pub fn sql_bounds(&self) -> (&'static str, &'static str, i64) {
+        let cursor = self.cursor.map(|c| crate::row::to_i64(c.as_nanos()));
+        match self.order {
+            Order::OldestFirst => (">", "ASC", cursor.unwrap_or(-1)),
+            Order::NewestFirst => ("<", "DESC", cursor.unwrap_or(i64::MAX)),
+        }
+    }
 }
 
 /// Most rows one read returns.

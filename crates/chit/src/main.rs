@@ -1,3 +1,143 @@
+//! `chit`: the command line. Glue only: parse arguments, call the libraries, print.
+
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "chit",
+    version,
+    about = "Chit: a payment network where the payment is the message"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a benchmark and print its figures with the machine it ran on.
+    Bench {
+        #[command(subcommand)]
+        bench: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Durable ledger transfers/s for batch sizes 1, 100, 1000, 8000 (uniform and hot-account loads).
+    Ledger {
+        /// Which storage engine to measure.
+        #[arg(long, value_enum, default_value_t = EngineArg::All)]
+        engine: EngineArg,
+        /// PostgreSQL server to create the scratch database on.
+        #[arg(
+            long,
+            env = "CHIT_BENCH_POSTGRES_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        )]
+        postgres: String,
+        /// Transfers per measured run (batch size 1 runs a twentieth of it).
+        #[arg(long, default_value_t = 200_000)]
+        transfers: u64,
+        /// Number of accounts.
+        #[arg(long, default_value_t = 10_000)]
+        accounts: u64,
+        /// How clients choose transfer ids: time-ordered (as Chit clients do) or fully random.
+        #[arg(long, value_enum, default_value_t = IdsArg::TimeOrdered)]
+        ids: IdsArg,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum IdsArg {
+    TimeOrdered,
+    Random,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EngineArg {
+    Sqlite,
+    Postgres,
+    All,
+}
+
 fn main() {
-    println!("Hello, world!");
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("chit: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Bench {
+            bench:
+                Bench::Ledger {
+                    engine,
+                    postgres,
+                    transfers,
+                    accounts,
+                    ids,
+                },
+        } => {
+            if transfers == 0 || accounts < 2 {
+                bail!("--transfers must be positive and --accounts at least 2");
+            }
+            let ids = match ids {
+                IdsArg::TimeOrdered => chit_bench::ledger::Ids::TimeOrdered,
+                IdsArg::Random => chit_bench::ledger::Ids::Random,
+            };
+            let options = chit_bench::ledger::Options {
+                accounts,
+                transfers,
+                ids,
+                ..Default::default()
+            };
+            bench_ledger(engine, &postgres, options)
+        }
+    }
+}
+
+fn bench_ledger(
+    engine: EngineArg,
+    postgres: &str,
+    options: chit_bench::ledger::Options,
+) -> Result<()> {
+    use chit_bench::ledger::{run, Target};
+    let mut targets = Vec::new();
+    if engine != EngineArg::Postgres {
+        targets.push(Target::Sqlite);
+    }
+    if engine != EngineArg::Sqlite {
+        targets.push(Target::Postgres(postgres.to_owned()));
+    }
+    println!("chit bench ledger: durable commits (SQLite synchronous=FULL, PostgreSQL synchronous_commit=on)");
+    println!("machine: {}", chit_bench::machine::describe());
+    let ids = match options.ids {
+        chit_bench::ledger::Ids::TimeOrdered => "time-ordered",
+        chit_bench::ledger::Ids::Random => "uniformly random",
+    };
+    println!(
+        "{} accounts, {ids} 128-bit transfer ids, one client unless noted\n",
+        options.accounts
+    );
+    println!(
+        "{:<9} {:<12} {:<28} {:>10} {:>12}",
+        "engine", "load", "batch", "transfers", "transfers/s"
+    );
+    for target in targets {
+        run(&target, options, &mut |f| {
+            println!(
+                "{:<9} {:<12} {:<28} {:>10} {:>12.0}",
+                f.engine,
+                f.load,
+                f.batch,
+                f.transfers,
+                f.per_second()
+            );
+        })
+        .map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chit_ledger::{
     AccountKind, Ledger, LedgerConfig, NewAccount, NewTransfer, SystemClock, TransferAction,
 };
-use chit_ledger_tests::{account_id, eur, open, transfer_id, Engine, SplitMix};
+use chit_ledger_tests::{account_id, eur, open, transfer_id, Engine, Random};
 
 const BANK: u128 = 1;
 const USERS: u128 = 12;
@@ -104,7 +104,7 @@ fn crash(ledger: Arc<Ledger>, seed: u64) {
         .map(|t| {
             let ledger = ledger.clone();
             std::thread::spawn(move || {
-                let mut rng = SplitMix::new(seed.wrapping_mul(31).wrapping_add(t));
+                let mut rng = Random::new(seed.wrapping_mul(31).wrapping_add(t));
                 loop {
                     let mut request = Vec::new();
                     for _ in 0..10 {
@@ -151,7 +151,7 @@ fn hammer(ledger: Arc<Ledger>, seed: u64, requests: u64) {
         .map(|t| {
             let ledger = ledger.clone();
             std::thread::spawn(move || {
-                let mut rng = SplitMix::new(seed.wrapping_mul(7919).wrapping_add(t));
+                let mut rng = Random::new(seed.wrapping_mul(7919).wrapping_add(t));
                 let mut open_pendings: Vec<u128> = Vec::new();
                 let mut errors = 0u64;
                 for _ in 0..requests / THREADS {

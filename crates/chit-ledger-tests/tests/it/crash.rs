@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chit_core::TransferId;
 use chit_ledger::SystemClock;
-use chit_ledger_tests::{engines, SplitMix, TestDb};
+use chit_ledger_tests::{engines, Random, TestDb};
 
 use super::*;
 
@@ -55,7 +55,7 @@ fn run_and_kill(db: &TestDb, seed: u64, run_ms: u64) -> Vec<TransferId> {
 fn acknowledged_transfers_survive_sigkill_and_nothing_is_half_applied() {
     for engine in engines() {
         let db = TestDb::new(engine);
-        let mut rng = SplitMix::new(0xC4A5_4000 + engine as u64);
+        let mut rng = Random::new(0xC4A5_4000 + engine as u64);
         let mut acked: HashSet<TransferId> = HashSet::new();
         for round in 0..rounds() {
             let run_ms = 20 + rng.below(300);

@@ -106,10 +106,10 @@ struct Ids(u128);
 
 impl Ids {
     fn account(&self, i: u8) -> AccountId {
-        AccountId::new(self.0 << 64 | u128::from(i) + 1).unwrap()
+        AccountId::new((self.0 << 64) | (u128::from(i) + 1)).unwrap()
     }
     fn transfer(&self, i: u8) -> TransferId {
-        TransferId::new(self.0 << 64 | u128::from(i) + 1).unwrap()
+        TransferId::new((self.0 << 64) | (u128::from(i) + 1)).unwrap()
     }
 }
 

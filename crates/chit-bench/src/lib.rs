@@ -1,0 +1,5 @@
+//! Benchmarks that print figures and the machine they ran on. Performance targets live here,
+//! never in timed tests.
+
+pub mod ledger;
+pub mod machine;
