@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use chit_core::{AccountId, CurrencyCode, Timestamp, TransferId};
-use chit_ledger::{Clock, Ledger, LedgerConfig};
+use chit_ledger::{Clock, Ledger, LedgerConfig, NewTransfer, TransferAction};
 
 /// A storage engine under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,6 +167,68 @@ impl Random {
     pub fn id(&mut self) -> u128 {
         self.0.u128(1..u128::MAX)
     }
+}
+
+/// Request builders for tests: EUR, code 1, no reference, unlinked.
+pub fn immediate(id: u128, debit: u128, credit: u128, amount: u64) -> NewTransfer {
+    NewTransfer {
+        id: transfer_id(id),
+        action: TransferAction::Immediate {
+            debit_account_id: account_id(debit),
+            credit_account_id: account_id(credit),
+            amount,
+            currency: eur(),
+        },
+        code: 1,
+        reference: 0,
+        linked: false,
+    }
+}
+
+pub fn pending(
+    id: u128,
+    debit: u128,
+    credit: u128,
+    amount: u64,
+    expires_at: Option<Timestamp>,
+) -> NewTransfer {
+    NewTransfer {
+        action: TransferAction::Pending {
+            debit_account_id: account_id(debit),
+            credit_account_id: account_id(credit),
+            amount,
+            currency: eur(),
+            expires_at,
+        },
+        ..immediate(id, debit, credit, amount)
+    }
+}
+
+pub fn post(id: u128, pending_id: u128, amount: u64) -> NewTransfer {
+    NewTransfer {
+        id: transfer_id(id),
+        action: TransferAction::PostPending {
+            pending_id: transfer_id(pending_id),
+            amount,
+        },
+        code: 1,
+        reference: 0,
+        linked: false,
+    }
+}
+
+pub fn void(id: u128, pending_id: u128) -> NewTransfer {
+    NewTransfer {
+        action: TransferAction::VoidPending {
+            pending_id: transfer_id(pending_id),
+        },
+        ..post(id, pending_id, 1)
+    }
+}
+
+pub fn linked(mut t: NewTransfer) -> NewTransfer {
+    t.linked = true;
+    t
 }
 
 pub fn eur() -> CurrencyCode {

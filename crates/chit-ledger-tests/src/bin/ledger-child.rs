@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chit_ledger::{
     AccountKind, Ledger, LedgerConfig, NewAccount, NewTransfer, SystemClock, TransferAction,
 };
-use chit_ledger_tests::{account_id, eur, open, transfer_id, Engine, Random};
+use chit_ledger_tests::{account_id, eur, immediate, open, pending, transfer_id, Engine, Random};
 
 const BANK: u128 = 1;
 const USERS: u128 = 12;
@@ -69,32 +69,9 @@ fn create_accounts(ledger: &Ledger) {
     assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
 }
 
-fn immediate(id: u128, debit: u128, credit: u128, amount: u64, linked: bool) -> NewTransfer {
-    NewTransfer {
-        id: transfer_id(id),
-        action: TransferAction::Immediate {
-            debit_account_id: account_id(debit),
-            credit_account_id: account_id(credit),
-            amount,
-            currency: eur(),
-        },
-        code: 1,
-        reference: 0,
-        linked,
-    }
-}
-
-fn pending(id: u128, debit: u128, credit: u128, amount: u64, linked: bool) -> NewTransfer {
-    NewTransfer {
-        action: TransferAction::Pending {
-            debit_account_id: account_id(debit),
-            credit_account_id: account_id(credit),
-            amount,
-            currency: eur(),
-            expires_at: None,
-        },
-        ..immediate(id, debit, credit, amount, linked)
-    }
+fn with_linked(mut t: NewTransfer, linked: bool) -> NewTransfer {
+    t.linked = linked;
+    t
 }
 
 /// Pairs whose ids differ only in the lowest bit: `id` and `id ^ 1` commit together or not at all.
@@ -113,10 +90,14 @@ fn crash(ledger: Arc<Ledger>, seed: u64) {
                         let other = 100 + (user - 100 + 1) % USERS;
                         let amount = 1 + rng.below(1_000);
                         if rng.below(2) == 0 {
-                            request.push(immediate(first, BANK, user, amount, true));
-                            request.push(immediate(first ^ 1, user, other, amount, false));
+                            request.push(with_linked(immediate(first, BANK, user, amount), true));
+                            request.push(with_linked(
+                                immediate(first ^ 1, user, other, amount),
+                                false,
+                            ));
                         } else {
-                            request.push(pending(first, BANK, user, amount, true));
+                            request
+                                .push(with_linked(pending(first, BANK, user, amount, None), true));
                             request.push(NewTransfer {
                                 id: transfer_id(first ^ 1),
                                 action: TransferAction::PostPending {
@@ -162,10 +143,10 @@ fn hammer(ledger: Arc<Ledger>, seed: u64, requests: u64) {
                         let amount = 1 + rng.below(500);
                         let id = rng.id();
                         request.push(match rng.below(5) {
-                            0 => immediate(id, BANK, a, amount * 3, false),
+                            0 => with_linked(immediate(id, BANK, a, amount * 3), false),
                             1 => {
                                 open_pendings.push(id);
-                                pending(id, a, b, amount, false)
+                                with_linked(pending(id, a, b, amount, None), false)
                             }
                             2 if !open_pendings.is_empty() => {
                                 let p = open_pendings.swap_remove(0);
@@ -181,10 +162,10 @@ fn hammer(ledger: Arc<Ledger>, seed: u64, requests: u64) {
                                 };
                                 NewTransfer {
                                     action,
-                                    ..immediate(id, a, b, 1, false)
+                                    ..with_linked(immediate(id, a, b, 1), false)
                                 }
                             }
-                            _ => immediate(id, a, b, amount, false),
+                            _ => with_linked(immediate(id, a, b, amount), false),
                         });
                     }
                     if ledger.create_transfers_blocking(request).is_err() {

@@ -7,12 +7,12 @@ mod races;
 
 use std::sync::Arc;
 
-use chit_core::Timestamp;
 use chit_ledger::{
     AccountKind, Applied, Ledger, LedgerConfig, ManualClock, NewAccount, NewTransfer,
     TransferAction, TransferResult,
 };
-use chit_ledger_tests::{account_id, epoch, eur, transfer_id, Engine, TestDb};
+use chit_ledger_tests::{account_id, epoch, eur, Engine, TestDb};
+pub use chit_ledger_tests::{immediate, linked, pending, post, void};
 
 /// A fresh database, a ledger on it, and the manual clock it reads.
 pub struct Fixture {
@@ -36,67 +36,6 @@ pub fn new_account(id: u128, kind: AccountKind) -> NewAccount {
         code: 1,
         reference: 0,
     }
-}
-
-pub fn immediate(id: u128, debit: u128, credit: u128, amount: u64) -> NewTransfer {
-    NewTransfer {
-        id: transfer_id(id),
-        action: TransferAction::Immediate {
-            debit_account_id: account_id(debit),
-            credit_account_id: account_id(credit),
-            amount,
-            currency: eur(),
-        },
-        code: 1,
-        reference: 0,
-        linked: false,
-    }
-}
-
-pub fn pending(
-    id: u128,
-    debit: u128,
-    credit: u128,
-    amount: u64,
-    expires_at: Option<Timestamp>,
-) -> NewTransfer {
-    NewTransfer {
-        action: TransferAction::Pending {
-            debit_account_id: account_id(debit),
-            credit_account_id: account_id(credit),
-            amount,
-            currency: eur(),
-            expires_at,
-        },
-        ..immediate(id, debit, credit, amount)
-    }
-}
-
-pub fn post(id: u128, pending_id: u128, amount: u64) -> NewTransfer {
-    NewTransfer {
-        id: transfer_id(id),
-        action: TransferAction::PostPending {
-            pending_id: transfer_id(pending_id),
-            amount,
-        },
-        code: 1,
-        reference: 0,
-        linked: false,
-    }
-}
-
-pub fn void(id: u128, pending_id: u128) -> NewTransfer {
-    NewTransfer {
-        action: TransferAction::VoidPending {
-            pending_id: transfer_id(pending_id),
-        },
-        ..post(id, pending_id, 1)
-    }
-}
-
-pub fn linked(mut t: NewTransfer) -> NewTransfer {
-    t.linked = true;
-    t
 }
 
 pub fn is_created(r: &TransferResult) -> bool {
