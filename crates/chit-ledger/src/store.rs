@@ -129,10 +129,10 @@ pub fn commit_batch(
             Ok(results) => return Ok(results),
             Err(StoreError::Conflict(why)) if attempt < CONFLICT_RETRIES_MAX => {
                 attempt += 1;
+                tracing::debug!(attempt, %why, "ledger batch conflicted, retrying");
                 // Back off a little so two writers stop colliding; bounded at 64 ms.
                 let backoff_us = 500u64 << attempt.min(7);
                 std::thread::sleep(std::time::Duration::from_micros(backoff_us));
-                let _ = why;
             }
             Err(e) => return Err(e),
         }
