@@ -1,0 +1,15 @@
+//! Chit's protocol: keys, canonical signing, sealed bodies, handles, certificates, receipts and
+//! the signed commands wallets send. Shared by the node and the wallet; no I/O.
+
+pub mod b64;
+pub mod canon;
+pub mod handle;
+pub mod keys;
+pub mod seal;
+
+pub use handle::{Handle, HandleError};
+pub use keys::{EncryptionKey, EncryptionSecret, IdentityKey, IdentitySecret, KeyError, Signature};
+pub use seal::{SealError, SealedBody};
+pub mod statements;
+
+pub use statements::{login_bytes, Action, Certificate, Command, Receipt, Registration};
