@@ -1,6 +1,7 @@
 //! Chit's protocol: keys, canonical signing, sealed bodies, handles, certificates, receipts and
 //! the signed commands wallets send. Shared by the node and the wallet; no I/O.
 
+pub mod api;
 pub mod b64;
 pub mod canon;
 pub mod handle;

@@ -16,11 +16,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the node: ledger, messages and the HTTP API.
+    Serve(ServeArgs),
     /// Run a benchmark and print its figures with the machine it ran on.
     Bench {
         #[command(subcommand)]
         bench: Bench,
     },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Where the node keeps its key and (without --database) its SQLite files.
+    #[arg(long, env = "CHIT_DATA_DIR", default_value = "./chit-data")]
+    data_dir: std::path::PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "CHIT_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Keep all node state in PostgreSQL (postgres://…) instead of SQLite in the data directory.
+    #[arg(long, env = "CHIT_DATABASE")]
+    database: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -71,6 +86,7 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Serve(args) => serve(args),
         Command::Bench {
             bench:
                 Bench::Ledger {
@@ -140,4 +156,50 @@ fn bench_ledger(
         .map_err(anyhow::Error::msg)?;
     }
     Ok(())
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    use anyhow::Context;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CHIT_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("create data directory {}", args.data_dir.display()))?;
+    let key = chit_node::node::load_or_create_node_key(&args.data_dir).context("node key")?;
+    let db = match &args.database {
+        Some(url) => chit_node::db::Db::postgres(url).context("open PostgreSQL")?,
+        None => chit_node::db::Db::sqlite(&args.data_dir.join("node.db")).context("open SQLite")?,
+    };
+    let node = chit_node::Node::new(db, key, chit_core::Currencies::default());
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("listen on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        println!("chit node listening on http://{address}");
+        println!("node key fingerprint {}", node.key.public().fingerprint());
+        chit_node::http::serve(listener, node, shutdown_signal()).await?;
+        println!("chit node stopped");
+        Ok(())
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM; the server then stops accepting and lets requests finish.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
 }

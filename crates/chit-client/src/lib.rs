@@ -1,0 +1,391 @@
+//! The Rust SDK: talks to a Chit node for a wallet. It pins the node key on first contact,
+//! verifies every certificate it is shown against it, seals bodies before they leave and opens
+//! them after they arrive. The `chit` binary is glue over this crate.
+
+use std::net::TcpStream;
+
+use chit_proto::api::{
+    body_aad, digest_text, direct_conversation, ChallengeRequest, ChallengeResponse, Delivery,
+    Envelope, ErrorBody, LoginRequest, LoginResponse, MailboxPage, NodeInfo, PostRequest,
+    RegisterRequest, RegisterResponse, UserInfo,
+};
+use chit_proto::keys::random_bytes;
+use chit_proto::{
+    b64, login_bytes, Action, Certificate, Command, EncryptionSecret, Handle, IdentityKey,
+    IdentitySecret, Registration, SealedBody,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The node answered with an error.
+    #[error("{message} ({code})")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("cannot reach the node: {0}")]
+    Transport(String),
+    /// The node said something it must not: a bad certificate, a changed key, garbage.
+    #[error("the node's answer is not trustworthy: {0}")]
+    Untrusted(String),
+    #[error("not logged in")]
+    NotLoggedIn,
+    #[error("{0}")]
+    Seal(#[from] chit_proto::SealError),
+}
+
+impl ClientError {
+    /// The node's error code, if the node answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// A wallet's keys and handle.
+pub struct Identity {
+    pub handle: Handle,
+    pub identity: IdentitySecret,
+    pub encryption: EncryptionSecret,
+}
+
+impl Identity {
+    pub fn generate(handle: Handle) -> Self {
+        Self {
+            handle,
+            identity: IdentitySecret::generate(),
+            encryption: EncryptionSecret::generate(),
+        }
+    }
+}
+
+/// A new random 128-bit id in hex, time-ordered so the ledger's indexes stay compact.
+pub fn new_id() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let random = u128::from_be_bytes(random_bytes());
+    chit_core::TransferId::time_ordered(ms, random).to_string()
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A connection to one node.
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+    node_key: Option<IdentityKey>,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client for the node at `base` (e.g. `http://127.0.0.1:8080`). `pinned` is the node key
+    /// remembered from an earlier contact; `None` pins whatever the node presents first.
+    pub fn new(base: &str, pinned: Option<IdentityKey>) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            agent,
+            node_key: pinned,
+            token: None,
+        }
+    }
+
+    pub fn node_key(&self) -> Option<IdentityKey> {
+        self.node_key
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    pub fn set_token(&mut self, token: String) {
+        self.token = Some(token);
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn finish<T: DeserializeOwned>(
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<T, ClientError> {
+        let mut response = response.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        if status >= 400 {
+            return Err(match serde_json::from_str::<ErrorBody>(&body) {
+                Ok(e) => ClientError::Api {
+                    status,
+                    code: e.error.code,
+                    message: e.error.message,
+                },
+                Err(_) => ClientError::Api {
+                    status,
+                    code: "http_error".into(),
+                    message: format!("HTTP {status}"),
+                },
+            });
+        }
+        serde_json::from_str(&body).map_err(|e| ClientError::Untrusted(format!("bad JSON: {e}")))
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let mut req = self.agent.get(&self.url(path));
+        if let Some(token) = &self.token {
+            req = req.header("Authorization", &format!("Bearer {token}"));
+        }
+        Self::finish(req.call())
+    }
+
+    fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let mut req = self.agent.post(&self.url(path));
+        if let Some(token) = &self.token {
+            req = req.header("Authorization", &format!("Bearer {token}"));
+        }
+        Self::finish(req.send_json(body))
+    }
+
+    /// Fetches the node's description and pins its key (or checks it against the pin).
+    pub fn node_info(&mut self) -> Result<NodeInfo, ClientError> {
+        let info: NodeInfo = self.get("/v1/node")?;
+        match self.node_key {
+            Some(pinned) if pinned != info.node_key => {
+                return Err(ClientError::Untrusted(format!(
+                    "the node key changed: pinned {}, presented {}",
+                    pinned.fingerprint(),
+                    info.node_key.fingerprint()
+                )))
+            }
+            Some(_) => {}
+            None => self.node_key = Some(info.node_key),
+        }
+        Ok(info)
+    }
+
+    fn pinned(&mut self) -> Result<IdentityKey, ClientError> {
+        match self.node_key {
+            Some(k) => Ok(k),
+            None => Ok(self.node_info()?.node_key),
+        }
+    }
+
+    /// Registers the identity's handle and keys; returns the verified certificate.
+    pub fn register(&mut self, me: &Identity) -> Result<Certificate, ClientError> {
+        let node_key = self.pinned()?;
+        let registration = Registration {
+            handle: me.handle.clone(),
+            identity_key: me.identity.public(),
+            encryption_key: me.encryption.public(),
+            created_at_ms: now_ms(),
+        };
+        let signature = registration.sign(&me.identity);
+        let res: RegisterResponse = self.post(
+            "/v1/register",
+            &RegisterRequest {
+                registration: registration.clone(),
+                signature,
+            },
+        )?;
+        let cert = res.certificate;
+        cert.verify(&node_key)
+            .map_err(|_| ClientError::Untrusted("certificate signature".into()))?;
+        if cert.handle != registration.handle
+            || cert.identity_key != registration.identity_key
+            || cert.encryption_key != registration.encryption_key
+        {
+            return Err(ClientError::Untrusted(
+                "certificate names other keys".into(),
+            ));
+        }
+        Ok(cert)
+    }
+
+    /// Logs in by signing the node's challenge; keeps the session token.
+    pub fn login(&mut self, me: &Identity) -> Result<LoginResponse, ClientError> {
+        let challenge: ChallengeResponse = self.post(
+            "/v1/login/challenge",
+            &ChallengeRequest {
+                handle: me.handle.clone(),
+            },
+        )?;
+        let nonce = b64::decode(&challenge.challenge)
+            .ok_or_else(|| ClientError::Untrusted("challenge encoding".into()))?;
+        let signature = me.identity.sign(&login_bytes(&me.handle, &nonce));
+        let res: LoginResponse = self.post(
+            "/v1/login",
+            &LoginRequest {
+                handle: me.handle.clone(),
+                challenge: challenge.challenge,
+                signature,
+            },
+        )?;
+        self.token = Some(res.token.clone());
+        Ok(res)
+    }
+
+    /// Another user's keys, with their certificate checked against the pinned node key.
+    pub fn user(&mut self, handle: &Handle) -> Result<UserInfo, ClientError> {
+        let node_key = self.pinned()?;
+        let info: UserInfo = self.get(&format!("/v1/users/{}", handle.as_str()))?;
+        info.certificate
+            .verify(&node_key)
+            .map_err(|_| ClientError::Untrusted(format!("certificate of {handle}")))?;
+        if info.certificate.handle != *handle
+            || info.certificate.encryption_key != info.encryption_key
+            || info.certificate.identity_key != info.identity_key
+        {
+            return Err(ClientError::Untrusted(format!(
+                "keys of {handle} do not match their certificate"
+            )));
+        }
+        Ok(info)
+    }
+
+    /// Seals `plaintext` to `to` and to oneself, signs, and posts it as a text message.
+    pub fn say(
+        &mut self,
+        me: &Identity,
+        to: &Handle,
+        plaintext: &[u8],
+    ) -> Result<Envelope, ClientError> {
+        let id = new_id();
+        let request = self.seal_say(me, to, plaintext, &id)?;
+        self.post_request(&request)
+    }
+
+    /// Builds a signed, sealed text message without sending it (lets callers retry it as is).
+    pub fn seal_say(
+        &mut self,
+        me: &Identity,
+        to: &Handle,
+        plaintext: &[u8],
+        id: &str,
+    ) -> Result<PostRequest, ClientError> {
+        if self.token.is_none() {
+            return Err(ClientError::NotLoggedIn);
+        }
+        let them = self.user(to)?;
+        let conversation = direct_conversation(&me.handle, to);
+        let aad = body_aad(id, &conversation, &me.handle);
+        let mut recipients = vec![(me.handle.as_str(), me.encryption.public())];
+        if to != &me.handle {
+            recipients.push((to.as_str(), them.encryption_key));
+        }
+        let body = SealedBody::seal(plaintext, &recipients, &aad)?;
+        let command = Command {
+            id: id.to_owned(),
+            actor: me.handle.clone(),
+            action: Action::Say {
+                to: to.clone(),
+                body_digest: digest_text(&body),
+            },
+        };
+        let signature = command.sign(&me.identity);
+        Ok(PostRequest {
+            command,
+            signature,
+            body,
+        })
+    }
+
+    pub fn post_request(&self, request: &PostRequest) -> Result<Envelope, ClientError> {
+        self.post("/v1/messages", request)
+    }
+
+    /// Mailbox items after `cursor`.
+    pub fn mailbox(&self, after: u64, limit: usize) -> Result<Vec<Delivery>, ClientError> {
+        let page: MailboxPage = self.get(&format!("/v1/mailbox?after={after}&limit={limit}"))?;
+        Ok(page.items)
+    }
+
+    /// Opens a message's body with the wallet's key.
+    pub fn open(me: &Identity, message: &Envelope) -> Result<Vec<u8>, ClientError> {
+        let aad = body_aad(&message.id, &message.conversation, &message.sender);
+        Ok(message
+            .body
+            .open(me.handle.as_str(), &me.encryption, &aad)?)
+    }
+
+    /// Opens the live event stream.
+    pub fn listen(&self) -> Result<Listener, ClientError> {
+        let token = self.token.as_ref().ok_or(ClientError::NotLoggedIn)?;
+        let ws_base = self
+            .base
+            .replacen("http://", "ws://", 1)
+            .replacen("https://", "wss://", 1);
+        let url = format!("{ws_base}/v1/events?token={token}");
+        let (socket, _) = tungstenite::connect(url.as_str())
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Ok(Listener { socket })
+    }
+}
+
+/// What the live stream says.
+#[derive(Debug)]
+pub enum Event {
+    Delivery(Box<Delivery>),
+    /// Events were dropped for this listener: sync the mailbox from the last cursor.
+    Resync,
+}
+
+/// A live connection to `/v1/events`.
+pub struct Listener {
+    socket: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>,
+}
+
+impl Listener {
+    /// Blocks until the next event.
+    pub fn next_event(&mut self) -> Result<Event, ClientError> {
+        loop {
+            let message = self
+                .socket
+                .read()
+                .map_err(|e| ClientError::Transport(e.to_string()))?;
+            match message {
+                tungstenite::Message::Text(text) => {
+                    if text.as_str() == r#"{"resync":true}"# {
+                        return Ok(Event::Resync);
+                    }
+                    let delivery = serde_json::from_str(text.as_str())
+                        .map_err(|e| ClientError::Untrusted(format!("event: {e}")))?;
+                    return Ok(Event::Delivery(Box::new(delivery)));
+                }
+                tungstenite::Message::Close(_) => {
+                    return Err(ClientError::Transport("the node closed the stream".into()))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Sets how long [`Listener::next_event`] waits before failing with a transport error.
+    pub fn set_timeout(&mut self, timeout: Option<std::time::Duration>) -> Result<(), ClientError> {
+        if let tungstenite::stream::MaybeTlsStream::Plain(stream) = self.socket.get_mut() {
+            stream
+                .set_read_timeout(timeout)
+                .map_err(|e| ClientError::Transport(e.to_string()))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,226 @@
+//! The HTTP front door: JSON under `/v1`, the WebSocket `/v1/events`, `/healthz`. Handlers are
+//! thin: parse, authenticate, call [`Node`] on a blocking thread, answer.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chit_proto::api::{
+    ChallengeRequest, Delivery, LoginRequest, MailboxPage, PostRequest, RegisterRequest,
+};
+use chit_proto::Handle;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::error::ApiError;
+use crate::node::{Node, MAILBOX_PAGE_MAX};
+
+/// Largest request body accepted.
+pub const BODY_BYTES_MAX: usize = 256 * 1024;
+
+type AppState = Arc<Node>;
+
+/// Serves the API on `listener` until `shutdown` resolves; in-flight requests finish first.
+pub async fn serve(
+    listener: TcpListener,
+    node: Arc<Node>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(node))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+pub fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/node", get(node_info))
+        .route("/v1/register", post(register))
+        .route("/v1/login/challenge", post(challenge))
+        .route("/v1/login", post(login))
+        .route("/v1/users/{handle}", get(user_info))
+        .route("/v1/messages", post(post_message))
+        .route("/v1/mailbox", get(mailbox))
+        .route("/v1/events", get(events))
+        .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .with_state(node)
+}
+
+/// Runs blocking node work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!(error = %e, "blocking task failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    })?
+}
+
+/// JSON bodies whose every rejection is a JSON error: malformed, unknown field, too large.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    &format!("request bodies are at most {BODY_BYTES_MAX} bytes"),
+                ))
+            }
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "bad_content_type",
+                "send Content-Type: application/json",
+            )),
+            Err(e) => Err(ApiError::bad_request("bad_json", &e.body_text())),
+        }
+    }
+}
+
+/// The logged-in user: `Authorization: Bearer <token>` (or `?token=` for WebSockets, which
+/// browsers cannot give headers).
+pub struct Authed(pub Handle);
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, node: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        let query = parts.uri.query().and_then(|q| {
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix("token="))
+                .map(str::to_owned)
+        });
+        let token = header.or(query).ok_or_else(ApiError::unauthorized)?;
+        let node = node.clone();
+        let handle = blocking(move || node.authenticate(&token)).await?;
+        Ok(Self(handle))
+    }
+}
+
+async fn node_info(State(node): State<AppState>) -> Response {
+    Json(node.info()).into_response()
+}
+
+async fn register(
+    State(node): State<AppState>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<Response, ApiError> {
+    let res = blocking(move || node.register(&req.registration, &req.signature)).await?;
+    Ok((StatusCode::CREATED, Json(res)).into_response())
+}
+
+async fn challenge(
+    State(node): State<AppState>,
+    ApiJson(req): ApiJson<ChallengeRequest>,
+) -> Result<Response, ApiError> {
+    let res = blocking(move || node.challenge(&req.handle)).await?;
+    Ok(Json(res).into_response())
+}
+
+async fn login(
+    State(node): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let res = blocking(move || node.login(&req.handle, &req.challenge, &req.signature)).await?;
+    Ok(Json(res).into_response())
+}
+
+async fn user_info(
+    State(node): State<AppState>,
+    Path(handle): Path<String>,
+) -> Result<Response, ApiError> {
+    let handle =
+        Handle::new(&handle).map_err(|e| ApiError::bad_request("bad_handle", &e.to_string()))?;
+    let res = blocking(move || node.user_info(&handle)).await?;
+    Ok(Json(res).into_response())
+}
+
+async fn post_message(
+    State(node): State<AppState>,
+    Authed(actor): Authed,
+    ApiJson(req): ApiJson<PostRequest>,
+) -> Result<Response, ApiError> {
+    let res = blocking(move || node.post(&actor, &req)).await?;
+    Ok((StatusCode::CREATED, Json(res)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MailboxQuery {
+    #[serde(default)]
+    after: u64,
+    limit: Option<usize>,
+}
+
+async fn mailbox(
+    State(node): State<AppState>,
+    Authed(handle): Authed,
+    query: Result<Query<MailboxQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("bad_query", &e.body_text()))?;
+    let limit = q.limit.unwrap_or(MAILBOX_PAGE_MAX);
+    let items = blocking(move || node.mailbox(&handle, q.after, limit)).await?;
+    Ok(Json(MailboxPage { items }).into_response())
+}
+
+async fn events(
+    State(node): State<AppState>,
+    Authed(handle): Authed,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    // Subscribe before the upgrade completes, so nothing posted meanwhile is missed.
+    let receiver = node.hub.subscribe(&handle);
+    upgrade.on_upgrade(move |socket| forward_events(socket, receiver))
+}
+
+/// Pushes each delivery to the socket as JSON. A subscriber that fell behind gets
+/// `{"resync": true}` and should sync its mailbox from its last cursor.
+async fn forward_events(
+    mut socket: WebSocket,
+    mut receiver: tokio::sync::broadcast::Receiver<Arc<Delivery>>,
+) {
+    loop {
+        tokio::select! {
+            event = receiver.recv() => {
+                let text = match event {
+                    Ok(delivery) => serde_json::to_string(&*delivery).expect("serialisable"),
+                    Err(RecvError::Lagged(_)) => r#"{"resync":true}"#.to_owned(),
+                    Err(RecvError::Closed) => return,
+                };
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    return;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

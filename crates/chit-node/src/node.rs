@@ -1,0 +1,398 @@
+//! The node's behaviour, independent of HTTP: every front door (the JSON API now, the IMPT
+//! gateway later) calls these functions. Blocking (database I/O); async callers use
+//! `spawn_blocking`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chit_core::Currencies;
+use chit_ledger::StoreError;
+use chit_proto::api::{
+    digest_text, direct_conversation, ChallengeResponse, CurrencyInfo, Delivery, Envelope,
+    LoginResponse, NodeInfo, PostRequest, RegisterResponse, UserInfo,
+};
+use chit_proto::keys::random_bytes;
+use chit_proto::{
+    b64, login_bytes, Action, Certificate, Handle, IdentitySecret, Registration, Signature,
+};
+use sha2::{Digest, Sha256};
+
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::events::Hub;
+use crate::store::{self, NewMessage};
+
+/// How far a registration's clock may be from the node's.
+const REGISTRATION_SKEW_MS: u64 = 5 * 60 * 1000;
+/// How long a login challenge stays valid.
+const CHALLENGE_TTL_MS: u64 = 60 * 1000;
+/// How long a session lasts.
+const SESSION_TTL_MS: u64 = 24 * 60 * 60 * 1000;
+/// Login attempts (challenges plus logins) per handle per window.
+const LOGIN_ATTEMPTS_MAX: u32 = 20;
+const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+/// Most messages one mailbox page returns.
+pub const MAILBOX_PAGE_MAX: usize = 500;
+/// Retries of a write transaction that hit a concurrent writer (another node).
+const WRITE_RETRIES_MAX: u32 = 16;
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Loads the node key from `dir/node.key`, creating it (mode 0600) on first start.
+pub fn load_or_create_node_key(dir: &Path) -> std::io::Result<IdentitySecret> {
+    let path = dir.join("node.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let seed: [u8; 32] = bytes.try_into().map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "node.key must be 32 bytes")
+            })?;
+            Ok(IdentitySecret::from_seed(seed))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = IdentitySecret::generate();
+            write_private(&path, &key.to_seed())?;
+            Ok(key)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes a secret file readable only by its owner.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// A fixed-window counter per key: enough to stop password-guessing-style hammering.
+#[derive(Default)]
+struct RateLimiter {
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    fn allow(&self, key: &str, max: u32, window: Duration) -> bool {
+        let mut windows = self.windows.lock().expect("rate limiter lock");
+        if windows.len() > 100_000 {
+            windows.retain(|_, (start, _)| start.elapsed() < window);
+        }
+        let entry = windows.entry(key.to_owned()).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= window {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+        entry.1 <= max
+    }
+}
+
+/// A running node's state.
+pub struct Node {
+    pub db: Db,
+    pub key: IdentitySecret,
+    pub currencies: Currencies,
+    pub hub: Hub,
+    logins: RateLimiter,
+}
+
+fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn generic_auth_error() -> ApiError {
+    ApiError::unauthorized()
+}
+
+impl Node {
+    pub fn new(db: Db, key: IdentitySecret, currencies: Currencies) -> Arc<Self> {
+        Arc::new(Self {
+            db,
+            key,
+            currencies,
+            hub: Hub::default(),
+            logins: RateLimiter::default(),
+        })
+    }
+
+    /// Runs a write transaction, retrying when another writer (another node) got there first.
+    fn write<T>(
+        &self,
+        mut f: impl FnMut(&mut dyn crate::db::Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.db.write(&mut f) {
+                Err(StoreError::Conflict(_)) if attempt < WRITE_RETRIES_MAX => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    pub fn info(&self) -> NodeInfo {
+        let key = self.key.public();
+        NodeInfo {
+            node_key: key,
+            fingerprint: key.fingerprint(),
+            currencies: self
+                .currencies
+                .iter()
+                .map(|c| CurrencyInfo {
+                    code: c.code().to_string(),
+                    decimals: c.decimals(),
+                })
+                .collect(),
+            default_currency: self.currencies.default_currency().code().to_string(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+
+    /// Registers a handle: the signature proves possession of the identity key and binds the
+    /// encryption key; the answer is a node-signed certificate.
+    pub fn register(
+        &self,
+        registration: &Registration,
+        signature: &Signature,
+    ) -> Result<RegisterResponse, ApiError> {
+        registration.verify(signature).map_err(|_| {
+            ApiError::bad_request(
+                "bad_signature",
+                "the registration signature does not verify",
+            )
+        })?;
+        let now = now_ms();
+        if registration.created_at_ms.abs_diff(now) > REGISTRATION_SKEW_MS {
+            return Err(ApiError::bad_request(
+                "stale_registration",
+                "the registration's time is more than 5 minutes from the node's clock",
+            ));
+        }
+        let certificate = Certificate::issue(registration, now, &self.key);
+        match self.write(|c| store::create_user(c, &certificate, signature, now)) {
+            Ok(()) => Ok(RegisterResponse { certificate }),
+            Err(StoreError::Conflict(_)) => {
+                // A retry of the same registration gets the certificate it already has.
+                let existing = self.db.read(|c| store::user(c, &registration.handle))?;
+                match existing {
+                    Some(u)
+                        if u.identity_key == registration.identity_key
+                            && u.encryption_key == registration.encryption_key =>
+                    {
+                        Ok(RegisterResponse {
+                            certificate: u.certificate,
+                        })
+                    }
+                    _ => Err(ApiError::conflict(
+                        "handle_taken",
+                        &format!("{} is taken", registration.handle),
+                    )),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn challenge(&self, handle: &Handle) -> Result<ChallengeResponse, ApiError> {
+        if !self
+            .logins
+            .allow(handle.as_str(), LOGIN_ATTEMPTS_MAX, LOGIN_WINDOW)
+        {
+            return Err(ApiError::rate_limited());
+        }
+        let nonce: [u8; 32] = random_bytes();
+        let expires_at_ms = now_ms() + CHALLENGE_TTL_MS;
+        // A challenge is issued for unknown handles too: the answer must not reveal who exists.
+        self.write(|c| store::put_challenge(c, &nonce, handle, expires_at_ms))?;
+        Ok(ChallengeResponse {
+            challenge: b64::encode(&nonce),
+            expires_at_ms,
+        })
+    }
+
+    /// Checks a signed challenge and opens a session. Every failure looks the same.
+    pub fn login(
+        &self,
+        handle: &Handle,
+        challenge: &str,
+        signature: &Signature,
+    ) -> Result<LoginResponse, ApiError> {
+        if !self
+            .logins
+            .allow(handle.as_str(), LOGIN_ATTEMPTS_MAX, LOGIN_WINDOW)
+        {
+            return Err(ApiError::rate_limited());
+        }
+        let nonce = b64::decode(challenge).ok_or_else(generic_auth_error)?;
+        let now = now_ms();
+        let live = self.write(|c| store::take_challenge(c, &nonce, handle, now))?;
+        let user = self.db.read(|c| store::user(c, handle))?;
+        let (true, Some(user)) = (live, user) else {
+            return Err(generic_auth_error());
+        };
+        user.identity_key
+            .verify(&login_bytes(handle, &nonce), signature)
+            .map_err(|_| generic_auth_error())?;
+        let token = b64::encode(&random_bytes::<32>());
+        let expires_at_ms = now + SESSION_TTL_MS;
+        self.write(|c| store::create_session(c, &hash_token(&token), handle, expires_at_ms))?;
+        Ok(LoginResponse {
+            token,
+            expires_at_ms,
+        })
+    }
+
+    /// The handle behind a bearer token, or the generic authentication error.
+    pub fn authenticate(&self, token: &str) -> Result<Handle, ApiError> {
+        let hash = hash_token(token);
+        self.db
+            .read(|c| store::session(c, &hash, now_ms()))?
+            .ok_or_else(generic_auth_error)
+    }
+
+    pub fn user_info(&self, handle: &Handle) -> Result<UserInfo, ApiError> {
+        let user = self
+            .db
+            .read(|c| store::user(c, handle))?
+            .ok_or_else(|| ApiError::not_found("unknown_handle", &format!("no user {handle}")))?;
+        Ok(UserInfo {
+            handle: user.handle,
+            identity_key: user.identity_key,
+            encryption_key: user.encryption_key,
+            certificate: user.certificate,
+        })
+    }
+
+    /// Posts a signed message from `actor`. Retrying the same command returns the same message.
+    pub fn post(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
+        let command = &request.command;
+        if &command.actor != actor {
+            return Err(ApiError::forbidden(
+                "the command's actor is not the logged-in user",
+            ));
+        }
+        check_command_id(&command.id)?;
+        let sender = self
+            .db
+            .read(|c| store::user(c, actor))?
+            .ok_or_else(generic_auth_error)?;
+        sender
+            .identity_key
+            .verify(&command.signing_bytes(), &request.signature)
+            .map_err(|_| {
+                ApiError::bad_request("bad_signature", "the command signature does not verify")
+            })?;
+        let Action::Say { to, body_digest } = &command.action else {
+            return Err(ApiError::bad_request(
+                "unsupported_action",
+                "this endpoint posts text messages; payments have their own",
+            ));
+        };
+        if self.db.read(|c| store::user(c, to))?.is_none() {
+            return Err(ApiError::not_found(
+                "unknown_handle",
+                &format!("no user {to}"),
+            ));
+        }
+        if body_digest != &digest_text(&request.body) {
+            return Err(ApiError::bad_request(
+                "body_mismatch",
+                "the body is not the one the command signed",
+            ));
+        }
+        let members = sorted_members(actor, to);
+        check_recipients(&request.body, &members)?;
+        let conversation = direct_conversation(actor, to);
+        let posted = self.write(|c| {
+            store::post_message(
+                c,
+                &NewMessage {
+                    id: &command.id,
+                    conversation: &conversation,
+                    members: &members,
+                    sender: actor,
+                    kind: "text",
+                    time_ms: now_ms(),
+                    body: &request.body,
+                    command: Some(command),
+                    signature: Some(&request.signature),
+                },
+            )
+        })?;
+        if !posted.created && posted.envelope.command.as_ref() != Some(command) {
+            return Err(ApiError::conflict(
+                "id_conflict",
+                "this id was used for a different command",
+            ));
+        }
+        for (member, cursor) in &posted.deliveries {
+            self.hub.publish(
+                member,
+                Delivery {
+                    cursor: *cursor,
+                    message: posted.envelope.clone(),
+                },
+            );
+        }
+        Ok(posted.envelope)
+    }
+
+    pub fn mailbox(
+        &self,
+        handle: &Handle,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, ApiError> {
+        if limit == 0 || limit > MAILBOX_PAGE_MAX {
+            return Err(ApiError::bad_request(
+                "bad_limit",
+                &format!("limit must be 1 to {MAILBOX_PAGE_MAX}"),
+            ));
+        }
+        Ok(self.db.read(|c| store::mailbox(c, handle, after, limit))?)
+    }
+}
+
+fn sorted_members(a: &Handle, b: &Handle) -> Vec<Handle> {
+    let mut members = vec![a.clone(), b.clone()];
+    members.sort();
+    members.dedup();
+    members
+}
+
+/// Ids are 32 hex digits (128 bits), chosen by the wallet.
+fn check_command_id(id: &str) -> Result<(), ApiError> {
+    if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "bad_id",
+            "ids are 32 hexadecimal digits",
+        ))
+    }
+}
+
+/// The body must be sealed to exactly the conversation's members, once each: the node cannot
+/// read it, but it can refuse a body some member could not open.
+fn check_recipients(body: &chit_proto::SealedBody, members: &[Handle]) -> Result<(), ApiError> {
+    let mut to: Vec<&str> = body.recipients.iter().map(|r| r.to.as_str()).collect();
+    to.sort_unstable();
+    let want: Vec<&str> = members.iter().map(Handle::as_str).collect();
+    if to != want {
+        return Err(ApiError::bad_request(
+            "bad_recipients",
+            "the body must be sealed to every member of the conversation, once each",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,329 @@
+//! The node's state, written once for both engines (see [`crate::db`]): users, login challenges,
+//! sessions, conversations, messages and mailboxes. Every function runs inside the caller's
+//! transaction.
+
+use chit_ledger::StoreError;
+use chit_proto::api::{Delivery, Envelope};
+use chit_proto::{Certificate, Command, EncryptionKey, Handle, IdentityKey, SealedBody, Signature};
+
+use crate::db::{Conn, Row, Value};
+
+/// A registered user as the node keeps them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub handle: Handle,
+    pub identity_key: IdentityKey,
+    pub encryption_key: EncryptionKey,
+    pub certificate: Certificate,
+    pub auto_accept: String,
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serialisable")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(&format!("{what}: {e}")))
+}
+
+fn ms(v: u64) -> Value {
+    Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn key32(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    bytes.try_into().map_err(|_| corrupt("key is not 32 bytes"))
+}
+
+/// Inserts a user; `Conflict` if the handle (or the identity key) is taken.
+pub fn create_user(
+    c: &mut dyn Conn,
+    certificate: &Certificate,
+    registration_signature: &Signature,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO users (handle, identity_key, encryption_key, registration_signature, \
+         certificate, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            certificate.handle.as_str().into(),
+            certificate.identity_key.as_bytes().to_vec().into(),
+            certificate.encryption_key.as_bytes().to_vec().into(),
+            registration_signature.0.to_vec().into(),
+            json(certificate).into(),
+            ms(now_ms),
+        ],
+    )?;
+    Ok(())
+}
+
+fn user_row(row: &Row) -> Result<User, StoreError> {
+    let handle = Handle::new(&row.text(0)?).map_err(|e| corrupt(&e.to_string()))?;
+    Ok(User {
+        handle,
+        identity_key: IdentityKey::from_bytes(key32(row.blob(1)?)?)
+            .map_err(|_| corrupt("identity key"))?,
+        encryption_key: EncryptionKey::from_bytes(key32(row.blob(2)?)?)
+            .map_err(|_| corrupt("encryption key"))?,
+        certificate: from_json(&row.text(3)?, "certificate")?,
+        auto_accept: row.text(4)?,
+    })
+}
+
+pub fn user(c: &mut dyn Conn, handle: &Handle) -> Result<Option<User>, StoreError> {
+    c.query_opt(
+        "SELECT handle, identity_key, encryption_key, certificate, auto_accept FROM users \
+         WHERE handle = $1",
+        &[handle.as_str().into()],
+    )?
+    .map(|r| user_row(&r))
+    .transpose()
+}
+
+pub fn put_challenge(
+    c: &mut dyn Conn,
+    nonce: &[u8],
+    handle: &Handle,
+    expires_at_ms: u64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO challenges (nonce, handle, expires_at_ms) VALUES ($1, $2, $3)",
+        &[
+            nonce.to_vec().into(),
+            handle.as_str().into(),
+            ms(expires_at_ms),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Removes a challenge and says whether it was live and issued for `handle`: each challenge
+/// can be used once, whatever the outcome.
+pub fn take_challenge(
+    c: &mut dyn Conn,
+    nonce: &[u8],
+    handle: &Handle,
+    now_ms: u64,
+) -> Result<bool, StoreError> {
+    let row = c.query_opt(
+        "SELECT handle, expires_at_ms FROM challenges WHERE nonce = $1",
+        &[nonce.to_vec().into()],
+    )?;
+    c.execute(
+        "DELETE FROM challenges WHERE nonce = $1",
+        &[nonce.to_vec().into()],
+    )?;
+    // Old challenges nobody answered are swept along the way.
+    c.execute(
+        "DELETE FROM challenges WHERE expires_at_ms < $1",
+        &[ms(now_ms)],
+    )?;
+    Ok(match row {
+        Some(r) => r.text(0)? == handle.as_str() && r.int(1)? >= ms_i64(now_ms),
+        None => false,
+    })
+}
+
+fn ms_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub fn create_session(
+    c: &mut dyn Conn,
+    token_hash: &[u8],
+    handle: &Handle,
+    expires_at_ms: u64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO sessions (token_hash, handle, expires_at_ms) VALUES ($1, $2, $3)",
+        &[
+            token_hash.to_vec().into(),
+            handle.as_str().into(),
+            ms(expires_at_ms),
+        ],
+    )?;
+    Ok(())
+}
+
+/// The handle a live session belongs to.
+pub fn session(
+    c: &mut dyn Conn,
+    token_hash: &[u8],
+    now_ms: u64,
+) -> Result<Option<Handle>, StoreError> {
+    let row = c.query_opt(
+        "SELECT handle FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2",
+        &[token_hash.to_vec().into(), ms(now_ms)],
+    )?;
+    row.map(|r| Handle::new(&r.text(0)?).map_err(|e| corrupt(&e.to_string())))
+        .transpose()
+}
+
+/// A message to post, before the node assigns its sequence number.
+pub struct NewMessage<'a> {
+    pub id: &'a str,
+    pub conversation: &'a str,
+    pub members: &'a [Handle],
+    pub sender: &'a Handle,
+    pub kind: &'a str,
+    pub time_ms: u64,
+    pub body: &'a SealedBody,
+    pub command: Option<&'a Command>,
+    pub signature: Option<&'a Signature>,
+}
+
+/// Where a posted message landed: its sequence number and each member's mailbox cursor.
+pub struct Posted {
+    pub envelope: Envelope,
+    pub deliveries: Vec<(Handle, u64)>,
+    /// False when the id was already posted (a retry): nothing new was written.
+    pub created: bool,
+}
+
+/// Posts a message into its conversation (created on first use) and every member's mailbox.
+/// Posting an id that exists returns the stored message unchanged.
+pub fn post_message(c: &mut dyn Conn, m: &NewMessage<'_>) -> Result<Posted, StoreError> {
+    if let Some(existing) = message(c, m.id)? {
+        return Ok(Posted {
+            envelope: existing,
+            deliveries: Vec::new(),
+            created: false,
+        });
+    }
+    let created = c.execute(
+        "INSERT INTO conversations (id, kind, next_seq, created_at_ms) \
+         SELECT $1, $2, 1, $3 WHERE NOT EXISTS (SELECT 1 FROM conversations WHERE id = $1)",
+        &[m.conversation.into(), "direct".into(), ms(m.time_ms)],
+    )?;
+    if created == 1 {
+        for member in m.members {
+            c.execute(
+                "INSERT INTO members (conversation_id, handle) VALUES ($1, $2)",
+                &[m.conversation.into(), member.as_str().into()],
+            )?;
+        }
+    }
+    let seq = next_seq(c, "conversations", "id", m.conversation)?;
+    c.execute(
+        "INSERT INTO messages (id, conversation_id, seq, sender, kind, time_ms, body, command, \
+         signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            m.id.into(),
+            m.conversation.into(),
+            Value::Int(seq),
+            m.sender.as_str().into(),
+            m.kind.into(),
+            ms(m.time_ms),
+            json(m.body).into(),
+            m.command.map(json).into(),
+            m.signature.map(|s| s.0.to_vec()).into(),
+        ],
+    )?;
+    let mut deliveries = Vec::with_capacity(m.members.len());
+    for member in m.members {
+        c.execute(
+            "INSERT INTO inbox_heads (handle, next_seq) SELECT $1, 1 \
+             WHERE NOT EXISTS (SELECT 1 FROM inbox_heads WHERE handle = $1)",
+            &[member.as_str().into()],
+        )?;
+        let cursor = next_seq(c, "inbox_heads", "handle", member.as_str())?;
+        c.execute(
+            "INSERT INTO inbox (handle, seq, message_id) VALUES ($1, $2, $3)",
+            &[member.as_str().into(), Value::Int(cursor), m.id.into()],
+        )?;
+        deliveries.push((member.clone(), cursor as u64));
+    }
+    let envelope = Envelope {
+        id: m.id.to_owned(),
+        conversation: m.conversation.to_owned(),
+        seq: seq as u64,
+        sender: m.sender.clone(),
+        kind: m.kind.to_owned(),
+        time_ms: m.time_ms,
+        body: m.body.clone(),
+        command: m.command.cloned(),
+        signature: m.signature.copied(),
+    };
+    Ok(Posted {
+        envelope,
+        deliveries,
+        created: true,
+    })
+}
+
+/// Takes the next number from a counter row. The update locks the row, so concurrent writers
+/// (other nodes on PostgreSQL) queue here and numbers stay strictly increasing without gaps.
+fn next_seq(c: &mut dyn Conn, table: &str, key: &str, id: &str) -> Result<i64, StoreError> {
+    let sql = format!(
+        "UPDATE {table} SET next_seq = next_seq + 1 WHERE {key} = $1 RETURNING next_seq - 1"
+    );
+    let row = c
+        .query_opt(&sql, &[id.into()])?
+        .ok_or_else(|| corrupt(&format!("{table} row {id} missing")))?;
+    row.int(0)
+}
+
+const ENVELOPE_COLUMNS: &str =
+    "m.id, m.conversation_id, m.seq, m.sender, m.kind, m.time_ms, m.body, m.command, m.signature";
+
+fn envelope_row(r: &Row, offset: usize) -> Result<Envelope, StoreError> {
+    let signature = match &r.0[offset + 8] {
+        Value::Null => None,
+        _ => {
+            let b: [u8; 64] = r
+                .blob(offset + 8)?
+                .try_into()
+                .map_err(|_| corrupt("signature"))?;
+            Some(Signature(b))
+        }
+    };
+    Ok(Envelope {
+        id: r.text(offset)?,
+        conversation: r.text(offset + 1)?,
+        seq: r.int(offset + 2)? as u64,
+        sender: Handle::new(&r.text(offset + 3)?).map_err(|e| corrupt(&e.to_string()))?,
+        kind: r.text(offset + 4)?,
+        time_ms: r.int(offset + 5)? as u64,
+        body: from_json(&r.text(offset + 6)?, "body")?,
+        command: r
+            .opt_text(offset + 7)?
+            .map(|t| from_json(&t, "command"))
+            .transpose()?,
+        signature,
+    })
+}
+
+pub fn message(c: &mut dyn Conn, id: &str) -> Result<Option<Envelope>, StoreError> {
+    let sql = format!("SELECT {ENVELOPE_COLUMNS} FROM messages m WHERE m.id = $1");
+    c.query_opt(&sql, &[id.into()])?
+        .map(|r| envelope_row(&r, 0))
+        .transpose()
+}
+
+/// Messages in `handle`'s mailbox after `cursor`, oldest first.
+pub fn mailbox(
+    c: &mut dyn Conn,
+    handle: &Handle,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<Delivery>, StoreError> {
+    let sql = format!(
+        "SELECT i.seq, {ENVELOPE_COLUMNS} FROM inbox i JOIN messages m ON m.id = i.message_id \
+         WHERE i.handle = $1 AND i.seq > $2 ORDER BY i.seq LIMIT $3"
+    );
+    let rows = c.query(
+        &sql,
+        &[handle.as_str().into(), ms(after), Value::Int(limit as i64)],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(Delivery {
+                cursor: r.int(0)? as u64,
+                message: envelope_row(r, 1)?,
+            })
+        })
+        .collect()
+}

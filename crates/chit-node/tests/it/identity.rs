@@ -1,0 +1,115 @@
+//! Registration, certificates, login and authentication failures.
+
+use chit_client::{Client, ClientError, Identity};
+use chit_ledger_tests::engines;
+use chit_proto::{Handle, IdentitySecret};
+
+use super::*;
+
+#[test]
+fn register_issues_a_certificate_the_wallet_verifies_against_the_pinned_key() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let mut client = node.client();
+        let info = client.node_info().unwrap();
+        assert_eq!(info.node_key, node.node.key.public());
+        assert_eq!(info.default_currency, "EUR");
+        let alice = Identity::generate(Handle::new("Alice").unwrap());
+        let cert = client.register(&alice).unwrap();
+        assert_eq!(cert.handle.as_str(), "alice");
+        // Retrying the same registration returns the certificate it already has.
+        assert_eq!(client.register(&alice).unwrap(), cert);
+        // Handles are unique case-insensitively.
+        let impostor = Identity::generate(Handle::new("ALICE").unwrap());
+        let err = client.register(&impostor).unwrap_err();
+        assert_eq!(err.code(), Some("handle_taken"), "{engine:?}");
+        // Another user's certificate is checked against the pinned key.
+        let mut other = node.client();
+        let seen = other.user(&Handle::new("alice").unwrap()).unwrap();
+        assert_eq!(seen.encryption_key, alice.encryption.public());
+    }
+}
+
+#[test]
+fn a_wallet_refuses_a_node_whose_key_changed() {
+    let node = TestNode::start(chit_ledger_tests::Engine::Sqlite);
+    let mut client = Client::new(&node.url, Some(IdentitySecret::generate().public()));
+    assert!(matches!(client.node_info(), Err(ClientError::Untrusted(_))));
+}
+
+#[test]
+fn login_failures_all_look_the_same_and_tokens_authenticate() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (client, alice) = node.user("alice");
+        assert!(client.token().is_some());
+        assert!(client.mailbox(0, 10).unwrap().is_empty());
+        // Wrong key for a real handle, and an unknown handle: the same generic answer.
+        let wrong_key = Identity {
+            identity: IdentitySecret::generate(),
+            ..Identity::generate(alice.handle.clone())
+        };
+        let e1 = node.client().login(&wrong_key).unwrap_err();
+        let e2 = node
+            .client()
+            .login(&Identity::generate(Handle::new("nobody").unwrap()))
+            .unwrap_err();
+        for e in [&e1, &e2] {
+            assert!(
+                matches!(e, ClientError::Api { status: 401, code, message } if code == "unauthorized" && message == "authentication failed"),
+                "{e:?}"
+            );
+        }
+        let mut forged = node.client();
+        forged.set_token("not-a-real-token".into());
+        assert_eq!(
+            forged.mailbox(0, 10).unwrap_err().code(),
+            Some("unauthorized")
+        );
+        assert_eq!(
+            node.client().mailbox(0, 10).unwrap_err().code(),
+            Some("unauthorized")
+        );
+    }
+}
+
+#[test]
+fn login_attempts_are_rate_limited() {
+    let node = TestNode::start(chit_ledger_tests::Engine::Sqlite);
+    let stranger = Identity::generate(Handle::new("target").unwrap());
+    let codes: Vec<_> = (0..25)
+        .map(|_| {
+            node.client()
+                .login(&stranger)
+                .unwrap_err()
+                .code()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(
+        codes.iter().any(|c| c.as_deref() == Some("rate_limited")),
+        "{codes:?}"
+    );
+}
+
+#[test]
+fn malformed_requests_get_json_errors() {
+    let node = TestNode::start(chit_ledger_tests::Engine::Sqlite);
+    let json = Some("application/json");
+    let cases: Vec<(&[u8], Option<&str>, u16, &str)> = vec![
+        (b"{not json", json, 400, "bad_json"),
+        (br#"{"handle":"alice","extra":1}"#, json, 400, "bad_json"),
+        (br#"{"handle":"a!"}"#, json, 400, "bad_json"),
+        (br#"{"handle":"alice"}"#, None, 415, "bad_content_type"),
+    ];
+    for (body, ct, status, code) in cases {
+        let (got, text) = raw(&node.url, "POST", "/v1/login/challenge", ct, body);
+        assert_eq!(got, status, "{text}");
+        assert!(text.contains(&format!(r#""code":"{code}""#)), "{text}");
+    }
+    let huge = vec![b'x'; 300 * 1024];
+    let (got, text) = raw(&node.url, "POST", "/v1/register", json, &huge);
+    assert_eq!(got, 413, "{text}");
+    let (got, text) = raw(&node.url, "GET", "/v1/nope", None, b"");
+    assert_eq!((got, text.contains("not_found")), (404, true));
+}

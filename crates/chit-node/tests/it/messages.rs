@@ -1,0 +1,173 @@
+//! Sealed messages: posting, mailboxes, live delivery, retries, forgeries, and the node never
+//! seeing a plaintext.
+
+use std::time::Duration;
+
+use chit_client::{Client, Event};
+use chit_ledger_tests::engines;
+use chit_proto::{Handle, Signature};
+
+use super::*;
+
+#[test]
+fn a_message_reaches_both_mailboxes_sealed_and_opens_for_each_member() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut alice_client, alice) = node.user("alice");
+        let (bob_client, bob) = node.user("bob");
+        let bob_handle = Handle::new("bob").unwrap();
+        let first = alice_client.say(&alice, &bob_handle, b"hello bob").unwrap();
+        let second = alice_client.say(&alice, &bob_handle, b"lunch?").unwrap();
+        assert_eq!((first.seq, second.seq), (1, 2), "{engine:?}");
+        assert_eq!(first.conversation, "direct:alice:bob");
+        let inbox = bob_client.mailbox(0, 100).unwrap();
+        let texts: Vec<Vec<u8>> = inbox
+            .iter()
+            .map(|d| Client::open(&bob, &d.message).unwrap())
+            .collect();
+        assert_eq!(texts, [b"hello bob".to_vec(), b"lunch?".to_vec()]);
+        assert!(inbox.windows(2).all(|w| w[0].cursor < w[1].cursor));
+        // The sender's own devices can read what they sent.
+        let sent = alice_client.mailbox(0, 100).unwrap();
+        assert_eq!(
+            Client::open(&alice, &sent[0].message).unwrap(),
+            b"hello bob"
+        );
+        // Paging from a cursor.
+        let after_first = bob_client.mailbox(inbox[0].cursor, 100).unwrap();
+        assert_eq!(after_first.len(), 1);
+    }
+}
+
+#[test]
+fn a_retried_post_is_stored_once_and_a_reused_id_is_refused() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut alice_client, alice) = node.user("alice");
+        let (bob_client, _) = node.user("bob");
+        let bob = Handle::new("bob").unwrap();
+        let request = alice_client
+            .seal_say(&alice, &bob, b"once", &chit_client::new_id())
+            .unwrap();
+        let first = alice_client.post_request(&request).unwrap();
+        let again = alice_client.post_request(&request).unwrap();
+        assert_eq!(first, again, "{engine:?}");
+        assert_eq!(bob_client.mailbox(0, 100).unwrap().len(), 1);
+        let other = alice_client
+            .seal_say(&alice, &bob, b"different", &request.command.id)
+            .unwrap();
+        assert_eq!(
+            alice_client.post_request(&other).unwrap_err().code(),
+            Some("id_conflict")
+        );
+    }
+}
+
+#[test]
+fn forged_or_mismatched_commands_are_rejected_and_change_nothing() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut alice_client, alice) = node.user("alice");
+        let (bob_client, _) = node.user("bob");
+        let bob = Handle::new("bob").unwrap();
+        let good = alice_client
+            .seal_say(&alice, &bob, b"hi", &chit_client::new_id())
+            .unwrap();
+        let mut forged = good.clone();
+        forged.signature = Signature([7; 64]);
+        assert_eq!(
+            alice_client.post_request(&forged).unwrap_err().code(),
+            Some("bad_signature")
+        );
+        let mut swapped = good.clone();
+        swapped.body = alice_client
+            .seal_say(&alice, &bob, b"other", &good.command.id)
+            .unwrap()
+            .body;
+        assert_eq!(
+            alice_client.post_request(&swapped).unwrap_err().code(),
+            Some("body_mismatch")
+        );
+        // Bob cannot post as Alice, even with Alice's valid signature.
+        assert_eq!(
+            bob_client.post_request(&good).unwrap_err().code(),
+            Some("forbidden")
+        );
+        let nobody = Handle::new("nobody").unwrap();
+        assert_eq!(
+            alice_client.user(&nobody).unwrap_err().code(),
+            Some("unknown_handle")
+        );
+        assert!(bob_client.mailbox(0, 100).unwrap().is_empty(), "{engine:?}");
+    }
+}
+
+#[test]
+fn a_live_subscriber_gets_the_message_at_once() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut alice_client, alice) = node.user("alice");
+        let (bob_client, bob) = node.user("bob");
+        let mut listener = bob_client.listen().unwrap();
+        listener.set_timeout(Some(Duration::from_secs(10))).unwrap();
+        let sent = alice_client
+            .say(&alice, &Handle::new("bob").unwrap(), b"live!")
+            .unwrap();
+        let Event::Delivery(delivery) = listener.next_event().unwrap() else {
+            panic!("resync")
+        };
+        assert_eq!(delivery.message.id, sent.id, "{engine:?}");
+        assert_eq!(Client::open(&bob, &delivery.message).unwrap(), b"live!");
+    }
+}
+
+#[test]
+fn a_known_plaintext_never_reaches_the_database() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut alice_client, alice) = node.user("alice");
+        let _ = node.user("bob");
+        let secret = b"the-plaintext-canary-7f3a9c";
+        alice_client
+            .say(&alice, &Handle::new("bob").unwrap(), secret)
+            .unwrap();
+        match engine {
+            chit_ledger_tests::Engine::Sqlite => {
+                let mut scanned = 0;
+                for entry in std::fs::read_dir(node.data_dir()).unwrap() {
+                    let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+                    scanned += bytes.len();
+                    assert!(
+                        !bytes.windows(secret.len()).any(|w| w == secret),
+                        "plaintext on disk"
+                    );
+                }
+                assert!(scanned > 0);
+            }
+            chit_ledger_tests::Engine::Postgres => {
+                let mut client =
+                    postgres::Client::connect(&node.db.location, postgres::NoTls).unwrap();
+                let tables: Vec<String> = client
+                    .query(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+                        &[],
+                    )
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                assert!(tables.contains(&"messages".to_owned()));
+                for table in tables {
+                    let sql = format!(
+                        "SELECT count(*) FROM {table} t WHERE t::text LIKE '%' || $1 || '%'"
+                    );
+                    let n: i64 = client
+                        .query_one(&sql, &[&std::str::from_utf8(secret).unwrap()])
+                        .unwrap()
+                        .get(0);
+                    assert_eq!(n, 0, "plaintext in table {table}");
+                }
+            }
+        }
+    }
+}

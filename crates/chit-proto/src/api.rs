@@ -1,0 +1,148 @@
+//! JSON bodies of the HTTP API (`/v1`), shared by the node and the SDK so they cannot drift.
+//! Every request type rejects unknown fields.
+
+use serde::{Deserialize, Serialize};
+
+use crate::handle::Handle;
+use crate::keys::{EncryptionKey, IdentityKey, Signature};
+use crate::seal::SealedBody;
+use crate::statements::{Certificate, Command, Registration};
+
+/// `GET /v1/node`: who the node is. Wallets pin `node_key` on first contact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub node_key: IdentityKey,
+    pub fingerprint: String,
+    pub currencies: Vec<CurrencyInfo>,
+    pub default_currency: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrencyInfo {
+    pub code: String,
+    pub decimals: u8,
+}
+
+/// `POST /v1/register`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub registration: Registration,
+    pub signature: Signature,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    pub certificate: Certificate,
+}
+
+/// `POST /v1/login/challenge`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    pub handle: Handle,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeResponse {
+    /// Base64url nonce to sign with [`crate::login_bytes`].
+    pub challenge: String,
+    pub expires_at_ms: u64,
+}
+
+/// `POST /v1/login`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub handle: Handle,
+    pub challenge: String,
+    pub signature: Signature,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// Bearer token for `Authorization: Bearer …`.
+    pub token: String,
+    pub expires_at_ms: u64,
+}
+
+/// `GET /v1/users/{handle}`: a user's public keys and certificate, for sealing to them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub handle: Handle,
+    pub identity_key: IdentityKey,
+    pub encryption_key: EncryptionKey,
+    pub certificate: Certificate,
+}
+
+/// `POST /v1/messages`: a signed command with the body sealed to every member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostRequest {
+    pub command: Command,
+    pub signature: Signature,
+    pub body: SealedBody,
+}
+
+/// A message as stored and delivered: everything but the body is visible to the node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub id: String,
+    pub conversation: String,
+    /// Strictly increasing within the conversation.
+    pub seq: u64,
+    pub sender: Handle,
+    /// `text`, `offer`, `request`, `payment_update`.
+    pub kind: String,
+    pub time_ms: u64,
+    pub body: SealedBody,
+    /// The signed command that created it (absent for node-written updates).
+    pub command: Option<Command>,
+    pub signature: Option<Signature>,
+}
+
+/// One item of a mailbox: the message and its position in the recipient's mailbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub cursor: u64,
+    pub message: Envelope,
+}
+
+/// `GET /v1/mailbox?after=N&limit=M`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxPage {
+    pub items: Vec<Delivery>,
+}
+
+/// Every error: `{"error": {"code": "…", "message": "…"}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+/// The id of the direct conversation between two users: the same whoever starts it.
+pub fn direct_conversation(a: &Handle, b: &Handle) -> String {
+    let (x, y) = if a <= b { (a, b) } else { (b, a) };
+    format!("direct:{}:{}", x.as_str(), y.as_str())
+}
+
+/// The associated data a body is sealed under: it binds the body to its message.
+pub fn body_aad(message_id: &str, conversation: &str, sender: &Handle) -> Vec<u8> {
+    crate::canon::Canon::new("chit/v1/body-aad")
+        .str(message_id)
+        .str(conversation)
+        .str(sender.as_str())
+        .finish()
+}
+
+/// The text form of a sealed body's digest, as commands and receipts carry it.
+pub fn digest_text(body: &SealedBody) -> String {
+    crate::b64::encode(&body.digest())
+}
