@@ -5,9 +5,9 @@
 use std::net::TcpStream;
 
 use chit_proto::api::{
-    body_aad, digest_text, direct_conversation, ChallengeRequest, ChallengeResponse, Delivery,
-    Envelope, ErrorBody, LoginRequest, LoginResponse, MailboxPage, NodeInfo, PostRequest,
-    RegisterRequest, RegisterResponse, UserInfo,
+    body_aad, digest_text, direct_conversation, Balances, ChallengeRequest, ChallengeResponse,
+    Delivery, Envelope, ErrorBody, LoginRequest, LoginResponse, MailboxPage, NodeInfo, PostRequest,
+    RegisterRequest, RegisterResponse, SignedCommand, UserInfo,
 };
 use chit_proto::keys::random_bytes;
 use chit_proto::{
@@ -311,6 +311,95 @@ impl Client {
 
     pub fn post_request(&self, request: &PostRequest) -> Result<Envelope, ClientError> {
         self.post("/v1/messages", request)
+    }
+
+    /// Seals a note to both sides under a new message id: what offers and requests carry.
+    fn seal_note(
+        &mut self,
+        me: &Identity,
+        to: &Handle,
+        note: &[u8],
+        id: &str,
+    ) -> Result<SealedBody, ClientError> {
+        if self.token.is_none() {
+            return Err(ClientError::NotLoggedIn);
+        }
+        let them = self.user(to)?;
+        let conversation = direct_conversation(&me.handle, to);
+        let aad = body_aad(id, &conversation, &me.handle);
+        let recipients = [
+            (me.handle.as_str(), me.encryption.public()),
+            (to.as_str(), them.encryption_key),
+        ];
+        Ok(SealedBody::seal(note, &recipients, &aad)?)
+    }
+
+    /// Builds a signed push payment of `amount` (e.g. `EUR:5.00`) to `to`, expiring at
+    /// `expires_at_ms`, with a sealed note.
+    pub fn seal_offer(
+        &mut self,
+        me: &Identity,
+        to: &Handle,
+        amount: &str,
+        expires_at_ms: u64,
+        note: &[u8],
+        id: &str,
+    ) -> Result<PostRequest, ClientError> {
+        let body = self.seal_note(me, to, note, id)?;
+        let command = Command {
+            id: id.to_owned(),
+            actor: me.handle.clone(),
+            action: Action::Offer {
+                to: to.clone(),
+                amount: amount.to_owned(),
+                expires_at_ms,
+                body_digest: digest_text(&body),
+            },
+        };
+        let signature = command.sign(&me.identity);
+        Ok(PostRequest {
+            command,
+            signature,
+            body,
+        })
+    }
+
+    /// Sends a push payment; the money is held until the recipient accepts or declines.
+    pub fn offer(
+        &mut self,
+        me: &Identity,
+        to: &Handle,
+        amount: &str,
+        expires_at_ms: u64,
+        note: &[u8],
+    ) -> Result<Envelope, ClientError> {
+        let request = self.seal_offer(me, to, amount, expires_at_ms, note, &new_id())?;
+        self.post("/v1/offers", &request)
+    }
+
+    /// Signs `action` as `me` under a new id.
+    pub fn sign(me: &Identity, action: Action) -> SignedCommand {
+        let command = Command {
+            id: new_id(),
+            actor: me.handle.clone(),
+            action,
+        };
+        let signature = command.sign(&me.identity);
+        SignedCommand { command, signature }
+    }
+
+    /// Sends a signed decision (accept, decline, cancel) and returns the update message.
+    pub fn decide(&self, signed: &SignedCommand) -> Result<Envelope, ClientError> {
+        self.post("/v1/commands", signed)
+    }
+
+    /// Sends a signed top-up or cash-out and returns the new balances.
+    pub fn move_money(&self, signed: &SignedCommand) -> Result<Balances, ClientError> {
+        self.post("/v1/commands", signed)
+    }
+
+    pub fn balances(&self) -> Result<Balances, ClientError> {
+        self.get("/v1/balance")
     }
 
     /// Mailbox items after `cursor`.

@@ -116,8 +116,14 @@ pub enum Db {
     Postgres(Arc<Pool<postgres::Client>>),
 }
 
-const SQLITE_MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_node.sql")];
-const POSTGRES_MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_node.sql")];
+const SQLITE_MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_node.sql"),
+    include_str!("../migrations/sqlite/0002_payments.sql"),
+];
+const POSTGRES_MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_node.sql"),
+    include_str!("../migrations/postgres/0002_payments.sql"),
+];
 
 impl Db {
     /// Opens (and migrates) the SQLite database file at `path`.
@@ -355,9 +361,29 @@ impl Conn for SqliteConn<'_> {
 
 struct PgConn<'a, C: postgres::GenericClient>(&'a mut C);
 
+/// SQL NULL for a parameter of any type (a typed `None` only fits columns of its own type).
+#[derive(Debug)]
+struct AnyNull;
+
+impl postgres::types::ToSql for AnyNull {
+    fn to_sql(
+        &self,
+        _: &postgres::types::Type,
+        _: &mut postgres::types::private::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(postgres::types::IsNull::Yes)
+    }
+
+    fn accepts(_: &postgres::types::Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
 fn to_pg(v: &Value) -> Box<dyn postgres::types::ToSql + Sync + '_> {
     match v {
-        Value::Null => Box::new(Option::<i64>::None),
+        Value::Null => Box::new(AnyNull),
         Value::Int(i) => Box::new(*i),
         Value::Text(t) => Box::new(t.as_str()),
         Value::Blob(b) => Box::new(b.as_slice()),

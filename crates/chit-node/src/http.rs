@@ -14,7 +14,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chit_proto::api::{
     ChallengeRequest, Delivery, LoginRequest, MailboxPage, PostRequest, RegisterRequest,
+    SignedCommand,
 };
+use chit_proto::Action;
 use chit_proto::Handle;
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -49,6 +51,9 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/users/{handle}", get(user_info))
         .route("/v1/messages", post(post_message))
         .route("/v1/mailbox", get(mailbox))
+        .route("/v1/offers", post(offer))
+        .route("/v1/commands", post(command))
+        .route("/v1/balance", get(balance))
         .route("/v1/events", get(events))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
@@ -168,6 +173,41 @@ async fn post_message(
 ) -> Result<Response, ApiError> {
     let res = blocking(move || node.post(&actor, &req)).await?;
     Ok((StatusCode::CREATED, Json(res)).into_response())
+}
+
+async fn offer(
+    State(node): State<AppState>,
+    Authed(actor): Authed,
+    ApiJson(req): ApiJson<PostRequest>,
+) -> Result<Response, ApiError> {
+    let res = blocking(move || node.offer(&actor, &req)).await?;
+    Ok((StatusCode::CREATED, Json(res)).into_response())
+}
+
+/// A signed command that is not a message of its own: payment decisions, top-up, cash-out.
+async fn command(
+    State(node): State<AppState>,
+    Authed(actor): Authed,
+    ApiJson(req): ApiJson<SignedCommand>,
+) -> Result<Response, ApiError> {
+    match req.command.action {
+        Action::TopUp { .. } | Action::CashOut { .. } => {
+            let res = blocking(move || node.top_up_or_cash_out(&actor, &req)).await?;
+            Ok(Json(res).into_response())
+        }
+        _ => {
+            let res = blocking(move || node.act(&actor, &req)).await?;
+            Ok(Json(res).into_response())
+        }
+    }
+}
+
+async fn balance(
+    State(node): State<AppState>,
+    Authed(actor): Authed,
+) -> Result<Response, ApiError> {
+    let res = blocking(move || node.balances(&actor)).await?;
+    Ok(Json(res).into_response())
 }
 
 #[derive(Deserialize)]

@@ -101,6 +101,7 @@ impl RateLimiter {
 /// A running node's state.
 pub struct Node {
     pub db: Db,
+    pub ledger: chit_ledger::Ledger,
     pub key: IdentitySecret,
     pub currencies: Currencies,
     pub hub: Hub,
@@ -116,18 +117,27 @@ fn generic_auth_error() -> ApiError {
 }
 
 impl Node {
-    pub fn new(db: Db, key: IdentitySecret, currencies: Currencies) -> Arc<Self> {
-        Arc::new(Self {
+    /// A node over its database and ledger; opens the system accounts.
+    pub fn new(
+        db: Db,
+        ledger: chit_ledger::Ledger,
+        key: IdentitySecret,
+        currencies: Currencies,
+    ) -> Result<Arc<Self>, ApiError> {
+        let node = Arc::new(Self {
             db,
+            ledger,
             key,
             currencies,
             hub: Hub::default(),
             logins: RateLimiter::default(),
-        })
+        });
+        node.open_system_accounts()?;
+        Ok(node)
     }
 
     /// Runs a write transaction, retrying when another writer (another node) got there first.
-    fn write<T>(
+    pub(crate) fn write<T>(
         &self,
         mut f: impl FnMut(&mut dyn crate::db::Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -179,6 +189,8 @@ impl Node {
             ));
         }
         let certificate = Certificate::issue(registration, now, &self.key);
+        // Accounts first: a registered user always has somewhere for money to go.
+        self.open_user_accounts(&registration.handle)?;
         match self.write(|c| store::create_user(c, &certificate, signature, now)) {
             Ok(()) => Ok(RegisterResponse { certificate }),
             Err(StoreError::Conflict(_)) => {
@@ -276,34 +288,14 @@ impl Node {
     /// Posts a signed message from `actor`. Retrying the same command returns the same message.
     pub fn post(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
         let command = &request.command;
-        if &command.actor != actor {
-            return Err(ApiError::forbidden(
-                "the command's actor is not the logged-in user",
-            ));
-        }
-        check_command_id(&command.id)?;
-        let sender = self
-            .db
-            .read(|c| store::user(c, actor))?
-            .ok_or_else(generic_auth_error)?;
-        sender
-            .identity_key
-            .verify(&command.signing_bytes(), &request.signature)
-            .map_err(|_| {
-                ApiError::bad_request("bad_signature", "the command signature does not verify")
-            })?;
+        self.verify_command(actor, command, &request.signature)?;
         let Action::Say { to, body_digest } = &command.action else {
             return Err(ApiError::bad_request(
                 "unsupported_action",
                 "this endpoint posts text messages; payments have their own",
             ));
         };
-        if self.db.read(|c| store::user(c, to))?.is_none() {
-            return Err(ApiError::not_found(
-                "unknown_handle",
-                &format!("no user {to}"),
-            ));
-        }
+        self.require_user(to)?;
         if body_digest != &digest_text(&request.body) {
             return Err(ApiError::bad_request(
                 "body_mismatch",
@@ -313,7 +305,7 @@ impl Node {
         let members = sorted_members(actor, to);
         check_recipients(&request.body, &members)?;
         let conversation = direct_conversation(actor, to);
-        let posted = self.write(|c| {
+        let posted = self.write_posting(Some(command), |c| {
             store::post_message(
                 c,
                 &NewMessage {
@@ -326,25 +318,64 @@ impl Node {
                     body: &request.body,
                     command: Some(command),
                     signature: Some(&request.signature),
+                    payment: None,
+                    receipt: None,
                 },
             )
         })?;
-        if !posted.created && posted.envelope.command.as_ref() != Some(command) {
+        self.deliver(&posted);
+        Ok(posted.envelope)
+    }
+
+    /// Checks that `command` is the logged-in `actor`'s own, well-formed and signed by them.
+    pub(crate) fn verify_command(
+        &self,
+        actor: &Handle,
+        command: &chit_proto::Command,
+        signature: &Signature,
+    ) -> Result<(), ApiError> {
+        if &command.actor != actor {
+            return Err(ApiError::forbidden(
+                "the command's actor is not the logged-in user",
+            ));
+        }
+        check_command_id(&command.id)?;
+        let user = self
+            .db
+            .read(|c| store::user(c, actor))?
+            .ok_or_else(generic_auth_error)?;
+        user.identity_key
+            .verify(&command.signing_bytes(), signature)
+            .map_err(|_| {
+                ApiError::bad_request("bad_signature", "the command signature does not verify")
+            })
+    }
+
+    pub(crate) fn require_user(&self, handle: &Handle) -> Result<(), ApiError> {
+        match self.db.read(|c| store::user(c, handle))? {
+            Some(_) => Ok(()),
+            None => Err(ApiError::not_found(
+                "unknown_handle",
+                &format!("no user {handle}"),
+            )),
+        }
+    }
+
+    /// Posts in a write transaction; a stored message with the same id but another command is
+    /// an id reused for something else.
+    pub(crate) fn write_posting(
+        &self,
+        expected: Option<&chit_proto::Command>,
+        f: impl FnMut(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError>,
+    ) -> Result<store::Posted, ApiError> {
+        let posted = self.write(f)?;
+        if !posted.created && posted.envelope.command.as_ref() != expected {
             return Err(ApiError::conflict(
                 "id_conflict",
                 "this id was used for a different command",
             ));
         }
-        for (member, cursor) in &posted.deliveries {
-            self.hub.publish(
-                member,
-                Delivery {
-                    cursor: *cursor,
-                    message: posted.envelope.clone(),
-                },
-            );
-        }
-        Ok(posted.envelope)
+        Ok(posted)
     }
 
     pub fn mailbox(
@@ -363,7 +394,7 @@ impl Node {
     }
 }
 
-fn sorted_members(a: &Handle, b: &Handle) -> Vec<Handle> {
+pub(crate) fn sorted_members(a: &Handle, b: &Handle) -> Vec<Handle> {
     let mut members = vec![a.clone(), b.clone()];
     members.sort();
     members.dedup();
@@ -384,7 +415,10 @@ fn check_command_id(id: &str) -> Result<(), ApiError> {
 
 /// The body must be sealed to exactly the conversation's members, once each: the node cannot
 /// read it, but it can refuse a body some member could not open.
-fn check_recipients(body: &chit_proto::SealedBody, members: &[Handle]) -> Result<(), ApiError> {
+pub(crate) fn check_recipients(
+    body: &chit_proto::SealedBody,
+    members: &[Handle],
+) -> Result<(), ApiError> {
     let mut to: Vec<&str> = body.recipients.iter().map(|r| r.to.as_str()).collect();
     to.sort_unstable();
     let want: Vec<&str> = members.iter().map(Handle::as_str).collect();

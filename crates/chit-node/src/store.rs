@@ -3,8 +3,10 @@
 //! transaction.
 
 use chit_ledger::StoreError;
-use chit_proto::api::{Delivery, Envelope};
-use chit_proto::{Certificate, Command, EncryptionKey, Handle, IdentityKey, SealedBody, Signature};
+use chit_proto::api::{Delivery, Envelope, PaymentPart};
+use chit_proto::{
+    Certificate, Command, EncryptionKey, Handle, IdentityKey, Receipt, SealedBody, Signature,
+};
 
 use crate::db::{Conn, Row, Value};
 
@@ -173,6 +175,8 @@ pub struct NewMessage<'a> {
     pub body: &'a SealedBody,
     pub command: Option<&'a Command>,
     pub signature: Option<&'a Signature>,
+    pub payment: Option<&'a PaymentPart>,
+    pub receipt: Option<&'a Receipt>,
 }
 
 /// Where a posted message landed: its sequence number and each member's mailbox cursor.
@@ -209,7 +213,7 @@ pub fn post_message(c: &mut dyn Conn, m: &NewMessage<'_>) -> Result<Posted, Stor
     let seq = next_seq(c, "conversations", "id", m.conversation)?;
     c.execute(
         "INSERT INTO messages (id, conversation_id, seq, sender, kind, time_ms, body, command, \
-         signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         signature, payment, receipt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         &[
             m.id.into(),
             m.conversation.into(),
@@ -220,6 +224,8 @@ pub fn post_message(c: &mut dyn Conn, m: &NewMessage<'_>) -> Result<Posted, Stor
             json(m.body).into(),
             m.command.map(json).into(),
             m.signature.map(|s| s.0.to_vec()).into(),
+            m.payment.map(json).into(),
+            m.receipt.map(json).into(),
         ],
     )?;
     let mut deliveries = Vec::with_capacity(m.members.len());
@@ -246,6 +252,8 @@ pub fn post_message(c: &mut dyn Conn, m: &NewMessage<'_>) -> Result<Posted, Stor
         body: m.body.clone(),
         command: m.command.cloned(),
         signature: m.signature.copied(),
+        payment: m.payment.cloned(),
+        receipt: m.receipt.cloned(),
     };
     Ok(Posted {
         envelope,
@@ -266,8 +274,8 @@ fn next_seq(c: &mut dyn Conn, table: &str, key: &str, id: &str) -> Result<i64, S
     row.int(0)
 }
 
-const ENVELOPE_COLUMNS: &str =
-    "m.id, m.conversation_id, m.seq, m.sender, m.kind, m.time_ms, m.body, m.command, m.signature";
+const ENVELOPE_COLUMNS: &str = "m.id, m.conversation_id, m.seq, m.sender, m.kind, m.time_ms, \
+    m.body, m.command, m.signature, m.payment, m.receipt";
 
 fn envelope_row(r: &Row, offset: usize) -> Result<Envelope, StoreError> {
     let signature = match &r.0[offset + 8] {
@@ -293,6 +301,14 @@ fn envelope_row(r: &Row, offset: usize) -> Result<Envelope, StoreError> {
             .map(|t| from_json(&t, "command"))
             .transpose()?,
         signature,
+        payment: r
+            .opt_text(offset + 9)?
+            .map(|t| from_json(&t, "payment"))
+            .transpose()?,
+        receipt: r
+            .opt_text(offset + 10)?
+            .map(|t| from_json(&t, "receipt"))
+            .transpose()?,
     })
 }
 
@@ -326,4 +342,92 @@ pub fn mailbox(
             })
         })
         .collect()
+}
+
+/// A payment (offer or request) as the node tracks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payment {
+    pub part: PaymentPart,
+    pub conversation: String,
+    pub body_digest: String,
+}
+
+pub fn insert_payment(
+    c: &mut dyn Conn,
+    p: &PaymentPart,
+    conversation: &str,
+    body_digest: &str,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO payments (id, kind, conversation_id, payer, payee, amount, state, \
+         expires_at_ms, body_digest, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[
+            p.payment.as_str().into(),
+            p.kind.as_str().into(),
+            conversation.into(),
+            p.payer.as_str().into(),
+            p.payee.as_str().into(),
+            p.amount.as_str().into(),
+            p.state.as_str().into(),
+            ms(p.expires_at_ms),
+            body_digest.into(),
+            ms(now_ms),
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn payment(c: &mut dyn Conn, id: &str) -> Result<Option<Payment>, StoreError> {
+    let row = c.query_opt(
+        "SELECT id, kind, payer, payee, amount, state, expires_at_ms, conversation_id, body_digest \
+         FROM payments WHERE id = $1",
+        &[id.into()],
+    )?;
+    row.map(|r| {
+        let handle = |i| Handle::new(&r.text(i)?).map_err(|e| corrupt(&e.to_string()));
+        Ok(Payment {
+            part: PaymentPart {
+                payment: r.text(0)?,
+                kind: r.text(1)?,
+                payer: handle(2)?,
+                payee: handle(3)?,
+                amount: r.text(4)?,
+                state: r.text(5)?,
+                expires_at_ms: r.int(6)? as u64,
+            },
+            conversation: r.text(7)?,
+            body_digest: r.text(8)?,
+        })
+    })
+    .transpose()
+}
+
+/// Moves a payment from `from` to `to`; false if it was not in `from` (someone else moved it).
+pub fn set_payment_state(
+    c: &mut dyn Conn,
+    id: &str,
+    from: &str,
+    to: &str,
+) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE payments SET state = $1 WHERE id = $2 AND state = $3",
+        &[to.into(), id.into(), from.into()],
+    )?;
+    Ok(n == 1)
+}
+
+/// Pending payments whose expiry has passed.
+pub fn due_payments(
+    c: &mut dyn Conn,
+    now_ms: u64,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    let rows = c.query(
+        "SELECT id FROM payments WHERE state = 'pending' AND expires_at_ms <= $1 \
+         ORDER BY expires_at_ms LIMIT $2",
+        &[ms(now_ms), Value::Int(limit as i64)],
+    )?;
+    rows.iter().map(|r| r.text(0)).collect()
 }

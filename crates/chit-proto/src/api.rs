@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::handle::Handle;
 use crate::keys::{EncryptionKey, IdentityKey, Signature};
 use crate::seal::SealedBody;
-use crate::statements::{Certificate, Command, Registration};
+use crate::statements::{Certificate, Command, Receipt, Registration};
 
 /// `GET /v1/node`: who the node is. Wallets pin `node_key` on first contact.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +100,49 @@ pub struct Envelope {
     /// The signed command that created it (absent for node-written updates).
     pub command: Option<Command>,
     pub signature: Option<Signature>,
+    /// The money part, visible to the node: offers, requests and their updates.
+    pub payment: Option<PaymentPart>,
+    /// The node-signed receipt, on the update that settles a payment.
+    pub receipt: Option<Receipt>,
+}
+
+/// The visible money part of a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentPart {
+    /// The offer or request message this is about.
+    pub payment: String,
+    /// `offer` or `request`.
+    pub kind: String,
+    pub payer: Handle,
+    pub payee: Handle,
+    /// Text form, e.g. `EUR:12.50`.
+    pub amount: String,
+    /// `pending`, `accepted`, `declined`, `cancelled`, `expired`, `paid`, `rejected`.
+    pub state: String,
+    pub expires_at_ms: u64,
+}
+
+/// `POST /v1/payments/{id}/{action}` and `/v1/offers`, `/v1/topup`: a signed command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedCommand {
+    pub command: Command,
+    pub signature: Signature,
+}
+
+/// `GET /v1/balance`: one entry per currency.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balances {
+    pub balances: Vec<Balance>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    pub currency: String,
+    /// What the account holds, e.g. `EUR:90.00`.
+    pub balance: String,
+    /// What can be spent: the balance less money held in pending offers.
+    pub available: String,
 }
 
 /// One item of a mailbox: the message and its position in the recipient's mailbox.

@@ -169,11 +169,21 @@ fn serve(args: ServeArgs) -> Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("create data directory {}", args.data_dir.display()))?;
     let key = chit_node::node::load_or_create_node_key(&args.data_dir).context("node key")?;
-    let db = match &args.database {
-        Some(url) => chit_node::db::Db::postgres(url).context("open PostgreSQL")?,
-        None => chit_node::db::Db::sqlite(&args.data_dir.join("node.db")).context("open SQLite")?,
+    let clock = std::sync::Arc::new(chit_ledger::SystemClock);
+    let config = chit_ledger::LedgerConfig::default();
+    let (db, ledger) = match &args.database {
+        Some(url) => (
+            chit_node::db::Db::postgres(url).context("open PostgreSQL")?,
+            chit_ledger_postgres::start(url, clock, config).context("open the ledger")?,
+        ),
+        None => (
+            chit_node::db::Db::sqlite(&args.data_dir.join("node.db")).context("open SQLite")?,
+            chit_ledger_sqlite::start(&args.data_dir.join("ledger.db"), clock, config)
+                .context("open the ledger")?,
+        ),
     };
-    let node = chit_node::Node::new(db, key, chit_core::Currencies::default());
+    let node = chit_node::Node::new(db, ledger, key, chit_core::Currencies::default())
+        .map_err(|e| anyhow::anyhow!("start the node: {}", e.message))?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -182,7 +192,9 @@ fn serve(args: ServeArgs) -> Result<()> {
         let address = listener.local_addr()?;
         println!("chit node listening on http://{address}");
         println!("node key fingerprint {}", node.key.public().fingerprint());
+        let workers = chit_node::spawn_workers(node.clone());
         chit_node::http::serve(listener, node, shutdown_signal()).await?;
+        workers.abort();
         println!("chit node stopped");
         Ok(())
     })

@@ -3,6 +3,7 @@
 
 mod identity;
 mod messages;
+mod payments;
 
 use std::sync::Arc;
 
@@ -27,11 +28,25 @@ impl TestNode {
     pub fn start(engine: Engine) -> Self {
         let db = TestDb::new(engine);
         let dir = tempfile::tempdir().unwrap();
-        let node_db = match engine {
-            Engine::Sqlite => Db::sqlite(&dir.path().join("node.db")).unwrap(),
-            Engine::Postgres => Db::postgres(&db.location).unwrap(),
+        let clock = Arc::new(chit_ledger::SystemClock);
+        let config = chit_ledger::LedgerConfig::default();
+        let (node_db, ledger) = match engine {
+            Engine::Sqlite => (
+                Db::sqlite(&dir.path().join("node.db")).unwrap(),
+                chit_ledger_sqlite::start(&dir.path().join("ledger.db"), clock, config).unwrap(),
+            ),
+            Engine::Postgres => (
+                Db::postgres(&db.location).unwrap(),
+                chit_ledger_postgres::start(&db.location, clock, config).unwrap(),
+            ),
         };
-        let node = Node::new(node_db, IdentitySecret::generate(), Currencies::default());
+        let node = Node::new(
+            node_db,
+            ledger,
+            IdentitySecret::generate(),
+            Currencies::default(),
+        )
+        .unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, address) = std::sync::mpsc::channel();
         let serving = node.clone();

@@ -1,0 +1,337 @@
+//! Push payments as messages: hold, accept, decline, cancel, expiry; receipts; who may do what;
+//! retries, races and bad input — on every engine, with the ledger audited afterwards.
+
+use chit_client::{Client, ClientError, Identity};
+use chit_ledger_tests::engines;
+use chit_proto::api::Envelope;
+use chit_proto::{Action, Handle};
+
+use super::*;
+
+fn handle(s: &str) -> Handle {
+    Handle::new(s).unwrap()
+}
+
+fn in_ms(ms: u64) -> u64 {
+    chit_node::node::now_ms() + ms
+}
+
+fn funded(node: &TestNode, name: &str, amount: &str) -> (Client, Identity) {
+    let (client, me) = node.user(name);
+    let balances = client
+        .move_money(&Client::sign(
+            &me,
+            Action::TopUp {
+                rail: "sandbox".into(),
+                amount: amount.into(),
+            },
+        ))
+        .unwrap();
+    assert_eq!(balances.balances[0].balance, amount);
+    (client, me)
+}
+
+fn balance(client: &Client) -> (String, String) {
+    let b = client.balances().unwrap().balances.remove(0);
+    (b.balance, b.available)
+}
+
+fn decide(client: &Client, me: &Identity, action: Action) -> Result<Envelope, ClientError> {
+    client.decide(&Client::sign(me, action))
+}
+
+fn assert_audit_clean(node: &TestNode) {
+    let report = node.node.ledger.audit().unwrap();
+    assert!(report.is_clean(), "{:?}", report.violations);
+}
+
+#[test]
+fn an_offer_holds_the_money_until_accepted_and_both_sides_get_a_receipt() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut alice_c, alice) = funded(&node, "alice", "EUR:100.00");
+        let (bob_c, bob) = node.user("bob");
+        let offer = alice_c
+            .offer(
+                &alice,
+                &handle("bob"),
+                "25",
+                in_ms(60_000),
+                b"for the tickets",
+            )
+            .unwrap();
+        let part = offer.payment.clone().unwrap();
+        assert_eq!(
+            (part.amount.as_str(), part.state.as_str()),
+            ("EUR:25.00", "pending")
+        );
+        assert_eq!(
+            balance(&alice_c),
+            ("EUR:100.00".into(), "EUR:75.00".into()),
+            "{engine:?}"
+        );
+        assert_eq!(balance(&bob_c), ("EUR:0.00".into(), "EUR:0.00".into()));
+        let inbox = bob_c.mailbox(0, 10).unwrap();
+        assert_eq!(inbox[0].message.id, offer.id);
+        assert_eq!(
+            Client::open(&bob, &inbox[0].message).unwrap(),
+            b"for the tickets"
+        );
+
+        let accept = Client::sign(
+            &bob,
+            Action::Accept {
+                message: offer.id.clone(),
+            },
+        );
+        let update = bob_c.decide(&accept).unwrap();
+        assert_eq!(update.payment.as_ref().unwrap().state, "accepted");
+        let receipt = update.receipt.clone().unwrap();
+        receipt.verify(&alice_c.node_key().unwrap()).unwrap();
+        assert_eq!(
+            (receipt.amount.as_str(), receipt.message_id.as_str()),
+            ("EUR:25.00", offer.id.as_str())
+        );
+        assert_eq!(balance(&alice_c), ("EUR:75.00".into(), "EUR:75.00".into()));
+        assert_eq!(balance(&bob_c), ("EUR:25.00".into(), "EUR:25.00".into()));
+        // Both sides see the update in the conversation.
+        for client in [&alice_c, &bob_c] {
+            let last = client.mailbox(0, 10).unwrap().pop().unwrap();
+            assert_eq!(last.message.id, update.id);
+        }
+        // The same accept again changes nothing; another accept is refused.
+        assert_eq!(bob_c.decide(&accept).unwrap().id, update.id);
+        let again = decide(
+            &bob_c,
+            &bob,
+            Action::Accept {
+                message: offer.id.clone(),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(again.code(), Some("already_settled"));
+        assert_eq!(balance(&bob_c).0, "EUR:25.00");
+        assert_audit_clean(&node);
+    }
+}
+
+#[test]
+fn decline_and_cancel_refund_and_only_the_right_people_may_decide() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut alice_c, alice) = funded(&node, "alice", "EUR:50.00");
+        let (bob_c, bob) = node.user("bob");
+        let (carol_c, carol) = node.user("carol");
+        let first = alice_c
+            .offer(&alice, &handle("bob"), "EUR:10.00", in_ms(60_000), b"")
+            .unwrap();
+        let second = alice_c
+            .offer(&alice, &handle("bob"), "EUR:15.00", in_ms(60_000), b"")
+            .unwrap();
+        assert_eq!(balance(&alice_c).1, "EUR:25.00");
+        // Carol is not part of it; Bob cannot cancel Alice's offer; Alice cannot accept it.
+        for action in [
+            Action::Accept {
+                message: first.id.clone(),
+            },
+            Action::Decline {
+                message: first.id.clone(),
+            },
+            Action::Cancel {
+                message: first.id.clone(),
+            },
+        ] {
+            assert_eq!(
+                decide(&carol_c, &carol, action).unwrap_err().code(),
+                Some("forbidden")
+            );
+        }
+        assert_eq!(
+            decide(
+                &bob_c,
+                &bob,
+                Action::Cancel {
+                    message: first.id.clone()
+                }
+            )
+            .unwrap_err()
+            .code(),
+            Some("forbidden")
+        );
+        assert_eq!(
+            decide(
+                &alice_c,
+                &alice,
+                Action::Accept {
+                    message: first.id.clone()
+                }
+            )
+            .unwrap_err()
+            .code(),
+            Some("forbidden")
+        );
+
+        let declined = decide(
+            &bob_c,
+            &bob,
+            Action::Decline {
+                message: first.id.clone(),
+            },
+        )
+        .unwrap();
+        assert_eq!(declined.payment.unwrap().state, "declined");
+        let cancelled = decide(
+            &alice_c,
+            &alice,
+            Action::Cancel {
+                message: second.id.clone(),
+            },
+        )
+        .unwrap();
+        assert_eq!(cancelled.payment.unwrap().state, "cancelled", "{engine:?}");
+        assert_eq!(balance(&alice_c), ("EUR:50.00".into(), "EUR:50.00".into()));
+        let late = decide(
+            &bob_c,
+            &bob,
+            Action::Accept {
+                message: first.id.clone(),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(late.code(), Some("already_closed"));
+        assert_eq!(balance(&bob_c).0, "EUR:0.00");
+        assert_audit_clean(&node);
+    }
+}
+
+#[test]
+fn bad_offers_are_refused_and_change_nothing() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut alice_c, alice) = funded(&node, "alice", "EUR:10.00");
+        let _ = node.user("bob");
+        let bob = handle("bob");
+        let cases = [
+            ("EUR:10.01", in_ms(60_000), "insufficient_funds"),
+            ("EUR:0", in_ms(60_000), "bad_amount"),
+            ("-5", in_ms(60_000), "bad_amount"),
+            ("EUR:1.001", in_ms(60_000), "bad_amount"),
+            ("USD:1", in_ms(60_000), "bad_amount"),
+            ("EUR:1", 1, "bad_expiry"),
+            ("EUR:1", in_ms(31 * 24 * 3600 * 1000), "bad_expiry"),
+        ];
+        for (amount, expires, code) in cases {
+            let err = alice_c
+                .offer(&alice, &bob, amount, expires, b"")
+                .unwrap_err();
+            assert_eq!(err.code(), Some(code), "{engine:?} {amount}");
+        }
+        let own = alice_c.offer(&alice, &handle("alice"), "EUR:1", in_ms(60_000), b"");
+        assert!(own.is_err());
+        assert_eq!(balance(&alice_c), ("EUR:10.00".into(), "EUR:10.00".into()));
+        assert!(alice_c.mailbox(0, 10).unwrap().is_empty());
+        let cash = alice_c.move_money(&Client::sign(
+            &alice,
+            Action::CashOut {
+                rail: "sandbox".into(),
+                amount: "EUR:11".into(),
+            },
+        ));
+        assert_eq!(cash.unwrap_err().code(), Some("insufficient_funds"));
+        let rail = alice_c.move_money(&Client::sign(
+            &alice,
+            Action::TopUp {
+                rail: "paypal".into(),
+                amount: "EUR:1".into(),
+            },
+        ));
+        assert_eq!(rail.unwrap_err().code(), Some("unknown_rail"));
+        assert_audit_clean(&node);
+    }
+}
+
+#[test]
+fn two_devices_accepting_at_once_pay_once() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut alice_c, alice) = funded(&node, "alice", "EUR:20.00");
+        let (_, bob) = node.user("bob");
+        let offer = alice_c
+            .offer(&alice, &handle("bob"), "EUR:20", in_ms(60_000), b"")
+            .unwrap();
+        let bob = std::sync::Arc::new(bob);
+        let devices: Vec<_> = (0..4)
+            .map(|_| {
+                let (url, bob, id) = (node.url.clone(), bob.clone(), offer.id.clone());
+                std::thread::spawn(move || {
+                    let mut device = Client::new(&url, None);
+                    device.login(&bob).unwrap();
+                    decide(&device, &bob, Action::Accept { message: id }).map(|e| e.id)
+                })
+            })
+            .collect();
+        let results: Vec<_> = devices.into_iter().map(|d| d.join().unwrap()).collect();
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ok, 1, "{engine:?}: {results:?}");
+        for r in results.iter().filter(|r| r.is_err()) {
+            assert_eq!(r.as_ref().unwrap_err().code(), Some("already_settled"));
+        }
+        let (_, bob_client) = (0, {
+            let mut c = node.client();
+            c.login(&bob).unwrap();
+            c
+        });
+        assert_eq!(balance(&bob_client).0, "EUR:20.00");
+        assert_audit_clean(&node);
+    }
+}
+
+#[test]
+fn an_expired_offer_is_refunded_once_even_with_two_workers() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut alice_c, alice) = funded(&node, "alice", "EUR:30.00");
+        let (bob_c, bob) = node.user("bob");
+        let offer = alice_c
+            .offer(&alice, &handle("bob"), "EUR:30", in_ms(1_200), b"")
+            .unwrap();
+        assert_eq!(balance(&alice_c).1, "EUR:0.00");
+        // Waiting for real time to pass the expiry is the point of this test.
+        std::thread::sleep(std::time::Duration::from_millis(1_400));
+        let late = decide(
+            &bob_c,
+            &bob,
+            Action::Accept {
+                message: offer.id.clone(),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(late.code(), Some("expired"), "{engine:?}");
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let n = node.node.clone();
+                std::thread::spawn(move || n.expire_due(100).unwrap())
+            })
+            .collect();
+        let expired: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+        assert!(expired >= 1);
+        assert_eq!(
+            node.node.expire_due(100).unwrap(),
+            0,
+            "nothing left to expire"
+        );
+        assert_eq!(balance(&alice_c), ("EUR:30.00".into(), "EUR:30.00".into()));
+        let updates: Vec<_> = bob_c
+            .mailbox(0, 10)
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.message.kind == "payment_update")
+            .collect();
+        assert_eq!(updates.len(), 1, "one expiry message, however many workers");
+        assert_eq!(
+            updates[0].message.payment.as_ref().unwrap().state,
+            "expired"
+        );
+        assert_audit_clean(&node);
+    }
+}
