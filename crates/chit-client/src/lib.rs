@@ -2,6 +2,8 @@
 //! verifies every certificate it is shown against it, seals bodies before they leave and opens
 //! them after they arrive. The `chit` binary is glue over this crate.
 
+pub mod wallet;
+
 use std::net::TcpStream;
 
 use chit_proto::api::{
@@ -34,7 +36,7 @@ pub enum ClientError {
     Untrusted(String),
     #[error("not logged in")]
     NotLoggedIn,
-    #[error("{0}")]
+    #[error(transparent)]
     Seal(#[from] chit_proto::SealError),
 }
 
@@ -375,6 +377,11 @@ impl Client {
     ) -> Result<Envelope, ClientError> {
         let request = self.seal_offer(me, to, amount, expires_at_ms, note, &new_id())?;
         self.post("/v1/offers", &request)
+    }
+
+    /// Posts a built offer (see [`Client::seal_offer`]); safe to retry as is.
+    pub fn post_offer(&self, request: &PostRequest) -> Result<Envelope, ClientError> {
+        self.post("/v1/offers", request)
     }
 
     /// Signs `action` as `me` under a new id.

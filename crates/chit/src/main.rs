@@ -3,6 +3,8 @@
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod wallet_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "chit",
@@ -10,6 +12,15 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Chit: a payment network where the payment is the message"
 )]
 struct Cli {
+    /// The node to talk to (default: the one the wallet registered at, else http://127.0.0.1:8080).
+    #[arg(long, global = true, env = "CHIT_NODE")]
+    node: Option<String>,
+    /// The wallet directory (default ~/.chit).
+    #[arg(long, global = true, env = "CHIT_WALLET")]
+    wallet: Option<std::path::PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -18,6 +29,41 @@ struct Cli {
 enum Command {
     /// Run the node: ledger, messages and the HTTP API.
     Serve(ServeArgs),
+    /// Make keys and register a handle at the node.
+    Register { handle: String },
+    /// Show this wallet's handle and node.
+    Whoami,
+    /// Show the balance (and what is available, less money held in open offers).
+    Balance,
+    /// Add money from the sandbox rail (play money).
+    Topup { amount: String },
+    /// Move money out to the sandbox rail.
+    Cashout { amount: String },
+    /// Send a text message.
+    Say { to: String, text: String },
+    /// Offer a payment: the money is held until the recipient accepts, declines or it expires.
+    Send {
+        to: String,
+        amount: String,
+        #[arg(long, default_value = "")]
+        note: String,
+        /// How long the offer stays open (e.g. 30m, 24h, 7d).
+        #[arg(long, default_value = "24h")]
+        expires: String,
+    },
+    /// Show new messages; with --wait, wait up to SECS for one.
+    Inbox {
+        #[arg(long)]
+        wait: Option<u64>,
+    },
+    /// Print messages as they arrive.
+    Listen,
+    /// Accept an offer.
+    Accept { id: String },
+    /// Decline an offer (the money goes back).
+    Decline { id: String },
+    /// Cancel your own open offer (the money comes back).
+    Cancel { id: String },
     /// Run a benchmark and print its figures with the machine it ran on.
     Bench {
         #[command(subcommand)]
@@ -25,7 +71,7 @@ enum Command {
     },
 }
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 struct ServeArgs {
     /// Where the node keeps its key and (without --database) its SQLite files.
     #[arg(long, env = "CHIT_DATA_DIR", default_value = "./chit-data")]
@@ -84,9 +130,44 @@ fn main() {
     }
 }
 
+fn wallet_dir(cli: &Cli) -> Result<std::path::PathBuf> {
+    if let Some(dir) = &cli.wallet {
+        return Ok(dir.clone());
+    }
+    let home = std::env::var_os("HOME").ok_or_else(|| anyhow::anyhow!("set --wallet or HOME"))?;
+    Ok(std::path::PathBuf::from(home).join(".chit"))
+}
+
 fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Serve(args) => serve(args),
+    use chit_client::wallet::Wallet;
+    let out = wallet_cmd::Out { json: cli.json };
+    let dir = || wallet_dir(&cli);
+    let open = || -> Result<Wallet> { Ok(Wallet::open(&wallet_dir(&cli)?, cli.node.as_deref())?) };
+    match &cli.command {
+        Command::Register { handle } => {
+            let node = cli.node.as_deref().unwrap_or("http://127.0.0.1:8080");
+            wallet_cmd::register(&dir()?, node, handle, out)
+        }
+        Command::Whoami => wallet_cmd::whoami(&open()?, out),
+        Command::Balance => wallet_cmd::balance(&mut open()?, out),
+        Command::Topup { amount } => wallet_cmd::move_money(&mut open()?, amount, true, out),
+        Command::Cashout { amount } => wallet_cmd::move_money(&mut open()?, amount, false, out),
+        Command::Say { to, text } => wallet_cmd::say(&mut open()?, to, text, out),
+        Command::Send {
+            to,
+            amount,
+            note,
+            expires,
+        } => {
+            let expires = wallet_cmd::parse_duration(expires)?;
+            wallet_cmd::send(&mut open()?, to, amount, note, expires, out)
+        }
+        Command::Inbox { wait } => wallet_cmd::inbox(&mut open()?, *wait, out),
+        Command::Listen => wallet_cmd::listen(&mut open()?, out),
+        Command::Accept { id } => wallet_cmd::decide(&mut open()?, id, "accept", out),
+        Command::Decline { id } => wallet_cmd::decide(&mut open()?, id, "decline", out),
+        Command::Cancel { id } => wallet_cmd::decide(&mut open()?, id, "cancel", out),
+        Command::Serve(args) => serve(args.clone()),
         Command::Bench {
             bench:
                 Bench::Ledger {
@@ -97,6 +178,7 @@ fn run(cli: Cli) -> Result<()> {
                     ids,
                 },
         } => {
+            let (transfers, accounts, engine) = (*transfers, *accounts, *engine);
             if transfers == 0 || accounts < 2 {
                 bail!("--transfers must be positive and --accounts at least 2");
             }
@@ -110,7 +192,7 @@ fn run(cli: Cli) -> Result<()> {
                 ids,
                 ..Default::default()
             };
-            bench_ledger(engine, &postgres, options)
+            bench_ledger(engine, postgres, options)
         }
     }
 }

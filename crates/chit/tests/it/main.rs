@@ -1,0 +1,183 @@
+//! End-to-end: the real `chit` binary, as a node (`chit serve` on port 0) and as two wallets,
+//! through the README's walkthrough, on every engine.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use chit_ledger_tests::{engines, Engine, TestDb};
+use serde_json::Value;
+
+const CHIT: &str = env!("CARGO_BIN_EXE_chit");
+
+/// A `chit serve` process; killed when dropped.
+struct Serve {
+    child: Child,
+    url: String,
+}
+
+impl Serve {
+    fn start(data_dir: &std::path::Path, database: Option<&str>) -> Self {
+        let mut cmd = Command::new(CHIT);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .stdout(Stdio::piped());
+        if let Some(url) = database {
+            cmd.args(["--database", url]);
+        }
+        let mut child = cmd.spawn().expect("start chit serve");
+        let mut first = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // Readiness: the node prints its URL once it is listening.
+        let url = first
+            .trim()
+            .strip_prefix("chit node listening on ")
+            .expect(&first)
+            .to_owned();
+        Self { child, url }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chit(node: &Serve, wallet: &std::path::Path, args: &[&str]) -> Result<Value, String> {
+    let out = Command::new(CHIT)
+        .args(["--json", "--node", &node.url, "--wallet"])
+        .arg(wallet)
+        .args(args)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(err.lines().count(), 1, "errors are one line: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        return Err(err);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).map_err(|e| format!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn the_walkthrough_runs_through_the_cli() {
+    for engine in engines() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDb::new(engine);
+        let database = (engine == Engine::Postgres).then_some(db.location.as_str());
+        let node = Serve::start(&dir.path().join("node"), database);
+        let (alice, bob) = (dir.path().join("alice"), dir.path().join("bob"));
+
+        chit(&node, &alice, &["register", "alice"]).unwrap();
+        chit(&node, &bob, &["register", "bob"]).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for file in ["keys.json", "session.json"] {
+                let mode = std::fs::metadata(alice.join(file))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600, "{file} must be private");
+            }
+            let mode = std::fs::metadata(dir.path().join("node/node.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "node.key must be private");
+        }
+        let b = chit(&node, &alice, &["topup", "EUR:100"]).unwrap();
+        assert_eq!(b["balance"], "EUR:100.00", "{engine:?}");
+        chit(&node, &alice, &["say", "@bob", "hi bob"]).unwrap();
+        let sent = chit(
+            &node,
+            &alice,
+            &[
+                "send",
+                "@bob",
+                "12.50",
+                "--note",
+                "lunch",
+                "--expires",
+                "1h",
+            ],
+        )
+        .unwrap();
+        let id = sent["id"].as_str().unwrap().to_owned();
+        let b = chit(&node, &alice, &["balance"]).unwrap();
+        assert_eq!(
+            (b["balance"].as_str(), b["available"].as_str()),
+            (Some("EUR:100.00"), Some("EUR:87.50"))
+        );
+
+        let inbox = chit(&node, &bob, &["inbox"]).unwrap();
+        let items = inbox["items"].as_array().unwrap();
+        assert_eq!(items[0]["kind"], "text");
+        assert_eq!(items[0]["text"], "hi bob");
+        assert_eq!(items[1]["kind"], "offer");
+        assert_eq!(
+            (items[1]["amount"].as_str(), items[1]["state"].as_str()),
+            (Some("EUR:12.50"), Some("pending"))
+        );
+        assert_eq!(items[1]["note"], "lunch");
+        assert_eq!(items[1]["from"], "@alice");
+
+        let accepted = chit(&node, &bob, &["accept", &id]).unwrap();
+        assert_eq!(accepted["state"], "accepted");
+        assert!(accepted["receipt"]["signature"].is_string());
+        assert_eq!(
+            chit(&node, &bob, &["balance"]).unwrap()["balance"],
+            "EUR:12.50"
+        );
+        assert_eq!(
+            chit(&node, &alice, &["balance"]).unwrap()["balance"],
+            "EUR:87.50"
+        );
+        let err = chit(&node, &bob, &["accept", &id]).unwrap_err();
+        assert!(err.contains("already settled"), "{err}");
+
+        // Declined and cancelled offers give the money back.
+        let second = chit(&node, &alice, &["send", "@bob", "5"]).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            chit(&node, &bob, &["decline", &second]).unwrap()["state"],
+            "declined"
+        );
+        let third = chit(&node, &alice, &["send", "@bob", "5"]).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            chit(&node, &alice, &["cancel", &third]).unwrap()["state"],
+            "cancelled"
+        );
+        assert_eq!(
+            chit(&node, &alice, &["balance"]).unwrap()["available"],
+            "EUR:87.50"
+        );
+
+        // Clear one-line errors for bad input; nothing changes.
+        assert!(chit(&node, &alice, &["send", "@bob", "1e3"])
+            .unwrap_err()
+            .contains("exponent"));
+        assert!(chit(&node, &alice, &["send", "@nobody", "1"])
+            .unwrap_err()
+            .contains("no user"));
+        assert!(chit(&node, &alice, &["send", "@bob", "1000"])
+            .unwrap_err()
+            .contains("insufficient funds"));
+        assert!(chit(&node, &dir.path().join("nobody"), &["balance"])
+            .unwrap_err()
+            .contains("no wallet"));
+        assert_eq!(
+            chit(&node, &alice, &["whoami"]).unwrap()["handle"],
+            "@alice"
+        );
+    }
+}
