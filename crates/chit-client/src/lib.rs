@@ -347,16 +347,54 @@ impl Client {
         note: &[u8],
         id: &str,
     ) -> Result<PostRequest, ClientError> {
-        let body = self.seal_note(me, to, note, id)?;
+        self.seal_payment(me, to, amount, expires_at_ms, note, id, false)
+    }
+
+    /// Builds a signed request (invoice) asking `from` for `amount`.
+    pub fn seal_request(
+        &mut self,
+        me: &Identity,
+        from: &Handle,
+        amount: &str,
+        expires_at_ms: u64,
+        note: &[u8],
+        id: &str,
+    ) -> Result<PostRequest, ClientError> {
+        self.seal_payment(me, from, amount, expires_at_ms, note, id, true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn seal_payment(
+        &mut self,
+        me: &Identity,
+        other: &Handle,
+        amount: &str,
+        expires_at_ms: u64,
+        note: &[u8],
+        id: &str,
+        request: bool,
+    ) -> Result<PostRequest, ClientError> {
+        let body = self.seal_note(me, other, note, id)?;
+        let (to, amount, body_digest) = (other.clone(), amount.to_owned(), digest_text(&body));
+        let action = if request {
+            Action::Request {
+                to,
+                amount,
+                expires_at_ms,
+                body_digest,
+            }
+        } else {
+            Action::Offer {
+                to,
+                amount,
+                expires_at_ms,
+                body_digest,
+            }
+        };
         let command = Command {
             id: id.to_owned(),
             actor: me.handle.clone(),
-            action: Action::Offer {
-                to: to.clone(),
-                amount: amount.to_owned(),
-                expires_at_ms,
-                body_digest: digest_text(&body),
-            },
+            action,
         };
         let signature = command.sign(&me.identity);
         Ok(PostRequest {
@@ -382,6 +420,24 @@ impl Client {
     /// Posts a built offer (see [`Client::seal_offer`]); safe to retry as is.
     pub fn post_offer(&self, request: &PostRequest) -> Result<Envelope, ClientError> {
         self.post("/v1/offers", request)
+    }
+
+    /// Posts a built request (see [`Client::seal_request`]); safe to retry as is.
+    pub fn post_payment_request(&self, request: &PostRequest) -> Result<Envelope, ClientError> {
+        self.post("/v1/requests", request)
+    }
+
+    /// Sends a request (invoice) to `from`.
+    pub fn request(
+        &mut self,
+        me: &Identity,
+        from: &Handle,
+        amount: &str,
+        expires_at_ms: u64,
+        note: &[u8],
+    ) -> Result<Envelope, ClientError> {
+        let request = self.seal_request(me, from, amount, expires_at_ms, note, &new_id())?;
+        self.post_payment_request(&request)
     }
 
     /// Signs `action` as `me` under a new id.

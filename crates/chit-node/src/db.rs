@@ -119,10 +119,12 @@ pub enum Db {
 const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_node.sql"),
     include_str!("../migrations/sqlite/0002_payments.sql"),
+    include_str!("../migrations/sqlite/0003_requests.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_node.sql"),
     include_str!("../migrations/postgres/0002_payments.sql"),
+    include_str!("../migrations/postgres/0003_requests.sql"),
 ];
 
 impl Db {

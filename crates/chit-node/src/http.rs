@@ -52,6 +52,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/messages", post(post_message))
         .route("/v1/mailbox", get(mailbox))
         .route("/v1/offers", post(offer))
+        .route("/v1/requests", post(request))
         .route("/v1/commands", post(command))
         .route("/v1/balance", get(balance))
         .route("/v1/events", get(events))
@@ -181,6 +182,15 @@ async fn offer(
     ApiJson(req): ApiJson<PostRequest>,
 ) -> Result<Response, ApiError> {
     let res = blocking(move || node.offer(&actor, &req)).await?;
+    Ok((StatusCode::CREATED, Json(res)).into_response())
+}
+
+async fn request(
+    State(node): State<AppState>,
+    Authed(actor): Authed,
+    ApiJson(req): ApiJson<PostRequest>,
+) -> Result<Response, ApiError> {
+    let res = blocking(move || node.request(&actor, &req)).await?;
     Ok((StatusCode::CREATED, Json(res)).into_response())
 }
 

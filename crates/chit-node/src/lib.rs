@@ -12,17 +12,22 @@ pub mod store;
 pub use error::ApiError;
 pub use node::Node;
 
-/// Starts the node's background work: expiring offers whose time is up, every second. Safe to
-/// run on every node at once.
+/// Starts the node's background work, every second: expire payments whose time is up, make
+/// scheduled payments, finish or undo payments a crash interrupted. Safe on every node at once.
 pub fn spawn_workers(node: std::sync::Arc<Node>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             tick.tick().await;
             let node = node.clone();
-            let result = tokio::task::spawn_blocking(move || node.expire_due(1_000)).await;
+            let result = tokio::task::spawn_blocking(move || {
+                node.expire_due(1_000)?;
+                node.run_scheduled(1_000)?;
+                node.recover_paying(30_000, 1_000)
+            })
+            .await;
             if let Ok(Err(e)) = result {
-                tracing::warn!(error = ?e, "expiry worker failed; retrying next tick");
+                tracing::warn!(error = ?e, "payment worker failed; retrying next tick");
             }
         }
     })

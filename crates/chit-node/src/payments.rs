@@ -24,6 +24,7 @@ use crate::store::{self, NewMessage};
 /// Ledger reason codes (the transfer's `code`).
 pub const CODE_OFFER: u16 = 10;
 pub const CODE_OFFER_SETTLE: u16 = 11;
+pub const CODE_REQUEST_PAY: u16 = 12;
 pub const CODE_TOP_UP: u16 = 20;
 pub const CODE_CASH_OUT: u16 = 21;
 /// Ledger account codes.
@@ -203,21 +204,29 @@ impl Node {
         Ok(Balances { balances })
     }
 
-    /// Sends a push payment: holds the money and posts the offer into the conversation.
-    pub fn offer(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
+    /// Checks an offer or request and returns what it asks for.
+    fn draft(&self, actor: &Handle, request: &PostRequest) -> Result<Draft, ApiError> {
         let command = &request.command;
         self.verify_command(actor, command, &request.signature)?;
-        let Action::Offer {
-            to,
-            amount,
-            expires_at_ms,
-            body_digest,
-        } = &command.action
-        else {
-            return Err(ApiError::bad_request(
-                "unsupported_action",
-                "this endpoint takes offers",
-            ));
+        let (kind, to, amount, expires_at_ms, body_digest) = match &command.action {
+            Action::Offer {
+                to,
+                amount,
+                expires_at_ms,
+                body_digest,
+            } => ("offer", to, amount, *expires_at_ms, body_digest),
+            Action::Request {
+                to,
+                amount,
+                expires_at_ms,
+                body_digest,
+            } => ("request", to, amount, *expires_at_ms, body_digest),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "unsupported_action",
+                    "this endpoint takes offers and requests",
+                ))
+            }
         };
         if to == actor {
             return Err(ApiError::bad_request(
@@ -228,10 +237,10 @@ impl Node {
         self.require_user(to)?;
         let amount = self.parse_amount(amount)?;
         let now = now_ms();
-        if *expires_at_ms <= now || *expires_at_ms > now + OFFER_TTL_MAX_MS {
+        if expires_at_ms <= now || expires_at_ms > now + OFFER_TTL_MAX_MS {
             return Err(ApiError::bad_request(
                 "bad_expiry",
-                "an offer expires between now and 30 days from now",
+                "a payment expires between now and 30 days from now",
             ));
         }
         if body_digest != &digest_text(&request.body) {
@@ -242,16 +251,49 @@ impl Node {
         }
         let members = crate::node::sorted_members(actor, to);
         crate::node::check_recipients(&request.body, &members)?;
-        let id = transfer_id(&command.id)?;
+        let (payer, payee) = if kind == "offer" {
+            (actor.clone(), to.clone())
+        } else {
+            (to.clone(), actor.clone())
+        };
+        Ok(Draft {
+            part: PaymentPart {
+                payment: command.id.clone(),
+                kind: kind.into(),
+                payer,
+                payee,
+                amount: amount.to_string(),
+                state: "pending".into(),
+                expires_at_ms,
+                pay_at_ms: None,
+                reason: None,
+            },
+            amount,
+            members,
+            conversation: direct_conversation(actor, to),
+            body_digest: body_digest.clone(),
+        })
+    }
+
+    /// Sends a push payment: holds the money and posts the offer into the conversation.
+    pub fn offer(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
+        let draft = self.draft(actor, request)?;
+        if draft.part.kind != "offer" {
+            return Err(ApiError::bad_request(
+                "unsupported_action",
+                "this endpoint takes offers",
+            ));
+        }
+        let id = transfer_id(&request.command.id)?;
         let hold = NewTransfer {
             id,
             action: TransferAction::Pending {
-                debit_account_id: user_account(actor, &amount.currency()),
-                credit_account_id: user_account(to, &amount.currency()),
-                amount: amount.minor(),
-                currency: amount.currency().code(),
+                debit_account_id: user_account(&draft.part.payer, &draft.amount.currency()),
+                credit_account_id: user_account(&draft.part.payee, &draft.amount.currency()),
+                amount: draft.amount.minor(),
+                currency: draft.amount.currency().code(),
                 expires_at: Some(Timestamp::from_nanos(
-                    expires_at_ms.saturating_mul(1_000_000),
+                    draft.part.expires_at_ms.saturating_mul(1_000_000),
                 )),
             },
             code: CODE_OFFER,
@@ -259,33 +301,53 @@ impl Node {
             linked: false,
         };
         self.one_transfer(hold)?.map_err(transfer_error)?;
-        let part = PaymentPart {
-            payment: command.id.clone(),
-            kind: "offer".into(),
-            payer: actor.clone(),
-            payee: to.clone(),
-            amount: amount.to_string(),
-            state: "pending".into(),
-            expires_at_ms: *expires_at_ms,
-        };
-        let conversation = direct_conversation(actor, to);
+        self.post_payment(actor, request, &draft)
+    }
+
+    /// Sends an invoice: nothing is held; the payer chooses Pay now, Pay later or Reject.
+    pub fn request(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
+        let draft = self.draft(actor, request)?;
+        if draft.part.kind != "request" {
+            return Err(ApiError::bad_request(
+                "unsupported_action",
+                "this endpoint takes requests",
+            ));
+        }
+        transfer_id(&request.command.id)?;
+        self.post_payment(actor, request, &draft)
+    }
+
+    fn post_payment(
+        &self,
+        actor: &Handle,
+        request: &PostRequest,
+        draft: &Draft,
+    ) -> Result<Envelope, ApiError> {
+        let command = &request.command;
+        let now = now_ms();
         let posted = self.write_posting(Some(command), |c| {
             if store::payment(c, &command.id)?.is_none() {
-                store::insert_payment(c, &part, &conversation, body_digest, now)?;
+                store::insert_payment(
+                    c,
+                    &draft.part,
+                    &draft.conversation,
+                    &draft.body_digest,
+                    now,
+                )?;
             }
             store::post_message(
                 c,
                 &NewMessage {
                     id: &command.id,
-                    conversation: &conversation,
-                    members: &members,
+                    conversation: &draft.conversation,
+                    members: &draft.members,
                     sender: actor,
-                    kind: "offer",
+                    kind: &draft.part.kind,
                     time_ms: now,
                     body: &request.body,
                     command: Some(command),
                     signature: Some(&request.signature),
-                    payment: Some(&part),
+                    payment: Some(&draft.part),
                     receipt: None,
                 },
             )
@@ -294,14 +356,17 @@ impl Node {
         Ok(posted.envelope)
     }
 
-    /// Accept, decline or cancel an offer; top up or cash out. Signed by the actor.
+    /// A decision on a payment, signed by the actor: accept, decline or cancel an offer; pay
+    /// (now or later), reject or cancel a request.
     pub fn act(&self, actor: &Handle, signed: &SignedCommand) -> Result<Envelope, ApiError> {
         let command = &signed.command;
         self.verify_command(actor, command, &signed.signature)?;
-        let (message, outcome) = match &command.action {
-            Action::Accept { message } => (message, Outcome::Accepted),
-            Action::Decline { message } => (message, Outcome::Declined),
-            Action::Cancel { message } => (message, Outcome::Cancelled),
+        let message = match &command.action {
+            Action::Accept { message }
+            | Action::Decline { message }
+            | Action::Cancel { message }
+            | Action::Pay { message, .. }
+            | Action::Reject { message } => message,
             _ => {
                 return Err(ApiError::bad_request(
                     "unsupported_action",
@@ -313,43 +378,305 @@ impl Node {
             .db
             .read(|c| store::payment(c, message))?
             .ok_or_else(|| ApiError::not_found("unknown_payment", "no such payment"))?;
-        let allowed = match outcome {
-            Outcome::Accepted | Outcome::Declined => &payment.part.payee == actor,
-            Outcome::Cancelled => &payment.part.payer == actor,
-            Outcome::Expired => false,
+        let p = &payment.part;
+        let is_offer = p.kind == "offer";
+        let allowed = match &command.action {
+            Action::Accept { .. } | Action::Decline { .. } if is_offer => &p.payee == actor,
+            Action::Cancel { .. } if is_offer => &p.payer == actor,
+            Action::Pay { .. } | Action::Reject { .. } if !is_offer => &p.payer == actor,
+            Action::Cancel { .. } => &p.payee == actor,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "wrong_kind",
+                    &format!("that does not apply to a {}", p.kind),
+                ))
+            }
         };
         if !allowed {
             return Err(ApiError::forbidden("this payment is not yours to decide"));
         }
+        match (&command.action, is_offer) {
+            (
+                Action::Pay {
+                    at_ms: Some(at), ..
+                },
+                _,
+            ) if *at > now_ms() => self.schedule(&payment, *at, signed),
+            (Action::Pay { .. }, _) => self.pay_request(&payment, signed, "pending"),
+            (Action::Reject { .. }, _) => self.close_request(&payment, "rejected", signed),
+            (Action::Cancel { .. }, false) => self.close_request(&payment, "cancelled", signed),
+            (action, _) => self.settle_offer(&payment, action, signed),
+        }
+    }
+
+    fn settle_offer(
+        &self,
+        payment: &store::Payment,
+        action: &Action,
+        signed: &SignedCommand,
+    ) -> Result<Envelope, ApiError> {
         let amount = self.parse_amount(&payment.part.amount)?;
-        let id = transfer_id(&command.id)?;
         let pending_id = transfer_id(&payment.part.payment)?;
-        let action = match outcome {
-            Outcome::Accepted => TransferAction::PostPending {
-                pending_id,
-                amount: amount.minor(),
-            },
-            _ => TransferAction::VoidPending { pending_id },
+        let (transfer, state) = match action {
+            Action::Accept { .. } => (
+                TransferAction::PostPending {
+                    pending_id,
+                    amount: amount.minor(),
+                },
+                "accepted",
+            ),
+            Action::Decline { .. } => (TransferAction::VoidPending { pending_id }, "declined"),
+            _ => (TransferAction::VoidPending { pending_id }, "cancelled"),
         };
         let t = NewTransfer {
-            id,
-            action,
+            id: transfer_id(&signed.command.id)?,
+            action: transfer,
             code: CODE_OFFER_SETTLE,
             reference: pending_id.as_u128(),
             linked: false,
         };
         self.one_transfer(t)?.map_err(transfer_error)?;
+        let outcome = Outcome {
+            state,
+            from: vec!["pending"],
+            receipt: true,
+            reason: None,
+        };
         self.record_outcome(
-            &payment,
-            outcome,
-            &command.id,
-            actor,
-            Some((command, signed)),
+            payment,
+            &outcome,
+            &signed.command.id,
+            &signed.command.actor,
+            Some(signed),
         )
     }
 
-    /// Voids offers whose time is up and tells both sides. Safe on every node at once: the void
-    /// has one id per offer, so the ledger applies it once; the update message is idempotent too.
+    /// Pays a request now: claim it (`from` → `paying`), move the money under an id derived
+    /// from the request (so it can only ever be paid once), then mark it paid with a receipt.
+    fn pay_request(
+        &self,
+        payment: &store::Payment,
+        signed: &SignedCommand,
+        from: &str,
+    ) -> Result<Envelope, ApiError> {
+        let id = &payment.part.payment;
+        let command_json = serde_json::to_string(signed).expect("serialisable");
+        let now = now_ms();
+        let claimed = self.write(|c| {
+            Ok(store::start_paying(c, id, from, &command_json, now)?
+                || (from == "pending"
+                    && store::start_paying(c, id, "scheduled", &command_json, now)?))
+        })?;
+        if !claimed {
+            return Err(self.closed_error(id)?);
+        }
+        match self.move_request_money(payment)? {
+            Ok(()) => {
+                let outcome = Outcome {
+                    state: "paid",
+                    from: vec!["paying"],
+                    receipt: true,
+                    reason: None,
+                };
+                let update = derived_id(id, "paid").to_string();
+                self.record_outcome(
+                    payment,
+                    &outcome,
+                    &update,
+                    &signed.command.actor,
+                    Some(signed),
+                )
+            }
+            Err(e) => {
+                self.write(|c| store::set_payment_state(c, id, "paying", "pending"))?;
+                Err(transfer_error(e))
+            }
+        }
+    }
+
+    fn move_request_money(
+        &self,
+        payment: &store::Payment,
+    ) -> Result<Result<(), TransferError>, ApiError> {
+        let amount = self.parse_amount(&payment.part.amount)?;
+        let reference = transfer_id(&payment.part.payment)?;
+        let t = NewTransfer {
+            id: derived_id(&payment.part.payment, "pay"),
+            action: TransferAction::Immediate {
+                debit_account_id: user_account(&payment.part.payer, &amount.currency()),
+                credit_account_id: user_account(&payment.part.payee, &amount.currency()),
+                amount: amount.minor(),
+                currency: amount.currency().code(),
+            },
+            code: CODE_REQUEST_PAY,
+            reference: reference.as_u128(),
+            linked: false,
+        };
+        Ok(self.one_transfer(t)?.map(|_| ()))
+    }
+
+    /// The error for acting on a request that is no longer open.
+    fn closed_error(&self, id: &str) -> Result<ApiError, ApiError> {
+        let state = self
+            .db
+            .read(|c| store::payment(c, id))?
+            .map(|p| p.part.state)
+            .unwrap_or_default();
+        Ok(match state.as_str() {
+            "paid" | "paying" => ApiError::conflict("already_paid", "this request is already paid"),
+            "expired" => ApiError::new(
+                axum::http::StatusCode::GONE,
+                "expired",
+                "this request has expired",
+            ),
+            _ => ApiError::conflict("already_closed", &format!("this request was {state}")),
+        })
+    }
+
+    fn schedule(
+        &self,
+        payment: &store::Payment,
+        at_ms: u64,
+        signed: &SignedCommand,
+    ) -> Result<Envelope, ApiError> {
+        if at_ms >= payment.part.expires_at_ms {
+            return Err(ApiError::bad_request(
+                "after_expiry",
+                "schedule the payment before the request expires",
+            ));
+        }
+        let json = serde_json::to_string(signed).expect("serialisable");
+        if !self.write(|c| store::schedule_payment(c, &payment.part.payment, at_ms, &json))? {
+            return Err(self.closed_error(&payment.part.payment)?);
+        }
+        let scheduled = store::Payment {
+            part: PaymentPart {
+                pay_at_ms: Some(at_ms),
+                ..payment.part.clone()
+            },
+            ..payment.clone()
+        };
+        let outcome = Outcome {
+            state: "scheduled",
+            from: vec!["scheduled"],
+            receipt: false,
+            reason: None,
+        };
+        self.record_outcome(
+            &scheduled,
+            &outcome,
+            &signed.command.id,
+            &signed.command.actor,
+            Some(signed),
+        )
+    }
+
+    fn close_request(
+        &self,
+        payment: &store::Payment,
+        state: &'static str,
+        signed: &SignedCommand,
+    ) -> Result<Envelope, ApiError> {
+        let id = &payment.part.payment;
+        let closed = self.write(|c| {
+            Ok(store::set_payment_state(c, id, "pending", state)?
+                || store::set_payment_state(c, id, "scheduled", state)?)
+        })?;
+        if !closed {
+            return Err(self.closed_error(id)?);
+        }
+        let outcome = Outcome {
+            state,
+            from: vec![state],
+            receipt: false,
+            reason: None,
+        };
+        self.record_outcome(
+            payment,
+            &outcome,
+            &signed.command.id,
+            &signed.command.actor,
+            Some(signed),
+        )
+    }
+
+    /// Makes the payments scheduled for now, with the payer's stored signed command; tells both
+    /// sides when one cannot be made.
+    pub fn run_scheduled(&self, limit: usize) -> Result<usize, ApiError> {
+        let due = self.db.read(|c| store::due_scheduled(c, now_ms(), limit))?;
+        let mut paid = 0;
+        for (id, json) in due {
+            let Some(payment) = self.db.read(|c| store::payment(c, &id))? else {
+                continue;
+            };
+            let Ok(signed) = serde_json::from_str::<SignedCommand>(&json) else {
+                tracing::error!(payment = %id, "stored pay command is unreadable");
+                continue;
+            };
+            match self.pay_request(&payment, &signed, "scheduled") {
+                Ok(_) => paid += 1,
+                Err(e) if e.code == "insufficient_funds" => {
+                    let outcome = Outcome {
+                        state: "payment_failed",
+                        from: vec![],
+                        receipt: false,
+                        reason: Some("insufficient funds"),
+                    };
+                    let update = derived_id(
+                        &id,
+                        &format!("failed/{}", payment.part.pay_at_ms.unwrap_or(0)),
+                    )
+                    .to_string();
+                    let actor = payment.part.payer.clone();
+                    self.record_outcome(&payment, &outcome, &update, &actor, None)?;
+                }
+                Err(e) => {
+                    tracing::info!(payment = %id, code = %e.code, "scheduled payment not made")
+                }
+            }
+        }
+        Ok(paid)
+    }
+
+    /// Finishes or undoes payments interrupted mid-way (state `paying` for over `age_ms`): if
+    /// the money moved, the request is marked paid; if not, it is open again.
+    pub fn recover_paying(&self, age_ms: u64, limit: usize) -> Result<usize, ApiError> {
+        let stale = self
+            .db
+            .read(|c| store::stale_paying(c, now_ms().saturating_sub(age_ms), limit))?;
+        for id in &stale {
+            let Some(payment) = self.db.read(|c| store::payment(c, id))? else {
+                continue;
+            };
+            let moved = self
+                .ledger
+                .transfer(derived_id(id, "pay"))
+                .map_err(ledger_error)?
+                .is_some();
+            if moved {
+                let outcome = Outcome {
+                    state: "paid",
+                    from: vec!["paying"],
+                    receipt: true,
+                    reason: None,
+                };
+                let actor = payment.part.payer.clone();
+                self.record_outcome(
+                    &payment,
+                    &outcome,
+                    &derived_id(id, "paid").to_string(),
+                    &actor,
+                    None,
+                )?;
+            } else {
+                self.write(|c| store::set_payment_state(c, id, "paying", "pending"))?;
+            }
+        }
+        Ok(stale.len())
+    }
+
+    /// Closes payments whose time is up and tells both sides. Safe on every node at once: an
+    /// offer's void has one id, so the ledger applies it once; update messages are idempotent.
     pub fn expire_due(&self, limit: usize) -> Result<usize, ApiError> {
         let due = self.db.read(|c| store::due_payments(c, now_ms(), limit))?;
         let mut expired = 0;
@@ -358,66 +685,80 @@ impl Node {
                 continue;
             };
             let void_id = derived_id(&id, "expire");
-            let t = NewTransfer {
-                id: void_id,
-                action: TransferAction::VoidPending {
-                    pending_id: transfer_id(&id)?,
-                },
-                code: CODE_OFFER_SETTLE,
-                reference: transfer_id(&id)?.as_u128(),
-                linked: false,
+            let outcome = Outcome {
+                state: "expired",
+                from: vec!["pending", "scheduled"],
+                receipt: payment.part.kind == "offer",
+                reason: None,
             };
-            match self.one_transfer(t)? {
-                Ok(_) | Err(TransferError::PendingTransferExpired) => {
-                    let actor = payment.part.payer.clone();
-                    self.record_outcome(
-                        &payment,
-                        Outcome::Expired,
-                        &void_id.to_string(),
-                        &actor,
-                        None,
-                    )?;
-                    expired += 1;
+            if payment.part.kind == "offer" {
+                let t = NewTransfer {
+                    id: void_id,
+                    action: TransferAction::VoidPending {
+                        pending_id: transfer_id(&id)?,
+                    },
+                    code: CODE_OFFER_SETTLE,
+                    reference: transfer_id(&id)?.as_u128(),
+                    linked: false,
+                };
+                match self.one_transfer(t)? {
+                    Ok(_) | Err(TransferError::PendingTransferExpired) => {}
+                    // Settled or closed by someone else a moment ago: their flow records it.
+                    Err(
+                        TransferError::PendingTransferAlreadyPosted
+                        | TransferError::PendingTransferAlreadyVoided,
+                    ) => continue,
+                    Err(e) => {
+                        tracing::warn!(payment = %id, error = %e, "expiry void rejected");
+                        continue;
+                    }
                 }
-                // Settled or closed by someone else a moment ago: their flow records it.
-                Err(
-                    TransferError::PendingTransferAlreadyPosted
-                    | TransferError::PendingTransferAlreadyVoided,
-                ) => {}
-                Err(e) => tracing::warn!(payment = %id, error = %e, "expiry void rejected"),
             }
+            let actor = payment.part.payer.clone();
+            self.record_outcome(&payment, &outcome, &void_id.to_string(), &actor, None)?;
+            expired += 1;
         }
         Ok(expired)
     }
 
-    /// Writes the payment's new state and posts the update, with a receipt, to both sides.
+    /// Writes the payment's new state and posts the update (with a receipt when money moved)
+    /// to both sides. The update's id makes it idempotent.
     fn record_outcome(
         &self,
         payment: &store::Payment,
-        outcome: Outcome,
+        outcome: &Outcome,
         update_id: &str,
         actor: &Handle,
-        signed: Option<(&chit_proto::Command, &SignedCommand)>,
+        signed: Option<&SignedCommand>,
     ) -> Result<Envelope, ApiError> {
         let now = now_ms();
         let part = PaymentPart {
-            state: outcome.state().into(),
+            state: outcome.state.into(),
+            reason: outcome.reason.map(str::to_owned),
             ..payment.part.clone()
         };
-        let receipt = Receipt::issue(
-            update_id.to_owned(),
-            payment.part.payer.clone(),
-            payment.part.payee.clone(),
-            payment.part.amount.clone(),
-            now,
-            payment.part.payment.clone(),
-            payment.body_digest.clone(),
-            &self.key,
-        );
+        let receipt = outcome.receipt.then(|| {
+            Receipt::issue(
+                update_id.to_owned(),
+                payment.part.payer.clone(),
+                payment.part.payee.clone(),
+                payment.part.amount.clone(),
+                now,
+                payment.part.payment.clone(),
+                payment.body_digest.clone(),
+                &self.key,
+            )
+        });
         let members = crate::node::sorted_members(&payment.part.payer, &payment.part.payee);
         let empty = SealedBody::default();
-        let posted = self.write_posting(signed.map(|(c, _)| c), |c| {
-            store::set_payment_state(c, &payment.part.payment, "pending", outcome.state())?;
+        let posted = self.write_posting(signed.map(|s| &s.command), |c| {
+            for from in &outcome.from {
+                if *from != outcome.state
+                    && store::set_payment_state(c, &payment.part.payment, from, outcome.state)?
+                {
+                    break;
+                }
+            }
             store::post_message(
                 c,
                 &NewMessage {
@@ -428,10 +769,10 @@ impl Node {
                     kind: "payment_update",
                     time_ms: now,
                     body: &empty,
-                    command: signed.map(|(c, _)| c),
-                    signature: signed.map(|(_, s)| &s.signature),
+                    command: signed.map(|s| &s.command),
+                    signature: signed.map(|s| &s.signature),
                     payment: Some(&part),
-                    receipt: Some(&receipt),
+                    receipt: receipt.as_ref(),
                 },
             )
         })?;
@@ -508,21 +849,20 @@ impl Node {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Outcome {
-    Accepted,
-    Declined,
-    Cancelled,
-    Expired,
+/// What an update records: the new state, which states it may come from, whether money moved
+/// (so a receipt is due), and why, when something did not happen.
+struct Outcome {
+    state: &'static str,
+    from: Vec<&'static str>,
+    receipt: bool,
+    reason: Option<&'static str>,
 }
 
-impl Outcome {
-    fn state(self) -> &'static str {
-        match self {
-            Self::Accepted => "accepted",
-            Self::Declined => "declined",
-            Self::Cancelled => "cancelled",
-            Self::Expired => "expired",
-        }
-    }
+/// A checked offer or request, before anything is written.
+struct Draft {
+    part: PaymentPart,
+    amount: Amount,
+    members: Vec<Handle>,
+    conversation: String,
+    body_digest: String,
 }

@@ -381,8 +381,8 @@ pub fn insert_payment(
 
 pub fn payment(c: &mut dyn Conn, id: &str) -> Result<Option<Payment>, StoreError> {
     let row = c.query_opt(
-        "SELECT id, kind, payer, payee, amount, state, expires_at_ms, conversation_id, body_digest \
-         FROM payments WHERE id = $1",
+        "SELECT id, kind, payer, payee, amount, state, expires_at_ms, conversation_id, body_digest, \
+         pay_at_ms FROM payments WHERE id = $1",
         &[id.into()],
     )?;
     row.map(|r| {
@@ -396,6 +396,8 @@ pub fn payment(c: &mut dyn Conn, id: &str) -> Result<Option<Payment>, StoreError
                 amount: r.text(4)?,
                 state: r.text(5)?,
                 expires_at_ms: r.int(6)? as u64,
+                pay_at_ms: r.opt_int(9)?.map(|v| v as u64),
+                reason: None,
             },
             conversation: r.text(7)?,
             body_digest: r.text(8)?,
@@ -428,6 +430,64 @@ pub fn due_payments(
         "SELECT id FROM payments WHERE state = 'pending' AND expires_at_ms <= $1 \
          ORDER BY expires_at_ms LIMIT $2",
         &[ms(now_ms), Value::Int(limit as i64)],
+    )?;
+    rows.iter().map(|r| r.text(0)).collect()
+}
+
+/// Schedules a request's payment: `pending` → `scheduled`, keeping the payer's signed command.
+pub fn schedule_payment(
+    c: &mut dyn Conn,
+    id: &str,
+    at_ms: u64,
+    authorization: &str,
+) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE payments SET state = 'scheduled', pay_at_ms = $1, pay_command = $2 \
+         WHERE id = $3 AND state = 'pending'",
+        &[ms(at_ms), authorization.into(), id.into()],
+    )?;
+    Ok(n == 1)
+}
+
+/// Scheduled payments whose time has come, with the payer's signed command.
+pub fn due_scheduled(
+    c: &mut dyn Conn,
+    now_ms: u64,
+    limit: usize,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = c.query(
+        "SELECT id, pay_command FROM payments WHERE state = 'scheduled' AND pay_at_ms <= $1 \
+         ORDER BY pay_at_ms LIMIT $2",
+        &[ms(now_ms), Value::Int(limit as i64)],
+    )?;
+    rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
+}
+
+/// Claims an open request for paying: `from` → `paying`, recording the payer's command.
+pub fn start_paying(
+    c: &mut dyn Conn,
+    id: &str,
+    from: &str,
+    command: &str,
+    now_ms: u64,
+) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE payments SET state = 'paying', pay_command = $1, paying_since_ms = $2 \
+         WHERE id = $3 AND state = $4",
+        &[command.into(), ms(now_ms), id.into(), from.into()],
+    )?;
+    Ok(n == 1)
+}
+
+/// Payments left in `paying` since before `before_ms` (a crash mid-payment).
+pub fn stale_paying(
+    c: &mut dyn Conn,
+    before_ms: u64,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    let rows = c.query(
+        "SELECT id FROM payments WHERE state = 'paying' AND paying_since_ms <= $1 LIMIT $2",
+        &[ms(before_ms), Value::Int(limit as i64)],
     )?;
     rows.iter().map(|r| r.text(0)).collect()
 }

@@ -117,9 +117,16 @@ pub struct PaymentPart {
     pub payee: Handle,
     /// Text form, e.g. `EUR:12.50`.
     pub amount: String,
-    /// `pending`, `accepted`, `declined`, `cancelled`, `expired`, `paid`, `rejected`.
+    /// `pending`, `accepted`, `declined`, `cancelled`, `expired`, `scheduled`, `paid`,
+    /// `rejected`, `payment_failed`.
     pub state: String,
     pub expires_at_ms: u64,
+    /// When a scheduled payment will run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_at_ms: Option<u64>,
+    /// Why something did not happen (e.g. a scheduled payment that could not be made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `POST /v1/payments/{id}/{action}` and `/v1/offers`, `/v1/topup`: a signed command.

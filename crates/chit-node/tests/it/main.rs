@@ -4,6 +4,7 @@
 mod identity;
 mod messages;
 mod payments;
+mod requests;
 
 use std::sync::Arc;
 

@@ -8,15 +8,15 @@ use chit_proto::{Action, Handle};
 
 use super::*;
 
-fn handle(s: &str) -> Handle {
+pub fn handle(s: &str) -> Handle {
     Handle::new(s).unwrap()
 }
 
-fn in_ms(ms: u64) -> u64 {
+pub fn in_ms(ms: u64) -> u64 {
     chit_node::node::now_ms() + ms
 }
 
-fn funded(node: &TestNode, name: &str, amount: &str) -> (Client, Identity) {
+pub fn funded(node: &TestNode, name: &str, amount: &str) -> (Client, Identity) {
     let (client, me) = node.user(name);
     let balances = client
         .move_money(&Client::sign(
@@ -31,16 +31,16 @@ fn funded(node: &TestNode, name: &str, amount: &str) -> (Client, Identity) {
     (client, me)
 }
 
-fn balance(client: &Client) -> (String, String) {
+pub fn balance(client: &Client) -> (String, String) {
     let b = client.balances().unwrap().balances.remove(0);
     (b.balance, b.available)
 }
 
-fn decide(client: &Client, me: &Identity, action: Action) -> Result<Envelope, ClientError> {
+pub fn decide(client: &Client, me: &Identity, action: Action) -> Result<Envelope, ClientError> {
     client.decide(&Client::sign(me, action))
 }
 
-fn assert_audit_clean(node: &TestNode) {
+pub fn assert_audit_clean(node: &TestNode) {
     let report = node.node.ledger.audit().unwrap();
     assert!(report.is_clean(), "{:?}", report.violations);
 }

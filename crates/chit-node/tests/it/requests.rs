@@ -1,0 +1,331 @@
+//! Requests (invoices): Pay now, Pay later, Reject, payee cancel, expiry; paid at most once.
+
+use chit_client::Client;
+use chit_ledger_tests::engines;
+use chit_proto::Action;
+
+use super::payments::{assert_audit_clean, balance, decide, funded, handle, in_ms};
+use super::*;
+
+#[test]
+fn a_request_is_paid_once_with_a_receipt_however_many_devices_press_pay() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut shop_c, shop) = node.user("shop");
+        let (alice_c, alice) = funded(&node, "alice", "EUR:50.00");
+        let invoice = shop_c
+            .request(
+                &shop,
+                &handle("alice"),
+                "EUR:20",
+                in_ms(60_000),
+                b"invoice #7",
+            )
+            .unwrap();
+        assert_eq!(invoice.payment.as_ref().unwrap().payer, handle("alice"));
+        // Nothing is held by a request.
+        assert_eq!(
+            balance(&alice_c),
+            ("EUR:50.00".into(), "EUR:50.00".into()),
+            "{engine:?}"
+        );
+        let inbox = alice_c.mailbox(0, 10).unwrap();
+        assert_eq!(
+            Client::open(&alice, &inbox[0].message).unwrap(),
+            b"invoice #7"
+        );
+
+        let alice = std::sync::Arc::new(alice);
+        let devices: Vec<_> = (0..4)
+            .map(|_| {
+                let (url, alice, id) = (node.url.clone(), alice.clone(), invoice.id.clone());
+                std::thread::spawn(move || {
+                    let mut device = Client::new(&url, None);
+                    device.login(&alice).unwrap();
+                    decide(
+                        &device,
+                        &alice,
+                        Action::Pay {
+                            message: id,
+                            at_ms: None,
+                        },
+                    )
+                })
+            })
+            .collect();
+        let results: Vec<_> = devices.into_iter().map(|d| d.join().unwrap()).collect();
+        let paid: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(paid.len(), 1, "{engine:?}: {results:?}");
+        for r in results.iter().filter(|r| r.is_err()) {
+            assert_eq!(r.as_ref().unwrap_err().code(), Some("already_paid"));
+        }
+        paid[0]
+            .receipt
+            .as_ref()
+            .unwrap()
+            .verify(&node.node.key.public())
+            .unwrap();
+        assert_eq!(balance(&alice_c).0, "EUR:30.00");
+        assert_eq!(balance(&shop_c).0, "EUR:20.00");
+        // Closing a paid request is refused.
+        let late = decide(
+            &shop_c,
+            &shop,
+            Action::Cancel {
+                message: invoice.id.clone(),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(late.code(), Some("already_paid"));
+        assert_audit_clean(&node);
+    }
+}
+
+#[test]
+fn reject_cancel_expiry_and_wrong_actors() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut shop_c, shop) = node.user("shop");
+        let (alice_c, alice) = funded(&node, "alice", "EUR:50.00");
+        let (carol_c, carol) = node.user("carol");
+        let r1 = shop_c
+            .request(&shop, &handle("alice"), "EUR:1", in_ms(60_000), b"")
+            .unwrap();
+        let r2 = shop_c
+            .request(&shop, &handle("alice"), "EUR:2", in_ms(60_000), b"")
+            .unwrap();
+        let r3 = shop_c
+            .request(&shop, &handle("alice"), "EUR:3", in_ms(1_000), b"")
+            .unwrap();
+        // Only the payer pays or rejects; only the payee cancels; accept is for offers.
+        let forbidden = [
+            (
+                &carol_c,
+                &carol,
+                Action::Pay {
+                    message: r1.id.clone(),
+                    at_ms: None,
+                },
+            ),
+            (
+                &shop_c,
+                &shop,
+                Action::Pay {
+                    message: r1.id.clone(),
+                    at_ms: None,
+                },
+            ),
+            (
+                &shop_c,
+                &shop,
+                Action::Reject {
+                    message: r1.id.clone(),
+                },
+            ),
+            (
+                &alice_c,
+                &alice,
+                Action::Cancel {
+                    message: r1.id.clone(),
+                },
+            ),
+        ];
+        for (client, who, action) in forbidden {
+            assert_eq!(
+                decide(client, who, action).unwrap_err().code(),
+                Some("forbidden"),
+                "{engine:?}"
+            );
+        }
+        assert_eq!(
+            decide(
+                &alice_c,
+                &alice,
+                Action::Accept {
+                    message: r1.id.clone()
+                }
+            )
+            .unwrap_err()
+            .code(),
+            Some("wrong_kind")
+        );
+
+        let rejected = decide(
+            &alice_c,
+            &alice,
+            Action::Reject {
+                message: r1.id.clone(),
+            },
+        )
+        .unwrap();
+        assert_eq!(rejected.payment.unwrap().state, "rejected");
+        let cancelled = decide(
+            &shop_c,
+            &shop,
+            Action::Cancel {
+                message: r2.id.clone(),
+            },
+        )
+        .unwrap();
+        assert_eq!(cancelled.payment.unwrap().state, "cancelled");
+        let pay = decide(
+            &alice_c,
+            &alice,
+            Action::Pay {
+                message: r1.id.clone(),
+                at_ms: None,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(pay.code(), Some("already_closed"));
+        // Waiting for real time to pass the expiry is the point here.
+        std::thread::sleep(std::time::Duration::from_millis(1_200));
+        assert_eq!(node.node.expire_due(100).unwrap(), 1);
+        let pay = decide(
+            &alice_c,
+            &alice,
+            Action::Pay {
+                message: r3.id.clone(),
+                at_ms: None,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(pay.code(), Some("expired"));
+        let states: Vec<String> = shop_c
+            .mailbox(0, 50)
+            .unwrap()
+            .iter()
+            .filter(|d| d.message.kind == "payment_update")
+            .map(|d| d.message.payment.as_ref().unwrap().state.clone())
+            .collect();
+        assert_eq!(states, ["rejected", "cancelled", "expired"]);
+        assert_eq!(balance(&alice_c).0, "EUR:50.00");
+        assert_audit_clean(&node);
+    }
+}
+
+#[test]
+fn pay_later_runs_at_its_time_or_says_why_not() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut shop_c, shop) = node.user("shop");
+        let (alice_c, alice) = funded(&node, "alice", "EUR:10.00");
+        let ok = shop_c
+            .request(&shop, &handle("alice"), "EUR:4", in_ms(60_000), b"")
+            .unwrap();
+        let too_much = shop_c
+            .request(&shop, &handle("alice"), "EUR:9", in_ms(60_000), b"")
+            .unwrap();
+        let at = in_ms(800);
+        let scheduled = decide(
+            &alice_c,
+            &alice,
+            Action::Pay {
+                message: ok.id.clone(),
+                at_ms: Some(at),
+            },
+        )
+        .unwrap();
+        assert_eq!(scheduled.payment.as_ref().unwrap().state, "scheduled");
+        assert_eq!(scheduled.payment.as_ref().unwrap().pay_at_ms, Some(at));
+        decide(
+            &alice_c,
+            &alice,
+            Action::Pay {
+                message: too_much.id.clone(),
+                at_ms: Some(at),
+            },
+        )
+        .unwrap();
+        let after = decide(
+            &alice_c,
+            &alice,
+            Action::Pay {
+                message: ok.id.clone(),
+                at_ms: Some(in_ms(120_000)),
+            },
+        );
+        assert!(
+            after.is_err(),
+            "a scheduled request cannot be scheduled again"
+        );
+        assert_eq!(node.node.run_scheduled(100).unwrap(), 0, "not yet");
+        assert_eq!(balance(&alice_c).0, "EUR:10.00");
+        // Waiting for the scheduled time is the point here.
+        std::thread::sleep(std::time::Duration::from_millis(1_000));
+        assert_eq!(node.node.run_scheduled(100).unwrap(), 1, "{engine:?}");
+        assert_eq!(balance(&alice_c).0, "EUR:6.00");
+        assert_eq!(balance(&shop_c).0, "EUR:4.00");
+        let updates: Vec<_> = shop_c
+            .mailbox(0, 50)
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.message.kind == "payment_update")
+            .map(|d| d.message.payment.unwrap())
+            .collect();
+        let failed = updates
+            .iter()
+            .find(|p| p.state == "payment_failed")
+            .expect("a failure notice");
+        assert_eq!(
+            (failed.payment.as_str(), failed.reason.as_deref()),
+            (too_much.id.as_str(), Some("insufficient funds"))
+        );
+        assert!(updates
+            .iter()
+            .any(|p| p.state == "paid" && p.payment == ok.id));
+        // The failed one is open again and can be paid by hand once there is money.
+        alice_c
+            .move_money(&Client::sign(
+                &alice,
+                Action::TopUp {
+                    rail: "sandbox".into(),
+                    amount: "EUR:5".into(),
+                },
+            ))
+            .unwrap();
+        decide(
+            &alice_c,
+            &alice,
+            Action::Pay {
+                message: too_much.id.clone(),
+                at_ms: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(balance(&shop_c).0, "EUR:13.00");
+        assert_audit_clean(&node);
+    }
+}
+
+#[test]
+fn a_payment_interrupted_mid_way_is_finished_or_reopened() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut shop_c, shop) = node.user("shop");
+        let (alice_c, _alice) = funded(&node, "alice", "EUR:10.00");
+        let r = shop_c
+            .request(&shop, &handle("alice"), "EUR:3", in_ms(60_000), b"")
+            .unwrap();
+        // A crash right after claiming the request, before the ledger moved anything.
+        node.node
+            .db
+            .write(|c| chit_node::store::start_paying(c, &r.id, "pending", "{}", 0).map(|_| ()))
+            .unwrap();
+        assert_eq!(node.node.recover_paying(0, 10).unwrap(), 1);
+        let state = node
+            .node
+            .db
+            .read(|c| chit_node::store::payment(c, &r.id))
+            .unwrap()
+            .unwrap()
+            .part
+            .state;
+        assert_eq!(
+            state, "pending",
+            "{engine:?}: nothing moved, so it is open again"
+        );
+        assert_eq!(balance(&alice_c).0, "EUR:10.00");
+        assert_audit_clean(&node);
+    }
+}
