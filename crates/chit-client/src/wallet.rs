@@ -244,3 +244,28 @@ impl Wallet {
             .map(|b| String::from_utf8_lossy(&b).into_owned())
     }
 }
+
+/// A saved invoice template: what `chit request --template NAME` fills in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    pub amount: String,
+    #[serde(default)]
+    pub note: String,
+    /// How long requests made from it stay open, e.g. `7d`.
+    pub expires: String,
+}
+
+impl Wallet {
+    /// Templates live only in the wallet: their notes are private.
+    pub fn templates(&self) -> Result<BTreeMap<String, Template>, WalletError> {
+        Ok(read_json(&self.dir.join("templates.json"))?.unwrap_or_default())
+    }
+
+    pub fn save_templates(
+        &self,
+        templates: &BTreeMap<String, Template>,
+    ) -> Result<(), WalletError> {
+        let json = serde_json::to_vec_pretty(templates).expect("serialisable");
+        write_file(&self.dir.join("templates.json"), &json, false)
+    }
+}

@@ -147,6 +147,10 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
         .map_err(err)?;
     conn.pragma_update(None, "cache_size", -65_536)
         .map_err(err)?;
+    // Statement journals (the undo of one statement inside a transaction) live in memory: they
+    // are never needed after a crash, and writing them to a temporary file showed in profiles.
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(err)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

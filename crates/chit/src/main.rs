@@ -58,6 +58,43 @@ enum Command {
     },
     /// Print messages as they arrive.
     Listen,
+    /// Ask someone for money (an invoice): they choose Pay now, Pay later or Reject.
+    Request {
+        from: String,
+        amount: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+        /// How long the request stays open (default 7d).
+        #[arg(long)]
+        expires: Option<String>,
+        /// Fill amount, note and expiry from a saved template.
+        #[arg(long)]
+        template: Option<String>,
+    },
+    /// Pay a request now, or later with --at (e.g. 2h, or 2026-12-01T09:00Z).
+    Pay {
+        id: String,
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Reject a request.
+    Reject { id: String },
+    /// Saved invoice templates (kept in the wallet only).
+    Template {
+        #[command(subcommand)]
+        op: TemplateCmd,
+    },
+    /// Every payment seen, with where it stands.
+    History {
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Show a payment's receipt; --verify checks the node's signature offline.
+    Receipt {
+        id: String,
+        #[arg(long)]
+        verify: bool,
+    },
     /// Accept an offer.
     Accept { id: String },
     /// Decline an offer (the money goes back).
@@ -69,6 +106,23 @@ enum Command {
         #[command(subcommand)]
         bench: Bench,
     },
+}
+
+#[derive(Subcommand)]
+enum TemplateCmd {
+    /// Save a template.
+    Add {
+        name: String,
+        amount: String,
+        #[arg(long, default_value = "")]
+        note: String,
+        #[arg(long, default_value = "7d")]
+        expires: String,
+    },
+    /// List templates.
+    List,
+    /// Remove a template.
+    Remove { name: String },
 }
 
 #[derive(clap::Args, Clone)]
@@ -164,6 +218,45 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Inbox { wait } => wallet_cmd::inbox(&mut open()?, *wait, out),
         Command::Listen => wallet_cmd::listen(&mut open()?, out),
+        Command::Request {
+            from,
+            amount,
+            note,
+            expires,
+            template,
+        } => wallet_cmd::request(
+            &mut open()?,
+            from,
+            amount.as_deref(),
+            note.as_deref(),
+            expires.as_deref(),
+            template.as_deref(),
+            out,
+        ),
+        Command::Pay { id, at } => wallet_cmd::pay(&mut open()?, id, at.as_deref(), out),
+        Command::Reject { id } => wallet_cmd::decide(&mut open()?, id, "reject", out),
+        Command::Template { op } => {
+            let op = match op {
+                TemplateCmd::Add {
+                    name,
+                    amount,
+                    note,
+                    expires,
+                } => wallet_cmd::TemplateOp::Add {
+                    name: name.clone(),
+                    amount: amount.clone(),
+                    note: note.clone(),
+                    expires: expires.clone(),
+                },
+                TemplateCmd::List => wallet_cmd::TemplateOp::List,
+                TemplateCmd::Remove { name } => {
+                    wallet_cmd::TemplateOp::Remove { name: name.clone() }
+                }
+            };
+            wallet_cmd::template(&open()?, op, out)
+        }
+        Command::History { format } => wallet_cmd::history(&mut open()?, format, out),
+        Command::Receipt { id, verify } => wallet_cmd::receipt(&mut open()?, id, *verify, out),
         Command::Accept { id } => wallet_cmd::decide(&mut open()?, id, "accept", out),
         Command::Decline { id } => wallet_cmd::decide(&mut open()?, id, "decline", out),
         Command::Cancel { id } => wallet_cmd::decide(&mut open()?, id, "cancel", out),

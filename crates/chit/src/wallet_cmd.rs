@@ -202,13 +202,117 @@ pub fn send(
     Ok(())
 }
 
+pub fn request(
+    wallet: &mut Wallet,
+    from: &str,
+    amount: Option<&str>,
+    note: Option<&str>,
+    expires: Option<&str>,
+    template: Option<&str>,
+    out: Out,
+) -> Result<()> {
+    let from = handle(from)?;
+    let saved = match template {
+        Some(name) => Some(
+            wallet
+                .templates()?
+                .remove(name)
+                .with_context(|| format!("no template {name:?} (see `chit template list`)"))?,
+        ),
+        None => None,
+    };
+    let amount = amount
+        .map(str::to_owned)
+        .or_else(|| saved.as_ref().map(|t| t.amount.clone()))
+        .context("give an amount or --template")?;
+    let note = note
+        .map(str::to_owned)
+        .or_else(|| saved.as_ref().map(|t| t.note.clone()))
+        .unwrap_or_default();
+    let expires = expires
+        .map(str::to_owned)
+        .or_else(|| saved.as_ref().map(|t| t.expires.clone()));
+    let expires = parse_duration(expires.as_deref().unwrap_or("7d"))?;
+    ensure_session(wallet)?;
+    let request = wallet.client.seal_request(
+        &wallet.identity,
+        &from,
+        &amount,
+        now_ms() + expires.as_millis() as u64,
+        note.as_bytes(),
+        &chit_client::new_id(),
+    )?;
+    let sent = wallet.with_session(|w| w.client.post_payment_request(&request))?;
+    let part = sent.payment.clone().expect("requests carry a payment part");
+    out.print(&json!({"id": sent.id}), || {
+        format!(
+            "requested {} from {from}; open until {}",
+            part.amount,
+            show_time(part.expires_at_ms)
+        )
+    });
+    Ok(())
+}
+
+/// Parses `--at`: a duration from now (`2h`) or a UTC time `YYYY-MM-DDTHH:MM[:SS]Z`.
+pub fn parse_at(text: &str) -> Result<u64> {
+    if let Ok(d) = parse_duration(text) {
+        return Ok(now_ms() + d.as_millis() as u64);
+    }
+    let bad = || anyhow::anyhow!("bad time {text:?}: use e.g. 2h or 2026-12-01T09:00Z");
+    let t = text.strip_suffix('Z').ok_or_else(bad)?;
+    let (date, time) = t.split_once('T').ok_or_else(bad)?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_>>()?;
+    let hms: Vec<i64> = time
+        .split(':')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_>>()?;
+    let ([y, m, day], [h, min, rest @ ..]) = (d.as_slice(), hms.as_slice()) else {
+        return Err(bad());
+    };
+    let sec = rest.first().copied().unwrap_or(0);
+    if !(1..=12).contains(m) || !(1..=31).contains(day) || *h > 23 || *min > 59 || sec > 59 {
+        return Err(bad());
+    }
+    // Days since the epoch from a civil date (Howard Hinnant's algorithm).
+    let y = if *m <= 2 { y - 1 } else { *y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + min * 60 + sec;
+    u64::try_from(secs * 1000).map_err(|_| bad())
+}
+
 pub fn decide(wallet: &mut Wallet, id: &str, action: &str, out: Out) -> Result<()> {
     let message = id.to_owned();
     let action = match action {
         "accept" => Action::Accept { message },
         "decline" => Action::Decline { message },
+        "reject" => Action::Reject { message },
         _ => Action::Cancel { message },
     };
+    decide_action(wallet, action, out)
+}
+
+pub fn pay(wallet: &mut Wallet, id: &str, at: Option<&str>, out: Out) -> Result<()> {
+    let at_ms = at.map(parse_at).transpose()?;
+    decide_action(
+        wallet,
+        Action::Pay {
+            message: id.to_owned(),
+            at_ms,
+        },
+        out,
+    )
+}
+
+fn decide_action(wallet: &mut Wallet, action: Action, out: Out) -> Result<()> {
     let signed = Client::sign(&wallet.identity, action);
     let update = wallet.with_session(|w| w.client.decide(&signed))?;
     // The update is in the mailbox too; syncing stores it and keeps the cursor right.
@@ -218,10 +322,20 @@ pub fn decide(wallet: &mut Wallet, id: &str, action: &str, out: Out) -> Result<(
         .clone()
         .expect("updates carry a payment part");
     out.print(&item_json(wallet, &update, &part.state), || {
-        format!(
-            "{} {} ({} → {})",
-            part.state, part.amount, part.payer, part.payee
-        )
+        match part.pay_at_ms {
+            Some(at) if part.state == "scheduled" => {
+                format!(
+                    "scheduled {} to {} at {}",
+                    part.amount,
+                    part.payee,
+                    show_time(at)
+                )
+            }
+            _ => format!(
+                "{} {} ({} → {})",
+                part.state, part.amount, part.payer, part.payee
+            ),
+        }
     });
     Ok(())
 }
@@ -352,5 +466,251 @@ pub fn listen(wallet: &mut Wallet, out: Out) -> Result<()> {
                 print_items(wallet, &fresh, out)?;
             }
         }
+    }
+}
+
+/// What `chit template` does.
+pub enum TemplateOp {
+    Add {
+        name: String,
+        amount: String,
+        note: String,
+        expires: String,
+    },
+    Remove {
+        name: String,
+    },
+    List,
+}
+
+pub fn template(wallet: &Wallet, op: TemplateOp, out: Out) -> Result<()> {
+    let mut templates = wallet.templates()?;
+    match op {
+        TemplateOp::Add {
+            name,
+            amount,
+            note,
+            expires,
+        } => {
+            parse_duration(&expires)?;
+            templates.insert(
+                name.clone(),
+                chit_client::wallet::Template {
+                    amount,
+                    note,
+                    expires,
+                },
+            );
+            wallet.save_templates(&templates)?;
+            out.print(&json!({"saved": name}), || format!("saved template {name}"));
+        }
+        TemplateOp::Remove { name } => {
+            if templates.remove(&name).is_none() {
+                bail!("no template {name:?}");
+            }
+            wallet.save_templates(&templates)?;
+            out.print(&json!({"removed": name}), || {
+                format!("removed template {name}")
+            });
+        }
+        TemplateOp::List => out.print(&json!({"templates": templates}), || {
+            if templates.is_empty() {
+                return "no templates (add one with `chit template add NAME AMOUNT`)".into();
+            }
+            templates
+                .iter()
+                .map(|(n, t)| format!("{n}: {} open {} \"{}\"", t.amount, t.expires, t.note))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }),
+    }
+    Ok(())
+}
+
+/// Every payment seen, with where it stands, oldest first.
+pub fn history(wallet: &mut Wallet, format: &str, out: Out) -> Result<()> {
+    wallet.sync()?;
+    let store = wallet.load_store()?;
+    let me = wallet.identity.handle.clone();
+    let mut rows = Vec::new();
+    let payments = store
+        .messages
+        .values()
+        .filter(|d| d.message.kind == "offer" || d.message.kind == "request");
+    for d in payments {
+        let m = &d.message;
+        let p = m.payment.as_ref().expect("payments carry a payment part");
+        let state = payment_state(&store, m).unwrap_or_default();
+        let (direction, other) = if p.payer == me {
+            ("out", &p.payee)
+        } else {
+            ("in", &p.payer)
+        };
+        rows.push((
+            m.time_ms,
+            json!({
+                "time": show_time(m.time_ms), "id": m.id, "kind": m.kind, "direction": direction,
+                "counterparty": other.to_string(), "amount": p.amount, "state": state,
+                "note": wallet.open_text(m).unwrap_or_default(),
+            }),
+        ));
+    }
+    rows.sort_by_key(|(t, _)| *t);
+    let rows: Vec<Value> = rows.into_iter().map(|(_, r)| r).collect();
+    let format = if out.json { "json" } else { format };
+    let cell = |r: &Value, k: &str| r[k].as_str().unwrap_or("").to_owned();
+    match format {
+        "json" => println!("{}", json!({ "payments": rows })),
+        "csv" => {
+            let columns = [
+                "time",
+                "id",
+                "kind",
+                "direction",
+                "counterparty",
+                "amount",
+                "state",
+                "note",
+            ];
+            println!("{}", columns.join(","));
+            for r in &rows {
+                // Handles are validated (a letter first), so they go bare: a leading `@` would
+                // read as a formula to some spreadsheets.
+                let cells: Vec<String> = columns
+                    .iter()
+                    .map(|k| match *k {
+                        "counterparty" => cell(r, k).trim_start_matches('@').to_owned(),
+                        _ => csv_cell(&cell(r, k)),
+                    })
+                    .collect();
+                println!("{}", cells.join(","));
+            }
+        }
+        "table" => {
+            for r in &rows {
+                let arrow = if r["direction"] == "out" {
+                    "→"
+                } else {
+                    "←"
+                };
+                println!(
+                    "{}  {:<7} {arrow} {:<12} {:>14}  {:<15} {}",
+                    cell(r, "time"),
+                    cell(r, "kind"),
+                    cell(r, "counterparty"),
+                    cell(r, "amount"),
+                    cell(r, "state"),
+                    cell(r, "note")
+                );
+            }
+        }
+        other => bail!("unknown format {other:?}: table, csv or json"),
+    }
+    Ok(())
+}
+
+/// RFC 4180 quoting, with a leading quote against spreadsheet formula injection.
+fn csv_cell(v: &str) -> String {
+    let v = if v.starts_with(['=', '+', '-', '@']) {
+        format!("'{v}")
+    } else {
+        v.to_owned()
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
+}
+
+/// Shows the receipt of a payment (by payment id or receipt id); `--verify` checks the node's
+/// signature against the pinned node key, offline.
+pub fn receipt(wallet: &mut Wallet, id: &str, verify: bool, out: Out) -> Result<()> {
+    // Works offline from the local store; a sync first only adds what is new.
+    let _ = wallet.sync();
+    let store = wallet.load_store()?;
+    let receipt = store
+        .messages
+        .values()
+        .filter_map(|d| d.message.receipt.as_ref())
+        .find(|r| r.transfer_id == id || r.message_id == id)
+        .with_context(|| format!("no receipt for {id} in this wallet"))?
+        .clone();
+    let node_key = wallet.client.node_key().expect("wallets pin the node key");
+    let valid = receipt.verify(&node_key).is_ok();
+    if verify && !valid {
+        bail!(
+            "receipt {} does NOT verify with the node key {}",
+            receipt.transfer_id,
+            node_key.fingerprint()
+        );
+    }
+    let mut value = serde_json::to_value(&receipt).expect("serialisable");
+    if verify {
+        value["verified"] = json!(valid);
+    }
+    out.print(&value, || {
+        let check = if verify {
+            format!("\nsignature valid (node key {})", node_key.fingerprint())
+        } else {
+            String::new()
+        };
+        format!(
+            "receipt {}\n{} paid {} {} at {}\nfor message {}{check}",
+            receipt.transfer_id,
+            receipt.payer,
+            receipt.payee,
+            receipt.amount,
+            show_time(receipt.time_ms),
+            receipt.message_id
+        )
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_print_and_parse_in_utc() {
+        assert_eq!(show_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(show_time(1_767_225_600_000), "2026-01-01 00:00:00 UTC");
+        assert_eq!(show_time(951_827_696_000), "2000-02-29 12:34:56 UTC");
+        assert_eq!(parse_at("2026-01-01T00:00Z").unwrap(), 1_767_225_600_000);
+        assert_eq!(parse_at("2000-02-29T12:34:56Z").unwrap(), 951_827_696_000);
+        for bad in [
+            "tomorrow",
+            "2026-13-01T00:00Z",
+            "2026-01-01T24:00Z",
+            "2026-01-01T00:00",
+            "",
+        ] {
+            assert!(parse_at(bad).is_err(), "{bad:?}");
+        }
+        let soon = parse_at("2h").unwrap();
+        assert!(soon > now_ms() + 7_000_000 && soon <= now_ms() + 7_200_000);
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
+        for bad in ["7", "d", "1w", "-1h", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn csv_cells_are_quoted_and_never_formulas() {
+        assert_eq!(csv_cell("lunch"), "lunch");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        assert_eq!(csv_cell("-5"), "'-5");
+        assert_eq!(csv_cell("line\nbreak"), "\"line\nbreak\"");
     }
 }

@@ -179,5 +179,111 @@ fn the_walkthrough_runs_through_the_cli() {
             chit(&node, &alice, &["whoami"]).unwrap()["handle"],
             "@alice"
         );
+
+        // Invoices: a template, Pay now, Reject, Pay later.
+        chit(
+            &node,
+            &bob,
+            &[
+                "template",
+                "add",
+                "rent",
+                "EUR:20",
+                "--note",
+                "flat share",
+                "--expires",
+                "2d",
+            ],
+        )
+        .unwrap();
+        let listed = chit(&node, &bob, &["template", "list"]).unwrap();
+        assert_eq!(listed["templates"]["rent"]["amount"], "EUR:20");
+        let rent = chit(&node, &bob, &["request", "@alice", "--template", "rent"]).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let inbox = chit(&node, &alice, &["inbox"]).unwrap();
+        let item = inbox["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == rent.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (
+                item["kind"].as_str(),
+                item["amount"].as_str(),
+                item["note"].as_str()
+            ),
+            (Some("request"), Some("EUR:20.00"), Some("flat share"))
+        );
+        let paid = chit(&node, &alice, &["pay", &rent]).unwrap();
+        assert_eq!(paid["state"], "paid", "{engine:?}");
+        assert!(chit(&node, &alice, &["pay", &rent])
+            .unwrap_err()
+            .contains("already paid"));
+        let junk = chit(&node, &bob, &["request", "@alice", "3"]).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            chit(&node, &alice, &["reject", &junk]).unwrap()["state"],
+            "rejected"
+        );
+        let later = chit(&node, &bob, &["request", "@alice", "1"]).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            chit(&node, &alice, &["pay", &later, "--at", "1h"]).unwrap()["state"],
+            "scheduled"
+        );
+        assert!(chit(&node, &alice, &["pay", &later, "--at", "tomorrow"])
+            .unwrap_err()
+            .contains("bad time"));
+        assert_eq!(
+            chit(&node, &alice, &["balance"]).unwrap()["balance"],
+            "EUR:67.50"
+        );
+
+        // The receipt verifies offline against the pinned node key.
+        let r = chit(&node, &alice, &["receipt", &rent, "--verify"]).unwrap();
+        assert_eq!(
+            (r["verified"].as_bool(), r["amount"].as_str()),
+            (Some(true), Some("EUR:20.00"))
+        );
+
+        // History as CSV: one row per payment, with its state, from Alice's side.
+        let out = Command::new(CHIT)
+            .args(["--node", &node.url, "--wallet"])
+            .arg(&alice)
+            .args(["history", "--format", "csv"])
+            .output()
+            .unwrap();
+        let csv = String::from_utf8(out.stdout).unwrap();
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next(),
+            Some("time,id,kind,direction,counterparty,amount,state,note")
+        );
+        let rows: Vec<&str> = lines.collect();
+        assert_eq!(rows.len(), 6, "{csv}");
+        assert!(
+            rows.iter()
+                .any(|r| r.contains(&rent)
+                    && r.ends_with(",request,out,bob,EUR:20.00,paid,flat share")),
+            "{csv}"
+        );
+        assert!(
+            rows.iter()
+                .any(|r| r.ends_with(",offer,out,bob,EUR:12.50,accepted,lunch")),
+            "{csv}"
+        );
+        assert!(
+            rows.iter()
+                .any(|r| r.contains(&later) && r.ends_with(",scheduled,")),
+            "{csv}"
+        );
     }
 }
