@@ -461,6 +461,17 @@ impl Client {
         self.post("/v1/commands", signed)
     }
 
+    /// Sets who offers are accepted from automatically: `off`, `contacts` or `everyone`.
+    pub fn set_auto_accept(&self, mode: &str) -> Result<(), ClientError> {
+        let _: chit_proto::api::Settings = self.post(
+            "/v1/settings",
+            &chit_proto::api::Settings {
+                auto_accept: mode.to_owned(),
+            },
+        )?;
+        Ok(())
+    }
+
     pub fn balances(&self) -> Result<Balances, ClientError> {
         self.get("/v1/balance")
     }

@@ -55,6 +55,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/requests", post(request))
         .route("/v1/commands", post(command))
         .route("/v1/balance", get(balance))
+        .route("/v1/settings", post(settings))
         .route("/v1/events", get(events))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
@@ -210,6 +211,16 @@ async fn command(
             Ok(Json(res).into_response())
         }
     }
+}
+
+async fn settings(
+    State(node): State<AppState>,
+    Authed(actor): Authed,
+    ApiJson(req): ApiJson<chit_proto::api::Settings>,
+) -> Result<Response, ApiError> {
+    let mode = req.auto_accept.clone();
+    blocking(move || node.set_auto_accept(&actor, &mode)).await?;
+    Ok(Json(req).into_response())
 }
 
 async fn balance(

@@ -301,7 +301,72 @@ impl Node {
             linked: false,
         };
         self.one_transfer(hold)?.map_err(transfer_error)?;
-        self.post_payment(actor, request, &draft)
+        let offer = self.post_payment(actor, request, &draft)?;
+        self.auto_accept(&draft)?;
+        Ok(offer)
+    }
+
+    /// Sets who the user accepts offers from without being asked.
+    pub fn set_auto_accept(&self, handle: &Handle, mode: &str) -> Result<(), ApiError> {
+        if !["off", "contacts", "everyone"].contains(&mode) {
+            return Err(ApiError::bad_request(
+                "bad_setting",
+                "auto_accept is off, contacts or everyone",
+            ));
+        }
+        self.write(|c| store::set_auto_accept(c, handle, mode))?;
+        Ok(())
+    }
+
+    /// Accepts a new offer on the recipient's behalf when their setting says so. The post has an
+    /// id derived from the offer, so retries and other nodes cannot accept it twice.
+    fn auto_accept(&self, draft: &Draft) -> Result<(), ApiError> {
+        let payee = &draft.part.payee;
+        let mode = self
+            .db
+            .read(|c| store::user(c, payee))?
+            .map(|u| u.auto_accept)
+            .unwrap_or_default();
+        let allowed = match mode.as_str() {
+            "everyone" => true,
+            "contacts" => self
+                .db
+                .read(|c| store::has_written(c, &draft.conversation, payee))?,
+            _ => false,
+        };
+        if !allowed {
+            return Ok(());
+        }
+        let id = &draft.part.payment;
+        let Some(payment) = self.db.read(|c| store::payment(c, id))? else {
+            return Ok(());
+        };
+        let pending_id = transfer_id(id)?;
+        let update = derived_id(id, "auto-accept");
+        let t = NewTransfer {
+            id: update,
+            action: TransferAction::PostPending {
+                pending_id,
+                amount: draft.amount.minor(),
+            },
+            code: CODE_OFFER_SETTLE,
+            reference: pending_id.as_u128(),
+            linked: false,
+        };
+        match self.one_transfer(t)? {
+            Ok(_) => {
+                let outcome = Outcome {
+                    state: "accepted",
+                    from: vec!["pending"],
+                    receipt: true,
+                    reason: None,
+                };
+                self.record_outcome(&payment, &outcome, &update.to_string(), payee, None)?;
+            }
+            // Someone (the payer cancelling, say) got there first: nothing to do.
+            Err(e) => tracing::info!(payment = %id, error = %e, "auto-accept not applied"),
+        }
+        Ok(())
     }
 
     /// Sends an invoice: nothing is held; the payer chooses Pay now, Pay later or Reject.

@@ -344,6 +344,25 @@ pub fn mailbox(
         .collect()
 }
 
+/// Sets who a user accepts offers from automatically: `off`, `contacts` or `everyone`.
+pub fn set_auto_accept(c: &mut dyn Conn, handle: &Handle, mode: &str) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE users SET auto_accept = $1 WHERE handle = $2",
+        &[mode.into(), handle.as_str().into()],
+    )?;
+    Ok(())
+}
+
+/// Whether `me` has ever written in the conversation `conversation` (then its other member is
+/// one of my contacts).
+pub fn has_written(c: &mut dyn Conn, conversation: &str, me: &Handle) -> Result<bool, StoreError> {
+    Ok(c.query_opt(
+        "SELECT 1 FROM messages WHERE conversation_id = $1 AND sender = $2 LIMIT 1",
+        &[conversation.into(), me.as_str().into()],
+    )?
+    .is_some())
+}
+
 /// A payment (offer or request) as the node tracks it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Payment {

@@ -137,6 +137,15 @@ pub struct SignedCommand {
     pub signature: Signature,
 }
 
+/// `POST /v1/settings`: the caller's preferences.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Accept incoming offers automatically: `off`, `contacts` (people you have written to) or
+    /// `everyone`.
+    pub auto_accept: String,
+}
+
 /// `GET /v1/balance`: one entry per currency.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balances {

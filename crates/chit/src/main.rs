@@ -95,6 +95,8 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Accept offers automatically: off, contacts (people you have written to) or everyone.
+    AutoAccept { mode: String },
     /// Accept an offer.
     Accept { id: String },
     /// Decline an offer (the money goes back).
@@ -257,6 +259,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::History { format } => wallet_cmd::history(&mut open()?, format, out),
         Command::Receipt { id, verify } => wallet_cmd::receipt(&mut open()?, id, *verify, out),
+        Command::AutoAccept { mode } => wallet_cmd::auto_accept(&mut open()?, mode, out),
         Command::Accept { id } => wallet_cmd::decide(&mut open()?, id, "accept", out),
         Command::Decline { id } => wallet_cmd::decide(&mut open()?, id, "decline", out),
         Command::Cancel { id } => wallet_cmd::decide(&mut open()?, id, "cancel", out),

@@ -289,6 +289,14 @@ pub fn parse_at(text: &str) -> Result<u64> {
     u64::try_from(secs * 1000).map_err(|_| bad())
 }
 
+pub fn auto_accept(wallet: &mut Wallet, mode: &str, out: Out) -> Result<()> {
+    wallet.with_session(|w| w.client.set_auto_accept(mode))?;
+    out.print(&json!({"auto_accept": mode}), || {
+        format!("auto-accept: {mode}")
+    });
+    Ok(())
+}
+
 pub fn decide(wallet: &mut Wallet, id: &str, action: &str, out: Out) -> Result<()> {
     let message = id.to_owned();
     let action = match action {

@@ -335,3 +335,50 @@ fn an_expired_offer_is_refunded_once_even_with_two_workers() {
         assert_audit_clean(&node);
     }
 }
+
+#[test]
+fn auto_accept_follows_the_recipients_setting() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut alice_c, alice) = funded(&node, "alice", "EUR:30.00");
+        let (bob_c, _) = node.user("bob");
+        let (mut carol_c, carol) = node.user("carol");
+        let (dave_c, _) = node.user("dave");
+        bob_c.set_auto_accept("everyone").unwrap();
+        carol_c.set_auto_accept("contacts").unwrap();
+        assert_eq!(
+            dave_c.set_auto_accept("sometimes").unwrap_err().code(),
+            Some("bad_setting")
+        );
+
+        alice_c
+            .offer(&alice, &handle("bob"), "EUR:1", in_ms(60_000), b"")
+            .unwrap();
+        assert_eq!(
+            balance(&bob_c).0,
+            "EUR:1.00",
+            "{engine:?}: accepted without asking"
+        );
+        let last = bob_c.mailbox(0, 10).unwrap().pop().unwrap().message;
+        assert_eq!(last.payment.unwrap().state, "accepted");
+        assert!(last.receipt.is_some());
+
+        // Carol has never written to Alice: Alice is not yet a contact.
+        alice_c
+            .offer(&alice, &handle("carol"), "EUR:2", in_ms(60_000), b"")
+            .unwrap();
+        assert_eq!(balance(&carol_c).0, "EUR:0.00");
+        carol_c.say(&carol, &handle("alice"), b"hi alice").unwrap();
+        alice_c
+            .offer(&alice, &handle("carol"), "EUR:3", in_ms(60_000), b"")
+            .unwrap();
+        assert_eq!(balance(&carol_c).0, "EUR:3.00");
+
+        alice_c
+            .offer(&alice, &handle("dave"), "EUR:4", in_ms(60_000), b"")
+            .unwrap();
+        assert_eq!(balance(&dave_c).0, "EUR:0.00", "off by default");
+        assert_eq!(balance(&alice_c), ("EUR:26.00".into(), "EUR:20.00".into()));
+        assert_audit_clean(&node);
+    }
+}
