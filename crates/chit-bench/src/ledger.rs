@@ -3,12 +3,12 @@
 //! account), on each engine; plus group commit with many concurrent single-transfer callers.
 
 use std::sync::Arc;
+
+use crate::scratch::Scratch;
 use std::time::{Duration, Instant};
 
 use chit_core::{AccountId, CurrencyCode, TransferId};
-use chit_ledger::{
-    AccountKind, Ledger, LedgerConfig, NewAccount, NewTransfer, SystemClock, TransferAction,
-};
+use chit_ledger::{AccountKind, Ledger, NewAccount, NewTransfer, TransferAction};
 
 /// Where to run: a fresh SQLite file in a temporary directory, or a fresh database on a server.
 #[derive(Clone, Debug)]
@@ -90,7 +90,7 @@ pub fn run(
     report: &mut dyn FnMut(&Figure),
 ) -> Result<(), String> {
     let scratch = Scratch::new(target)?;
-    let ledger = Arc::new(scratch.open()?);
+    let ledger = Arc::new(scratch.ledger()?);
     setup(&ledger, options)?;
     let mut rng = Rng::new(0x5EED, options.ids);
     for (load, load_name) in [(Load::Uniform, "uniform"), (Load::Hot, "hot account")] {
@@ -287,73 +287,6 @@ impl Rng {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as u64);
                 TransferId::time_ordered(ms, self.random.u128(..)).as_u128()
-            }
-        }
-    }
-}
-
-/// A scratch database that is removed afterwards.
-struct Scratch {
-    target: Target,
-    dir: Option<tempfile::TempDir>,
-    pg_name: Option<String>,
-}
-
-impl Scratch {
-    fn new(target: &Target) -> Result<Self, String> {
-        match target {
-            Target::Sqlite => Ok(Self {
-                target: target.clone(),
-                dir: Some(tempfile::tempdir().map_err(|e| e.to_string())?),
-                pg_name: None,
-            }),
-            Target::Postgres(url) => {
-                let name = format!("chit_bench_{}", std::process::id());
-                let mut admin = postgres::Client::connect(url, postgres::NoTls)
-                    .map_err(|e| format!("connect {url}: {e}"))?;
-                // Two statements: CREATE DATABASE cannot share an implicit transaction.
-                for sql in [
-                    format!("DROP DATABASE IF EXISTS {name}"),
-                    format!("CREATE DATABASE {name}"),
-                ] {
-                    admin
-                        .batch_execute(&sql)
-                        .map_err(|e| format!("{sql}: {e:?}"))?;
-                }
-                Ok(Self {
-                    target: target.clone(),
-                    dir: None,
-                    pg_name: Some(name),
-                })
-            }
-        }
-    }
-
-    fn open(&self) -> Result<Ledger, String> {
-        let clock = Arc::new(SystemClock);
-        let config = LedgerConfig::default();
-        match (&self.target, &self.dir, &self.pg_name) {
-            (Target::Sqlite, Some(dir), _) => {
-                chit_ledger_sqlite::start(&dir.path().join("bench.db"), clock, config)
-                    .map_err(|e| e.to_string())
-            }
-            (Target::Postgres(url), _, Some(name)) => chit_ledger_postgres::start(
-                &chit_ledger_postgres::url_with_database(url, name),
-                clock,
-                config,
-            )
-            .map_err(|e| e.to_string()),
-            _ => unreachable!("scratch matches its target"),
-        }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let (Target::Postgres(url), Some(name)) = (&self.target, &self.pg_name) {
-            if let Ok(mut admin) = postgres::Client::connect(url, postgres::NoTls) {
-                let _ =
-                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
             }
         }
     }

@@ -3,3 +3,5 @@
 
 pub mod ledger;
 pub mod machine;
+pub mod node;
+pub mod scratch;

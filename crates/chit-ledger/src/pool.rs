@@ -7,13 +7,13 @@ use crate::store::StoreError;
 
 type Connect<C> = Box<dyn Fn() -> Result<C, StoreError> + Send + Sync>;
 
-pub struct Pool<C> {
+pub struct Pool<C: Send + 'static> {
     connect: Connect<C>,
     idle: Mutex<Vec<C>>,
     idle_max: usize,
 }
 
-impl<C> Pool<C> {
+impl<C: Send + 'static> Pool<C> {
     pub fn new(idle_max: usize, connect: Connect<C>) -> Self {
         Self {
             connect,
@@ -40,5 +40,17 @@ impl<C> Pool<C> {
             }
         }
         result
+    }
+}
+
+impl<C: Send + 'static> Drop for Pool<C> {
+    /// Closes idle connections on a plain thread: some clients (the synchronous PostgreSQL one)
+    /// run their own runtime to close, which panics if the pool is dropped inside an async task.
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if idle.is_empty() {
+            return;
+        }
+        let _ = std::thread::spawn(move || drop(idle)).join();
     }
 }

@@ -142,6 +142,29 @@ struct ServeArgs {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// A real node and clients on this machine: settled payments/s, messages/s, delivery latency.
+    Node {
+        #[arg(long, value_enum, default_value_t = EngineArg::All)]
+        engine: EngineArg,
+        #[arg(
+            long,
+            env = "CHIT_BENCH_POSTGRES_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        )]
+        postgres: String,
+        /// Payments to settle (offer + accept).
+        #[arg(long, default_value_t = 4_000)]
+        payments: usize,
+        /// Messages to send.
+        #[arg(long, default_value_t = 8_000)]
+        messages: usize,
+        /// Concurrent client pairs.
+        #[arg(long, default_value_t = 16)]
+        pairs: usize,
+        /// Paced rate for the latency run, messages/s.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u64,
+    },
     /// Durable ledger transfers/s for batch sizes 1, 100, 1000, 8000 (uniform and hot-account loads).
     Ledger {
         /// Which storage engine to measure.
@@ -264,6 +287,29 @@ fn run(cli: Cli) -> Result<()> {
         Command::Decline { id } => wallet_cmd::decide(&mut open()?, id, "decline", out),
         Command::Cancel { id } => wallet_cmd::decide(&mut open()?, id, "cancel", out),
         Command::Serve(args) => serve(args.clone()),
+        Command::Bench {
+            bench:
+                Bench::Node {
+                    engine,
+                    postgres,
+                    payments,
+                    messages,
+                    pairs,
+                    rate,
+                },
+        } => {
+            if *pairs == 0 || *payments < *pairs || *messages < *pairs || *rate == 0 {
+                bail!("--pairs must be positive and at most --payments and --messages; --rate positive");
+            }
+            let options = chit_bench::node::NodeOptions {
+                pairs: *pairs,
+                payments: *payments,
+                messages: *messages,
+                rate: *rate,
+                ..Default::default()
+            };
+            bench_node(*engine, postgres, options)
+        }
         Command::Bench {
             bench:
                 Bench::Ledger {
@@ -392,4 +438,29 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+fn bench_node(
+    engine: EngineArg,
+    postgres: &str,
+    options: chit_bench::node::NodeOptions,
+) -> Result<()> {
+    use chit_bench::ledger::Target;
+    let mut targets = Vec::new();
+    if engine != EngineArg::Postgres {
+        targets.push(Target::Sqlite);
+    }
+    if engine != EngineArg::Sqlite {
+        targets.push(Target::Postgres(postgres.to_owned()));
+    }
+    println!("chit bench node: a node on 127.0.0.1:0 and SDK clients on the same machine; durable commits");
+    println!("machine: {}", chit_bench::machine::describe());
+    println!("requests are signed and sealed before timing starts\n");
+    for target in targets {
+        chit_bench::node::run(&target, options, &mut |f| {
+            println!("{:<9} {:<70} {}", f.engine, f.what, f.value);
+        })
+        .map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
 }

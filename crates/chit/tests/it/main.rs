@@ -39,6 +39,20 @@ impl Serve {
     }
 }
 
+impl Serve {
+    /// SIGTERM, then the node must finish in-flight work and exit cleanly.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut rest).unwrap();
+        assert!(status.success(), "chit serve exited with {status}: {rest}");
+        assert!(rest.contains("chit node stopped"), "{rest}");
+    }
+}
+
 impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -285,5 +299,6 @@ fn the_walkthrough_runs_through_the_cli() {
                 .any(|r| r.contains(&later) && r.ends_with(",scheduled,")),
             "{csv}"
         );
+        node.stop();
     }
 }

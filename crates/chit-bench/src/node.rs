@@ -1,0 +1,319 @@
+//! The node benchmark: a real node (HTTP on 127.0.0.1:0) and SDK clients on the same machine.
+//! Figures: settled payments/s (a signed offer plus a signed accept, both over HTTP), messages/s,
+//! and delivery latency p50/p99 from the start of a send to a live WebSocket subscriber at a
+//! paced rate. Requests are signed and sealed before the clock starts: the figures are the
+//! node's, not the client's cryptography sharing the same two cores.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chit_client::{Client, Event, Identity};
+use chit_core::Currencies;
+use chit_proto::api::PostRequest;
+use chit_proto::{Action, Handle, IdentitySecret};
+
+use crate::ledger::Target;
+use crate::scratch::Scratch;
+
+#[derive(Clone, Copy, Debug)]
+pub struct NodeOptions {
+    /// Payer/payee pairs, each driven by its own client thread.
+    pub pairs: usize,
+    pub payments: usize,
+    pub messages: usize,
+    /// Paced send rate for the latency run, messages per second.
+    pub rate: u64,
+    pub latency_seconds: u64,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            pairs: 16,
+            payments: 4_000,
+            messages: 8_000,
+            rate: 1_000,
+            latency_seconds: 5,
+        }
+    }
+}
+
+/// One measured line.
+#[derive(Clone, Debug)]
+pub struct NodeFigure {
+    pub engine: &'static str,
+    pub what: String,
+    pub value: String,
+}
+
+struct Running {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn start_node(scratch: &Scratch) -> Result<Running, String> {
+    let node = chit_node::Node::new(
+        scratch.node_db()?,
+        scratch.ledger()?,
+        IdentitySecret::generate(),
+        Currencies::default(),
+    )
+    .map_err(|e| e.message)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ready, address) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            ready
+                .send(listener.local_addr().expect("address"))
+                .expect("report address");
+            let _ = chit_node::http::serve(listener, node, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+    });
+    let address = address
+        .recv()
+        .map_err(|_| "node failed to start".to_owned())?;
+    Ok(Running {
+        url: format!("http://{address}"),
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+fn user(url: &str, name: &str) -> Result<(Client, Identity), String> {
+    let me = Identity::generate(Handle::new(name).map_err(|e| e.to_string())?);
+    let mut client = Client::new(url, None);
+    client.register(&me).map_err(|e| e.to_string())?;
+    client.login(&me).map_err(|e| e.to_string())?;
+    Ok((client, me))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Runs the three measurements on a fresh node over `target`.
+pub fn run(
+    target: &Target,
+    options: NodeOptions,
+    report: &mut dyn FnMut(&NodeFigure),
+) -> Result<(), String> {
+    let scratch = Scratch::new(target)?;
+    let node = start_node(&scratch)?;
+    let engine = target.name();
+    let figure = |what: &str, value: String| NodeFigure {
+        engine,
+        what: what.to_owned(),
+        value,
+    };
+
+    // Pairs of users; payers funded from the sandbox rail.
+    let mut pairs = Vec::new();
+    for i in 0..options.pairs {
+        let (payer_c, payer) = user(&node.url, &format!("payer{i}"))?;
+        let (payee_c, payee) = user(&node.url, &format!("payee{i}"))?;
+        payer_c
+            .move_money(&Client::sign(
+                &payer,
+                Action::TopUp {
+                    rail: "sandbox".into(),
+                    amount: "EUR:10000".into(),
+                },
+            ))
+            .map_err(|e| e.to_string())?;
+        pairs.push((payer_c, payer, payee_c, payee));
+    }
+
+    // Settled payments: offer (payer) then accept (payee), each signed.
+    let per_pair = options.payments / options.pairs;
+    let mut work = Vec::new();
+    for (payer_c, payer, payee_c, payee) in pairs.iter_mut() {
+        let mut items = Vec::with_capacity(per_pair);
+        for _ in 0..per_pair {
+            let id = chit_client::new_id();
+            let offer = payer_c
+                .seal_offer(
+                    payer,
+                    &payee.handle,
+                    "EUR:0.01",
+                    now_ms() + 3_600_000,
+                    b"bench",
+                    &id,
+                )
+                .map_err(|e| e.to_string())?;
+            let accept = Client::sign(payee, Action::Accept { message: id });
+            items.push((offer, accept));
+        }
+        let token_payer = payer_c.token().unwrap_or_default().to_owned();
+        let token_payee = payee_c.token().unwrap_or_default().to_owned();
+        work.push((items, token_payer, token_payee));
+    }
+    let start = Instant::now();
+    let threads: Vec<_> = work
+        .into_iter()
+        .map(|(items, token_payer, token_payee)| {
+            let url = node.url.clone();
+            std::thread::spawn(move || -> Result<(), String> {
+                let mut payer = Client::new(&url, None);
+                payer.set_token(token_payer);
+                let mut payee = Client::new(&url, None);
+                payee.set_token(token_payee);
+                for (offer, accept) in items {
+                    payer.post_offer(&offer).map_err(|e| e.to_string())?;
+                    payee.decide(&accept).map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join()
+            .map_err(|_| "payment thread panicked".to_owned())??;
+    }
+    let settled = per_pair * options.pairs;
+    let elapsed = start.elapsed();
+    report(&figure(
+        &format!(
+            "settled payments/s ({} pairs, offer + accept)",
+            options.pairs
+        ),
+        format!("{:.0}", settled as f64 / elapsed.as_secs_f64()),
+    ));
+
+    // Messages: every pair's payer writes to its payee.
+    let per_pair = options.messages / options.pairs;
+    let mut work: Vec<(Vec<PostRequest>, String)> = Vec::new();
+    for (payer_c, payer, _, payee) in pairs.iter_mut() {
+        let mut items = Vec::with_capacity(per_pair);
+        for _ in 0..per_pair {
+            items.push(
+                payer_c
+                    .seal_say(
+                        payer,
+                        &payee.handle,
+                        b"hello from the benchmark",
+                        &chit_client::new_id(),
+                    )
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        work.push((items, payer_c.token().unwrap_or_default().to_owned()));
+    }
+    let start = Instant::now();
+    let threads: Vec<_> = work
+        .into_iter()
+        .map(|(items, token)| {
+            let url = node.url.clone();
+            std::thread::spawn(move || -> Result<(), String> {
+                let mut client = Client::new(&url, None);
+                client.set_token(token);
+                for request in items {
+                    client.post_request(&request).map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join()
+            .map_err(|_| "message thread panicked".to_owned())??;
+    }
+    let sent = per_pair * options.pairs;
+    report(&figure(
+        &format!("messages/s ({} senders)", options.pairs),
+        format!("{:.0}", sent as f64 / start.elapsed().as_secs_f64()),
+    ));
+
+    // Latency: paced sends from one user to a live subscriber.
+    let (mut sender_c, sender) = user(&node.url, "latency_sender")?;
+    let (receiver_c, receiver) = user(&node.url, "latency_receiver")?;
+    let count = (options.rate * options.latency_seconds) as usize;
+    let requests: Vec<PostRequest> = (0..count)
+        .map(|_| sender_c.seal_say(&sender, &receiver.handle, b"ping", &chit_client::new_id()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut listener = receiver_c.listen().map_err(|e| e.to_string())?;
+    listener
+        .set_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let (arrivals_tx, arrivals) = std::sync::mpsc::channel();
+    let receiving = std::thread::spawn(move || {
+        for _ in 0..count {
+            match listener.next_event() {
+                Ok(Event::Delivery(d)) => {
+                    let _ = arrivals_tx.send((d.message.id.clone(), Instant::now()));
+                }
+                _ => return,
+            }
+        }
+    });
+    let interval = Duration::from_nanos(1_000_000_000 / options.rate);
+    let sender_c = Arc::new(sender_c);
+    let start = Instant::now();
+    let mut sent_at = std::collections::HashMap::with_capacity(count);
+    for (i, request) in requests.iter().enumerate() {
+        let due = start + interval * i as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        sent_at.insert(request.command.id.clone(), Instant::now());
+        sender_c.post_request(request).map_err(|e| e.to_string())?;
+    }
+    receiving
+        .join()
+        .map_err(|_| "receiver panicked".to_owned())?;
+    let mut latencies: Vec<Duration> = arrivals
+        .try_iter()
+        .filter_map(|(id, at)| sent_at.get(&id).map(|s| at.saturating_duration_since(*s)))
+        .collect();
+    if latencies.len() < count {
+        return Err(format!(
+            "only {} of {count} messages reached the subscriber",
+            latencies.len()
+        ));
+    }
+    latencies.sort_unstable();
+    let achieved = count as f64 / start.elapsed().as_secs_f64();
+    report(&figure(
+        &format!(
+            "delivery latency at {} msg/s (achieved {achieved:.0}), send to subscriber",
+            options.rate
+        ),
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms",
+            percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.99).as_secs_f64() * 1e3
+        ),
+    ));
+    drop(node);
+    Ok(())
+}
