@@ -44,6 +44,8 @@ pub async fn serve(
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route("/v1/openapi.json", get(openapi))
         .route("/v1/node", get(node_info))
         .route("/v1/register", post(register))
         .route("/v1/login/challenge", post(challenge))
@@ -128,6 +130,28 @@ impl FromRequestParts<AppState> for Authed {
         let handle = blocking(move || node.authenticate(&token)).await?;
         Ok(Self(handle))
     }
+}
+
+/// The API description, hand-written and checked by a test against the real routes.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+async fn metrics(State(node): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        node.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn node_info(State(node): State<AppState>) -> Response {
@@ -257,7 +281,13 @@ async fn events(
 ) -> Response {
     // Subscribe before the upgrade completes, so nothing posted meanwhile is missed.
     let receiver = node.hub.subscribe(&handle);
-    upgrade.on_upgrade(move |socket| forward_events(socket, receiver))
+    upgrade.on_upgrade(move |socket| async move {
+        crate::metrics::Metrics::inc(&node.metrics.live_subscribers);
+        forward_events(socket, receiver).await;
+        node.metrics
+            .live_subscribers
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    })
 }
 
 /// Pushes each delivery to the socket as JSON. A subscriber that fell behind gets

@@ -5,6 +5,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod metrics;
 pub mod node;
 pub mod payments;
 pub mod store;

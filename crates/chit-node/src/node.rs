@@ -105,6 +105,7 @@ pub struct Node {
     pub key: IdentitySecret,
     pub currencies: Currencies,
     pub hub: Hub,
+    pub metrics: crate::metrics::Metrics,
     logins: RateLimiter,
 }
 
@@ -130,6 +131,7 @@ impl Node {
             key,
             currencies,
             hub: Hub::default(),
+            metrics: crate::metrics::Metrics::default(),
             logins: RateLimiter::default(),
         });
         node.open_system_accounts()?;
@@ -192,7 +194,10 @@ impl Node {
         // Accounts first: a registered user always has somewhere for money to go.
         self.open_user_accounts(&registration.handle)?;
         match self.write(|c| store::create_user(c, &certificate, signature, now)) {
-            Ok(()) => Ok(RegisterResponse { certificate }),
+            Ok(()) => {
+                crate::metrics::Metrics::inc(&self.metrics.registrations);
+                Ok(RegisterResponse { certificate })
+            }
             Err(StoreError::Conflict(_)) => {
                 // A retry of the same registration gets the certificate it already has.
                 let existing = self.db.read(|c| store::user(c, &registration.handle))?;
@@ -249,12 +254,18 @@ impl Node {
         let now = now_ms();
         let live = self.write(|c| store::take_challenge(c, &nonce, handle, now))?;
         let user = self.db.read(|c| store::user(c, handle))?;
-        let (true, Some(user)) = (live, user) else {
-            return Err(generic_auth_error());
+        let verified = match (live, user) {
+            (true, Some(user)) => user
+                .identity_key
+                .verify(&login_bytes(handle, &nonce), signature)
+                .is_ok(),
+            _ => false,
         };
-        user.identity_key
-            .verify(&login_bytes(handle, &nonce), signature)
-            .map_err(|_| generic_auth_error())?;
+        if !verified {
+            crate::metrics::Metrics::inc(&self.metrics.logins_failed);
+            return Err(generic_auth_error());
+        }
+        crate::metrics::Metrics::inc(&self.metrics.logins_ok);
         let token = b64::encode(&random_bytes::<32>());
         let expires_at_ms = now + SESSION_TTL_MS;
         self.write(|c| store::create_session(c, &hash_token(&token), handle, expires_at_ms))?;
@@ -324,6 +335,9 @@ impl Node {
             )
         })?;
         self.deliver(&posted);
+        if posted.created {
+            crate::metrics::Metrics::inc(&self.metrics.messages);
+        }
         Ok(posted.envelope)
     }
 

@@ -418,6 +418,14 @@ impl Node {
             )
         })?;
         self.deliver(&posted);
+        if posted.created {
+            let counter = if draft.part.kind == "offer" {
+                &self.metrics.offers
+            } else {
+                &self.metrics.requests
+            };
+            crate::metrics::Metrics::inc(counter);
+        }
         Ok(posted.envelope)
     }
 
@@ -842,6 +850,15 @@ impl Node {
             )
         })?;
         self.deliver(&posted);
+        if posted.created {
+            let settled = ["accepted", "paid"].contains(&outcome.state);
+            let closed = ["declined", "cancelled", "expired", "rejected"].contains(&outcome.state);
+            if settled {
+                crate::metrics::Metrics::inc(&self.metrics.settled);
+            } else if closed {
+                crate::metrics::Metrics::inc(&self.metrics.closed);
+            }
+        }
         Ok(posted.envelope)
     }
 

@@ -382,3 +382,36 @@ fn auto_accept_follows_the_recipients_setting() {
         assert_audit_clean(&node);
     }
 }
+
+#[test]
+fn metrics_count_what_happened() {
+    let node = TestNode::start(chit_ledger_tests::Engine::Sqlite);
+    let (mut alice_c, alice) = funded(&node, "alice", "EUR:10.00");
+    let (bob_c, bob) = node.user("bob");
+    let _ = node.client().login(&Identity::generate(handle("nobody")));
+    alice_c.say(&alice, &handle("bob"), b"hi").unwrap();
+    let offer = alice_c
+        .offer(&alice, &handle("bob"), "EUR:1", in_ms(60_000), b"")
+        .unwrap();
+    decide(&bob_c, &bob, Action::Accept { message: offer.id }).unwrap();
+    let second = alice_c
+        .offer(&alice, &handle("bob"), "EUR:1", in_ms(60_000), b"")
+        .unwrap();
+    decide(&bob_c, &bob, Action::Decline { message: second.id }).unwrap();
+    let (status, text) = raw(&node.url, "GET", "/metrics", None, b"");
+    assert_eq!(status, 200);
+    for line in [
+        "chit_registrations_total 2",
+        r#"chit_logins_total{result="ok"} 2"#,
+        r#"chit_logins_total{result="failed"} 1"#,
+        "chit_messages_total 1",
+        r#"chit_payments_total{kind="offer"} 2"#,
+        r#"chit_payment_outcomes_total{outcome="settled"} 1"#,
+        r#"chit_payment_outcomes_total{outcome="closed"} 1"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+}

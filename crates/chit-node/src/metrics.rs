@@ -1,0 +1,82 @@
+//! Prometheus metrics in the text exposition format, from plain atomic counters: no registry
+//! crate needed for a handful of series.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters the node keeps. Names follow Prometheus conventions (`_total` for counters).
+#[derive(Default)]
+pub struct Metrics {
+    pub registrations: AtomicU64,
+    pub logins_ok: AtomicU64,
+    pub logins_failed: AtomicU64,
+    pub messages: AtomicU64,
+    pub offers: AtomicU64,
+    pub requests: AtomicU64,
+    pub settled: AtomicU64,
+    pub closed: AtomicU64,
+    pub live_subscribers: AtomicU64,
+}
+
+impl Metrics {
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The exposition text for `GET /metrics`.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut series = |name: &str, kind: &str, help: &str, samples: &[(&str, &AtomicU64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {}", value.load(Ordering::Relaxed));
+            }
+        };
+        series(
+            "chit_registrations_total",
+            "counter",
+            "Accounts registered.",
+            &[("", &self.registrations)],
+        );
+        series(
+            "chit_logins_total",
+            "counter",
+            "Login attempts by result.",
+            &[
+                (r#"{result="ok"}"#, &self.logins_ok),
+                (r#"{result="failed"}"#, &self.logins_failed),
+            ],
+        );
+        series(
+            "chit_messages_total",
+            "counter",
+            "Text messages posted.",
+            &[("", &self.messages)],
+        );
+        series(
+            "chit_payments_total",
+            "counter",
+            "Offers and requests created.",
+            &[
+                (r#"{kind="offer"}"#, &self.offers),
+                (r#"{kind="request"}"#, &self.requests),
+            ],
+        );
+        series(
+            "chit_payment_outcomes_total",
+            "counter",
+            "Payments settled (money moved) or closed without moving money.",
+            &[
+                (r#"{outcome="settled"}"#, &self.settled),
+                (r#"{outcome="closed"}"#, &self.closed),
+            ],
+        );
+        series(
+            "chit_live_subscribers",
+            "gauge",
+            "Connected WebSocket event streams.",
+            &[("", &self.live_subscribers)],
+        );
+        out
+    }
+}
