@@ -142,6 +142,15 @@ pub fn run(
         let (payer_c, payer) = user(&node.url, &format!("payer{i}"))?;
         let (payee_c, payee) = user(&node.url, &format!("payee{i}"))?;
         payer_c
+            .link(&Client::sign(
+                &payer,
+                Action::Link {
+                    rail: "sandbox".into(),
+                    reference: "DE89370400440532013000".into(),
+                },
+            ))
+            .map_err(|e| e.to_string())?;
+        payer_c
             .move_money(&Client::sign(
                 &payer,
                 Action::TopUp {

@@ -456,6 +456,14 @@ impl Client {
         self.post("/v1/commands", signed)
     }
 
+    /// Sends a signed link of an external account; answers with the verified, masked account.
+    pub fn link(
+        &self,
+        signed: &SignedCommand,
+    ) -> Result<chit_proto::api::LinkedAccount, ClientError> {
+        self.post("/v1/commands", signed)
+    }
+
     /// Sends a signed top-up or cash-out and returns the new balances.
     pub fn move_money(&self, signed: &SignedCommand) -> Result<Balances, ClientError> {
         self.post("/v1/commands", signed)

@@ -226,6 +226,10 @@ async fn command(
     ApiJson(req): ApiJson<SignedCommand>,
 ) -> Result<Response, ApiError> {
     match req.command.action {
+        Action::Link { .. } => {
+            let res = blocking(move || node.link(&actor, &req)).await?;
+            Ok(Json(res).into_response())
+        }
         Action::TopUp { .. } | Action::CashOut { .. } => {
             let res = blocking(move || node.top_up_or_cash_out(&actor, &req)).await?;
             Ok(Json(res).into_response())

@@ -8,6 +8,7 @@ pub mod http;
 pub mod metrics;
 pub mod node;
 pub mod payments;
+pub mod rails;
 pub mod store;
 
 pub use error::ApiError;

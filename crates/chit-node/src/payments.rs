@@ -886,6 +886,17 @@ impl Node {
                 "the only rail is `sandbox` (play money)",
             ));
         }
+        // Money comes from, and goes to, a linked account the rail verified.
+        if self
+            .db
+            .read(|c| store::linked_account(c, actor, rail))?
+            .is_none()
+        {
+            return Err(ApiError::conflict(
+                "no_linked_account",
+                "link an account on this rail first (chit link sandbox <IBAN>)",
+            ));
+        }
         let amount = self.parse_amount(amount)?;
         if inward && amount.minor() > SANDBOX_TOP_UP_MAX_MINOR {
             return Err(ApiError::bad_request(
@@ -916,6 +927,34 @@ impl Node {
         };
         self.one_transfer(t)?.map_err(transfer_error)?;
         self.balances(actor)
+    }
+
+    /// Links an external account: the rail verifies it first, and only then is it stored.
+    pub fn link(
+        &self,
+        actor: &Handle,
+        signed: &SignedCommand,
+    ) -> Result<chit_proto::api::LinkedAccount, ApiError> {
+        let command = &signed.command;
+        self.verify_command(actor, command, &signed.signature)?;
+        let Action::Link { rail, reference } = &command.action else {
+            return Err(ApiError::bad_request("unsupported_action", "not a link"));
+        };
+        let verified = crate::rails::verify_account(rail, reference).map_err(|e| match e {
+            crate::rails::RailError::UnknownRail(_) => {
+                ApiError::bad_request("unknown_rail", &e.to_string())
+            }
+            crate::rails::RailError::BadIban(_) => {
+                ApiError::bad_request("account_not_verified", &e.to_string())
+            }
+        })?;
+        let now = now_ms();
+        self.write(|c| store::link_account(c, actor, rail, &verified, now))?;
+        Ok(chit_proto::api::LinkedAccount {
+            rail: rail.clone(),
+            reference: crate::rails::mask(&verified),
+            verified_at_ms: now,
+        })
     }
 
     pub(crate) fn deliver(&self, posted: &store::Posted) {

@@ -510,3 +510,36 @@ pub fn stale_paying(
     )?;
     rows.iter().map(|r| r.text(0)).collect()
 }
+
+/// Stores (or replaces) a verified link to an external account.
+pub fn link_account(
+    c: &mut dyn Conn,
+    handle: &Handle,
+    rail: &str,
+    reference: &str,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "DELETE FROM linked_accounts WHERE handle = $1 AND rail = $2",
+        &[handle.as_str().into(), rail.into()],
+    )?;
+    c.execute(
+        "INSERT INTO linked_accounts (handle, rail, reference, verified_at_ms) VALUES ($1, $2, $3, $4)",
+        &[handle.as_str().into(), rail.into(), reference.into(), ms(now_ms)],
+    )?;
+    Ok(())
+}
+
+/// The linked external account for a rail, if any.
+pub fn linked_account(
+    c: &mut dyn Conn,
+    handle: &Handle,
+    rail: &str,
+) -> Result<Option<String>, StoreError> {
+    c.query_opt(
+        "SELECT reference FROM linked_accounts WHERE handle = $1 AND rail = $2",
+        &[handle.as_str().into(), rail.into()],
+    )?
+    .map(|r| r.text(0))
+    .transpose()
+}

@@ -146,6 +146,15 @@ pub struct Settings {
     pub auto_accept: String,
 }
 
+/// The answer to a `link` command: the verified account, masked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedAccount {
+    pub rail: String,
+    /// The last characters only, e.g. `…3000`.
+    pub reference: String,
+    pub verified_at_ms: u64,
+}
+
 /// `GET /v1/balance`: one entry per currency.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balances {

@@ -153,6 +153,8 @@ pub enum Action {
     TopUp { rail: String, amount: String },
     /// Move money out to a rail.
     CashOut { rail: String, amount: String },
+    /// Link an external account on a rail (verified by the rail before it is stored).
+    Link { rail: String, reference: String },
 }
 
 /// A signed instruction. `id` is chosen by the wallet: a retry carries the same id and does
@@ -201,6 +203,7 @@ impl Command {
             Action::Reject { message } => c.str("reject").str(message),
             Action::TopUp { rail, amount } => c.str("top_up").str(rail).str(amount),
             Action::CashOut { rail, amount } => c.str("cash_out").str(rail).str(amount),
+            Action::Link { rail, reference } => c.str("link").str(rail).str(reference),
         };
         c.finish()
     }

@@ -35,6 +35,8 @@ enum Command {
     Whoami,
     /// Show the balance (and what is available, less money held in open offers).
     Balance,
+    /// Link an external account on a rail; the rail verifies it before it is stored.
+    Link { rail: String, reference: String },
     /// Add money from the sandbox rail (play money).
     Topup { amount: String },
     /// Move money out to the sandbox rail.
@@ -229,6 +231,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Whoami => wallet_cmd::whoami(&open()?, out),
         Command::Balance => wallet_cmd::balance(&mut open()?, out),
+        Command::Link { rail, reference } => wallet_cmd::link(&mut open()?, rail, reference, out),
         Command::Topup { amount } => wallet_cmd::move_money(&mut open()?, amount, true, out),
         Command::Cashout { amount } => wallet_cmd::move_money(&mut open()?, amount, false, out),
         Command::Say { to, text } => wallet_cmd::say(&mut open()?, to, text, out),

@@ -123,6 +123,27 @@ pub fn balance(wallet: &mut Wallet, out: Out) -> Result<()> {
     Ok(())
 }
 
+pub fn link(wallet: &mut Wallet, rail: &str, reference: &str, out: Out) -> Result<()> {
+    let signed = Client::sign(
+        &wallet.identity,
+        Action::Link {
+            rail: rail.into(),
+            reference: reference.into(),
+        },
+    );
+    let linked = wallet.with_session(|w| w.client.link(&signed))?;
+    out.print(
+        &serde_json::to_value(&linked).expect("serialisable"),
+        || {
+            format!(
+                "linked {} account {} (verified)",
+                linked.rail, linked.reference
+            )
+        },
+    );
+    Ok(())
+}
+
 pub fn move_money(wallet: &mut Wallet, amount: &str, inward: bool, out: Out) -> Result<()> {
     let action = if inward {
         Action::TopUp {

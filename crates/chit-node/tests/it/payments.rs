@@ -18,6 +18,15 @@ pub fn in_ms(ms: u64) -> u64 {
 
 pub fn funded(node: &TestNode, name: &str, amount: &str) -> (Client, Identity) {
     let (client, me) = node.user(name);
+    client
+        .link(&Client::sign(
+            &me,
+            Action::Link {
+                rail: "sandbox".into(),
+                reference: "DE89 3704 0044 0532 0130 00".into(),
+            },
+        ))
+        .unwrap();
     let balances = client
         .move_money(&Client::sign(
             &me,
@@ -413,5 +422,59 @@ fn metrics_count_what_happened() {
             text.lines().any(|l| l == line),
             "missing {line:?} in:\n{text}"
         );
+    }
+}
+
+#[test]
+fn rails_need_a_verified_linked_account() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (client, me) = node.user("alice");
+        let top_up = |amount: &str| {
+            client.move_money(&Client::sign(
+                &me,
+                Action::TopUp {
+                    rail: "sandbox".into(),
+                    amount: amount.into(),
+                },
+            ))
+        };
+        assert_eq!(
+            top_up("EUR:5").unwrap_err().code(),
+            Some("no_linked_account"),
+            "{engine:?}"
+        );
+        let bad = client.link(&Client::sign(
+            &me,
+            Action::Link {
+                rail: "sandbox".into(),
+                reference: "DE88370400440532013000".into(),
+            },
+        ));
+        assert_eq!(bad.unwrap_err().code(), Some("account_not_verified"));
+        assert_eq!(
+            top_up("EUR:5").unwrap_err().code(),
+            Some("no_linked_account"),
+            "a refused account is not stored"
+        );
+        let linked = client
+            .link(&Client::sign(
+                &me,
+                Action::Link {
+                    rail: "sandbox".into(),
+                    reference: "gb82 west 1234 5698 7654 32".into(),
+                },
+            ))
+            .unwrap();
+        assert_eq!(
+            (linked.rail.as_str(), linked.reference.as_str()),
+            ("sandbox", "…5432")
+        );
+        assert_eq!(top_up("EUR:5").unwrap().balances[0].balance, "EUR:5.00");
+        assert_eq!(
+            top_up("EUR:10000.01").unwrap_err().code(),
+            Some("limit_exceeded")
+        );
+        assert_audit_clean(&node);
     }
 }

@@ -104,6 +104,18 @@ fn the_walkthrough_runs_through_the_cli() {
                 .mode();
             assert_eq!(mode & 0o777, 0o600, "node.key must be private");
         }
+        let refused = chit(&node, &alice, &["topup", "EUR:100"]).unwrap_err();
+        assert!(refused.contains("link an account"), "{refused}");
+        assert!(chit(&node, &alice, &["link", "sandbox", "DE00 1234"])
+            .unwrap_err()
+            .contains("not a valid IBAN"));
+        let linked = chit(
+            &node,
+            &alice,
+            &["link", "sandbox", "DE89 3704 0044 0532 0130 00"],
+        )
+        .unwrap();
+        assert_eq!(linked["reference"], "…3000");
         let b = chit(&node, &alice, &["topup", "EUR:100"]).unwrap();
         assert_eq!(b["balance"], "EUR:100.00", "{engine:?}");
         chit(&node, &alice, &["say", "@bob", "hi bob"]).unwrap();
