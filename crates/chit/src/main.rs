@@ -131,15 +131,86 @@ enum TemplateCmd {
 
 #[derive(clap::Args, Clone)]
 struct ServeArgs {
-    /// Where the node keeps its key and (without --database) its SQLite files.
-    #[arg(long, env = "CHIT_DATA_DIR", default_value = "./chit-data")]
-    data_dir: std::path::PathBuf,
-    /// Address to listen on.
-    #[arg(long, env = "CHIT_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: String,
+    /// A TOML file with any of the settings below; flags and CHIT_* variables override it.
+    #[arg(long, env = "CHIT_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    /// Where the node keeps its key and (without --database) its SQLite files [default: ./chit-data].
+    #[arg(long, env = "CHIT_DATA_DIR")]
+    data_dir: Option<std::path::PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "CHIT_LISTEN")]
+    listen: Option<String>,
     /// Keep all node state in PostgreSQL (postgres://…) instead of SQLite in the data directory.
     #[arg(long, env = "CHIT_DATABASE")]
     database: Option<String>,
+    /// A currency the node serves, as CODE/DECIMALS (repeatable) [default: EUR/2].
+    #[arg(long = "currency", env = "CHIT_CURRENCIES", value_delimiter = ',')]
+    currencies: Vec<String>,
+    /// The currency of amounts written without a code [default: the first currency].
+    #[arg(long, env = "CHIT_DEFAULT_CURRENCY")]
+    default_currency: Option<String>,
+}
+
+/// The config file: the same settings as the flags.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    data_dir: Option<std::path::PathBuf>,
+    listen: Option<String>,
+    database: Option<String>,
+    #[serde(default)]
+    currencies: Vec<String>,
+    default_currency: Option<String>,
+}
+
+/// Settings after flags, environment, config file and defaults are merged (in that order).
+struct Settings {
+    data_dir: std::path::PathBuf,
+    listen: String,
+    database: Option<String>,
+    currencies: chit_core::Currencies,
+}
+
+impl ServeArgs {
+    fn settings(self) -> Result<Settings> {
+        use anyhow::Context;
+        let file: ConfigFile = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("read config {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("config {}", path.display()))?
+            }
+            None => ConfigFile::default(),
+        };
+        let mut codes = if self.currencies.is_empty() {
+            file.currencies
+        } else {
+            self.currencies
+        };
+        if codes.is_empty() {
+            codes.push("EUR/2".into());
+        }
+        let all = codes
+            .iter()
+            .map(|c| chit_core::Currency::parse_definition(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let default = match self.default_currency.or(file.default_currency) {
+            Some(code) => chit_core::CurrencyCode::new(&code)?,
+            None => all[0].code(),
+        };
+        Ok(Settings {
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| "./chit-data".into()),
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            database: self.database.or(file.database),
+            currencies: chit_core::Currencies::new(all, default)?,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -387,6 +458,7 @@ fn bench_ledger(
 
 fn serve(args: ServeArgs) -> Result<()> {
     use anyhow::Context;
+    let args = args.settings()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CHIT_LOG")
@@ -409,7 +481,7 @@ fn serve(args: ServeArgs) -> Result<()> {
                 .context("open the ledger")?,
         ),
     };
-    let node = chit_node::Node::new(db, ledger, key, chit_core::Currencies::default())
+    let node = chit_node::Node::new(db, ledger, key, args.currencies)
         .map_err(|e| anyhow::anyhow!("start the node: {}", e.message))?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {

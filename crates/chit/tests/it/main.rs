@@ -17,13 +17,21 @@ struct Serve {
 
 impl Serve {
     fn start(data_dir: &std::path::Path, database: Option<&str>) -> Self {
-        let mut cmd = Command::new(CHIT);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .stdout(Stdio::piped());
+        let mut args = vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ];
         if let Some(url) = database {
-            cmd.args(["--database", url]);
+            args.extend(["--database", url]);
         }
+        Self::start_with(&args)
+    }
+
+    fn start_with(args: &[&str]) -> Self {
+        let mut cmd = Command::new(CHIT);
+        cmd.arg("serve").args(args).stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("start chit serve");
         let mut first = String::new();
         BufReader::new(child.stdout.as_mut().unwrap())
@@ -313,4 +321,51 @@ fn the_walkthrough_runs_through_the_cli() {
         );
         node.stop();
     }
+}
+
+#[test]
+fn serve_reads_a_config_file_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("chit.toml");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\ncurrencies = [\"EUR/2\", \"JPY/0\"]\ndefault_currency = \"JPY\"\n",
+            data.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let info = |node: &Serve| -> Value {
+        let mut client = chit_client::Client::new(&node.url, None);
+        serde_json::to_value(client.node_info().unwrap()).unwrap()
+    };
+    let node = Serve::start_with(&["--config", config.to_str().unwrap()]);
+    let seen = info(&node);
+    assert_eq!(seen["default_currency"], "JPY");
+    assert_eq!(seen["currencies"][1]["decimals"], 0);
+    assert!(
+        data.join("node.key").exists(),
+        "data_dir came from the file"
+    );
+    node.stop();
+    let node = Serve::start_with(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--default-currency",
+        "EUR",
+    ]);
+    assert_eq!(
+        info(&node)["default_currency"],
+        "EUR",
+        "a flag beats the file"
+    );
+    node.stop();
+    std::fs::write(&config, "listen = 5\n").unwrap();
+    let out = Command::new(CHIT)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("config"), "{err}");
 }
