@@ -515,13 +515,7 @@ impl Node {
             receipt: true,
             reason: None,
         };
-        self.record_outcome(
-            payment,
-            &outcome,
-            &signed.command.id,
-            &signed.command.actor,
-            Some(signed),
-        )
+        self.record_signed(payment, &outcome, signed)
     }
 
     /// Pays a request now: claim it (`from` → `paying`), move the money under an id derived
@@ -635,13 +629,7 @@ impl Node {
             receipt: false,
             reason: None,
         };
-        self.record_outcome(
-            &scheduled,
-            &outcome,
-            &signed.command.id,
-            &signed.command.actor,
-            Some(signed),
-        )
+        self.record_signed(&scheduled, &outcome, signed)
     }
 
     fn close_request(
@@ -664,13 +652,7 @@ impl Node {
             receipt: false,
             reason: None,
         };
-        self.record_outcome(
-            payment,
-            &outcome,
-            &signed.command.id,
-            &signed.command.actor,
-            Some(signed),
-        )
+        self.record_signed(payment, &outcome, signed)
     }
 
     /// Makes the payments scheduled for now, with the payer's stored signed command; tells both
@@ -792,6 +774,17 @@ impl Node {
             expired += 1;
         }
         Ok(expired)
+    }
+
+    /// Records an outcome caused by a signed command: the update carries that command.
+    fn record_signed(
+        &self,
+        payment: &store::Payment,
+        outcome: &Outcome,
+        signed: &SignedCommand,
+    ) -> Result<Envelope, ApiError> {
+        let command = &signed.command;
+        self.record_outcome(payment, outcome, &command.id, &command.actor, Some(signed))
     }
 
     /// Writes the payment's new state and posts the update (with a receipt when money moved)

@@ -418,14 +418,8 @@ fn bench_ledger(
     postgres: &str,
     options: chit_bench::ledger::Options,
 ) -> Result<()> {
-    use chit_bench::ledger::{run, Target};
-    let mut targets = Vec::new();
-    if engine != EngineArg::Postgres {
-        targets.push(Target::Sqlite);
-    }
-    if engine != EngineArg::Sqlite {
-        targets.push(Target::Postgres(postgres.to_owned()));
-    }
+    use chit_bench::ledger::run;
+    let targets = targets(engine, postgres);
     println!("chit bench ledger: durable commits (SQLite synchronous=FULL, PostgreSQL synchronous_commit=on)");
     println!("machine: {}", chit_bench::machine::describe());
     let ids = match options.ids {
@@ -520,14 +514,7 @@ fn bench_node(
     postgres: &str,
     options: chit_bench::node::NodeOptions,
 ) -> Result<()> {
-    use chit_bench::ledger::Target;
-    let mut targets = Vec::new();
-    if engine != EngineArg::Postgres {
-        targets.push(Target::Sqlite);
-    }
-    if engine != EngineArg::Sqlite {
-        targets.push(Target::Postgres(postgres.to_owned()));
-    }
+    let targets = targets(engine, postgres);
     println!("chit bench node: a node on 127.0.0.1:0 and SDK clients on the same machine; durable commits");
     println!("machine: {}", chit_bench::machine::describe());
     println!("requests are signed and sealed before timing starts\n");
@@ -538,4 +525,17 @@ fn bench_node(
         .map_err(anyhow::Error::msg)?;
     }
     Ok(())
+}
+
+/// The engines a benchmark runs on.
+fn targets(engine: EngineArg, postgres: &str) -> Vec<chit_bench::ledger::Target> {
+    use chit_bench::ledger::Target;
+    let mut targets = Vec::new();
+    if engine != EngineArg::Postgres {
+        targets.push(Target::Sqlite);
+    }
+    if engine != EngineArg::Sqlite {
+        targets.push(Target::Postgres(postgres.to_owned()));
+    }
+    targets
 }

@@ -153,17 +153,31 @@ fn an_expired_session_gets_the_generic_answer_and_a_wallet_logs_in_again() {
         let (client, _) = node.user("alice");
         node.node
             .db
-            .write(|c| c.execute("UPDATE sessions SET expires_at_ms = 0", &[]).map(|_| ()))
+            .write(|c| {
+                c.execute("UPDATE sessions SET expires_at_ms = 0", &[])
+                    .map(|_| ())
+            })
             .unwrap();
         let err = client.mailbox(0, 10).unwrap_err();
-        assert!(matches!(err, ClientError::Api { status: 401, ref code, .. } if code == "unauthorized"), "{engine:?}: {err:?}");
+        assert!(
+            matches!(err, ClientError::Api { status: 401, ref code, .. } if code == "unauthorized"),
+            "{engine:?}: {err:?}"
+        );
 
         // A wallet on disk notices and logs in again by itself.
         let dir = tempfile::tempdir().unwrap();
-        let mut wallet = chit_client::wallet::Wallet::register(dir.path(), &node.url, Handle::new("bob").unwrap()).unwrap();
+        let mut wallet = chit_client::wallet::Wallet::register(
+            dir.path(),
+            &node.url,
+            Handle::new("bob").unwrap(),
+        )
+        .unwrap();
         node.node
             .db
-            .write(|c| c.execute("UPDATE sessions SET expires_at_ms = 0", &[]).map(|_| ()))
+            .write(|c| {
+                c.execute("UPDATE sessions SET expires_at_ms = 0", &[])
+                    .map(|_| ())
+            })
             .unwrap();
         assert!(wallet.sync().unwrap().is_empty());
     }
