@@ -23,7 +23,12 @@ use crate::store::{self, NewMessage};
 
 /// Ledger reason codes (the transfer's `code`).
 pub const CODE_OFFER: u16 = 10;
-pub const CODE_OFFER_SETTLE: u16 = 11;
+/// How an offer's hold was resolved. Distinct codes let the node rebuild a payment's outcome
+/// from the ledger alone (see `reconcile`).
+pub const CODE_OFFER_ACCEPT: u16 = 11;
+pub const CODE_OFFER_DECLINE: u16 = 13;
+pub const CODE_OFFER_CANCEL: u16 = 14;
+pub const CODE_OFFER_EXPIRE: u16 = 15;
 pub const CODE_REQUEST_PAY: u16 = 12;
 pub const CODE_TOP_UP: u16 = 20;
 pub const CODE_CASH_OUT: u16 = 21;
@@ -349,7 +354,7 @@ impl Node {
                 pending_id,
                 amount: draft.amount.minor(),
             },
-            code: CODE_OFFER_SETTLE,
+            code: CODE_OFFER_ACCEPT,
             reference: pending_id.as_u128(),
             linked: false,
         };
@@ -490,21 +495,23 @@ impl Node {
     ) -> Result<Envelope, ApiError> {
         let amount = self.parse_amount(&payment.part.amount)?;
         let pending_id = transfer_id(&payment.part.payment)?;
-        let (transfer, state) = match action {
+        let void = TransferAction::VoidPending { pending_id };
+        let (transfer, state, code) = match action {
             Action::Accept { .. } => (
                 TransferAction::PostPending {
                     pending_id,
                     amount: amount.minor(),
                 },
                 "accepted",
+                CODE_OFFER_ACCEPT,
             ),
-            Action::Decline { .. } => (TransferAction::VoidPending { pending_id }, "declined"),
-            _ => (TransferAction::VoidPending { pending_id }, "cancelled"),
+            Action::Decline { .. } => (void, "declined", CODE_OFFER_DECLINE),
+            _ => (void, "cancelled", CODE_OFFER_CANCEL),
         };
         let t = NewTransfer {
             id: transfer_id(&signed.command.id)?,
             action: transfer,
-            code: CODE_OFFER_SETTLE,
+            code: code,
             reference: pending_id.as_u128(),
             linked: false,
         };
@@ -752,17 +759,21 @@ impl Node {
                     action: TransferAction::VoidPending {
                         pending_id: transfer_id(&id)?,
                     },
-                    code: CODE_OFFER_SETTLE,
+                    code: CODE_OFFER_EXPIRE,
                     reference: transfer_id(&id)?.as_u128(),
                     linked: false,
                 };
                 match self.one_transfer(t)? {
                     Ok(_) | Err(TransferError::PendingTransferExpired) => {}
-                    // Settled or closed by someone else a moment ago: their flow records it.
+                    // Resolved already. Normally its own flow recorded that; if a crash came
+                    // between the ledger and the record, the ledger's word repairs it now.
                     Err(
                         TransferError::PendingTransferAlreadyPosted
                         | TransferError::PendingTransferAlreadyVoided,
-                    ) => continue,
+                    ) => {
+                        self.reconcile(&payment)?;
+                        continue;
+                    }
                     Err(e) => {
                         tracing::warn!(payment = %id, error = %e, "expiry void rejected");
                         continue;
@@ -774,6 +785,37 @@ impl Node {
             expired += 1;
         }
         Ok(expired)
+    }
+
+    /// Rebuilds an offer's outcome from the ledger: which transfer resolved its hold, and by its
+    /// code, how. Records it (idempotently) if the node's state still says pending.
+    pub fn reconcile(&self, payment: &store::Payment) -> Result<(), ApiError> {
+        let pending_id = transfer_id(&payment.part.payment)?;
+        let status = self
+            .ledger
+            .pending_status(pending_id)
+            .map_err(ledger_error)?;
+        let Some(by) = status.and_then(|s| s.resolved_by) else {
+            return Ok(());
+        };
+        let Some(resolution) = self.ledger.transfer(by).map_err(ledger_error)? else {
+            return Ok(());
+        };
+        let (state, actor) = match resolution.code {
+            CODE_OFFER_DECLINE => ("declined", &payment.part.payee),
+            CODE_OFFER_CANCEL => ("cancelled", &payment.part.payer),
+            CODE_OFFER_EXPIRE => ("expired", &payment.part.payer),
+            _ => ("accepted", &payment.part.payee),
+        };
+        let outcome = Outcome {
+            state,
+            from: vec!["pending"],
+            receipt: true,
+            reason: None,
+        };
+        tracing::warn!(payment = %payment.part.payment, state, "payment state repaired from the ledger");
+        self.record_outcome(payment, &outcome, &by.to_string(), actor, None)?;
+        Ok(())
     }
 
     /// Records an outcome caused by a signed command: the update carries that command.

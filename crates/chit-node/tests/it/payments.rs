@@ -478,3 +478,61 @@ fn rails_need_a_verified_linked_account() {
         assert_audit_clean(&node);
     }
 }
+
+/// Regression: a crash between the ledger accepting an offer and the node recording it left
+/// the offer "pending" forever while the money had moved. The expiry worker now repairs the
+/// node's state from the ledger (which transfer resolved the hold, and by its code, how).
+#[test]
+fn an_accept_the_node_never_recorded_is_repaired_from_the_ledger() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut alice_c, alice) = funded(&node, "alice", "EUR:10.00");
+        let (bob_c, _) = node.user("bob");
+        let offer = alice_c
+            .offer(&alice, &handle("bob"), "EUR:4", in_ms(1_000), b"")
+            .unwrap();
+        // The ledger half of an accept, as if the node died right after it.
+        let pending_id: chit_core::TransferId = offer.id.parse().unwrap();
+        let accept_id = chit_core::TransferId::new(pending_id.as_u128() ^ 0xff).unwrap();
+        let results = node
+            .node
+            .ledger
+            .create_transfers_blocking(vec![chit_ledger::NewTransfer {
+                id: accept_id,
+                action: chit_ledger::TransferAction::PostPending {
+                    pending_id,
+                    amount: 400,
+                },
+                code: chit_node::payments::CODE_OFFER_ACCEPT,
+                reference: pending_id.as_u128(),
+                linked: false,
+            }])
+            .unwrap();
+        assert!(results[0].is_ok());
+        assert_eq!(balance(&bob_c).0, "EUR:4.00");
+        // Waiting for the offer's expiry is the point: that is when the worker looks again.
+        std::thread::sleep(std::time::Duration::from_millis(1_200));
+        assert_eq!(
+            node.node.expire_due(10).unwrap(),
+            0,
+            "{engine:?}: nothing to expire"
+        );
+        let stored = node
+            .node
+            .db
+            .read(|c| chit_node::store::payment(c, &offer.id))
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.part.state, "accepted");
+        let update = bob_c.mailbox(0, 10).unwrap().pop().unwrap().message;
+        assert_eq!(update.id, accept_id.to_string());
+        assert_eq!(update.payment.unwrap().state, "accepted");
+        update
+            .receipt
+            .unwrap()
+            .verify(&node.node.key.public())
+            .unwrap();
+        assert_eq!(balance(&alice_c), ("EUR:6.00".into(), "EUR:6.00".into()));
+        assert_audit_clean(&node);
+    }
+}
