@@ -511,7 +511,7 @@ impl Node {
         let t = NewTransfer {
             id: transfer_id(&signed.command.id)?,
             action: transfer,
-            code: code,
+            code,
             reference: pending_id.as_u128(),
             linked: false,
         };
