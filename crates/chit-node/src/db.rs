@@ -4,8 +4,9 @@
 //! first appearance, so each statement must introduce `$1`, `$2`, … in order (checked when it is
 //! prepared). DDL differs between the two and lives in per-engine migrations.
 
+use std::any::Any;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 
 use chit_ledger::pool::Pool;
 use chit_ledger::StoreError;
@@ -106,14 +107,121 @@ pub trait Conn {
     }
 }
 
-/// The node database: SQLite (one writer connection, pooled readers) or PostgreSQL (pooled).
+/// The node database: SQLite (one writer connection, a batch writer for the hot path, pooled
+/// readers) or PostgreSQL (pooled; the server already shares WAL flushes between concurrent
+/// commits, so it needs no batching of ours).
 #[derive(Clone)]
 pub enum Db {
     Sqlite {
         writer: Arc<Mutex<rusqlite::Connection>>,
         readers: Arc<Pool<rusqlite::Connection>>,
+        batch: Arc<Batcher>,
     },
-    Postgres(Arc<Pool<postgres::Client>>),
+    Postgres {
+        pool: Arc<Pool<postgres::Client>>,
+    },
+}
+
+type JobResult = Result<Box<dyn Any + Send>, StoreError>;
+type JobFn = Box<dyn FnOnce(&mut dyn Conn) -> JobResult + Send>;
+
+struct Job {
+    run: JobFn,
+    reply: mpsc::Sender<JobResult>,
+}
+
+/// Most jobs one batch transaction runs.
+pub const BATCH_JOBS_MAX: usize = 256;
+/// Most jobs waiting for the batch writer; submitters wait beyond it (backpressure).
+pub const BATCH_QUEUE_MAX: usize = 4096;
+
+/// Group commit for node writes: one thread with its own connection gathers whatever jobs are
+/// queued, runs each inside its own savepoint of one transaction (a failing job undoes only
+/// itself), commits durably once, and only then answers every submitter.
+pub struct Batcher {
+    queue: mpsc::SyncSender<Job>,
+}
+
+impl Batcher {
+    /// Starts the writer thread. `with_conn` lends it the connection; `begin` opens a write
+    /// transaction in the engine's dialect.
+    fn start(
+        begin: &'static str,
+        mut with_conn: impl FnMut(&mut dyn FnMut(&mut dyn Conn)) + Send + 'static,
+    ) -> Arc<Self> {
+        let (queue, jobs) = mpsc::sync_channel::<Job>(BATCH_QUEUE_MAX);
+        std::thread::Builder::new()
+            .name("chit-node-writer".into())
+            .spawn(move || {
+                while let Ok(first) = jobs.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < BATCH_JOBS_MAX {
+                        match jobs.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    let (runs, replies): (Vec<JobFn>, Vec<_>) =
+                        batch.into_iter().map(|j| (j.run, j.reply)).unzip();
+                    let mut runs = Some(runs);
+                    let mut results = Vec::new();
+                    with_conn(&mut |c| {
+                        results = run_batch(c, begin, runs.take().expect("runs once"));
+                    });
+                    for (reply, result) in replies.into_iter().zip(results) {
+                        let _ = reply.send(result);
+                    }
+                }
+            })
+            .expect("spawn node writer");
+        Arc::new(Self { queue })
+    }
+}
+
+/// One batch transaction. If anything but a job itself fails (a savepoint, the commit), no job
+/// is reported as done: the whole batch is answered with that error.
+fn run_batch(c: &mut dyn Conn, begin: &str, runs: Vec<JobFn>) -> Vec<JobResult> {
+    let all = |n: usize, e: &StoreError| (0..n).map(|_| Err(e.clone())).collect::<Vec<_>>();
+    if let Err(e) = c.execute(begin, &[]) {
+        return all(runs.len(), &e);
+    }
+    let mut results = Vec::with_capacity(runs.len());
+    let mut broken: Option<StoreError> = None;
+    for run in runs {
+        if broken.is_some() {
+            results.push(Err(StoreError::Backend("batch aborted".into())));
+            continue;
+        }
+        if let Err(e) = c.execute("SAVEPOINT job", &[]) {
+            broken = Some(e);
+            results.push(Err(StoreError::Backend("batch aborted".into())));
+            continue;
+        }
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&mut *c)))
+            .unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into())));
+        let undo = outcome.is_err();
+        results.push(outcome);
+        let closed = if undo {
+            c.execute("ROLLBACK TO SAVEPOINT job", &[])
+                .and_then(|_| c.execute("RELEASE SAVEPOINT job", &[]))
+        } else {
+            c.execute("RELEASE SAVEPOINT job", &[])
+        };
+        if let Err(e) = closed {
+            broken = Some(e);
+        }
+    }
+    let failure = match broken {
+        Some(e) => Some(e),
+        None => c.execute("COMMIT", &[]).err(),
+    };
+    match failure {
+        None => results,
+        Some(e) => {
+            let _ = c.execute("ROLLBACK", &[]);
+            all(results.len(), &e)
+        }
+    }
 }
 
 const SQLITE_MIGRATIONS: &[&str] = &[
@@ -134,10 +242,13 @@ impl Db {
     pub fn sqlite(path: &Path) -> Result<Self, StoreError> {
         let writer = sqlite_connect(path)?;
         sqlite_migrate(&writer)?;
+        let batch_conn = sqlite_connect(path)?;
+        let batch = Batcher::start("BEGIN IMMEDIATE", move |f| f(&mut SqliteConn(&batch_conn)));
         let path = path.to_owned();
         Ok(Self::Sqlite {
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Pool::new(8, Box::new(move || sqlite_connect(&path)))),
+            batch,
         })
     }
 
@@ -146,10 +257,12 @@ impl Db {
         let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(pg_err)?;
         postgres_migrate(&mut client)?;
         let url = url.to_owned();
-        Ok(Self::Postgres(Arc::new(Pool::new(
-            16,
-            Box::new(move || postgres::Client::connect(&url, postgres::NoTls).map_err(pg_err)),
-        ))))
+        Ok(Self::Postgres {
+            pool: Arc::new(Pool::new(
+                16,
+                Box::new(move || postgres::Client::connect(&url, postgres::NoTls).map_err(pg_err)),
+            )),
+        })
     }
 
     /// Runs `f` in one write transaction, committed durably before it returns; rolled back if
@@ -174,7 +287,7 @@ impl Db {
                     }
                 }
             }
-            Self::Postgres(pool) => pool.with(|client| {
+            Self::Postgres { pool, .. } => pool.with(|client| {
                 let mut tx = client.transaction().map_err(pg_err)?;
                 let v = f(&mut PgConn(&mut tx))?;
                 tx.commit().map_err(pg_err)?;
@@ -190,8 +303,33 @@ impl Db {
     ) -> Result<T, StoreError> {
         match self {
             Self::Sqlite { readers, .. } => readers.with(|conn| f(&mut SqliteConn(conn))),
-            Self::Postgres(pool) => pool.with(|client| f(&mut PgConn(client))),
+            Self::Postgres { pool, .. } => pool.with(|client| f(&mut PgConn(client))),
         }
+    }
+
+    /// Runs `f` as one write transaction for the hot path (posting messages and payment
+    /// updates): on SQLite as one job of a group-committed batch, isolated from the other jobs
+    /// by a savepoint; on PostgreSQL as a transaction of its own, whose commit the server
+    /// already groups with concurrent ones. Durable before it returns either way.
+    pub fn write_batched<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let batch = match self {
+            Self::Sqlite { batch, .. } => batch,
+            Self::Postgres { .. } => return self.write(f),
+        };
+        let stopped = || StoreError::Backend("the node writer has stopped".into());
+        let (reply, answer) = mpsc::channel();
+        let run: JobFn = Box::new(move |c| f(c).map(|v| Box::new(v) as Box<dyn Any + Send>));
+        batch
+            .queue
+            .send(Job { run, reply })
+            .map_err(|_| stopped())?;
+        let value = answer.recv().map_err(|_| stopped())??;
+        Ok(*value
+            .downcast::<T>()
+            .expect("a job answers with its own type"))
     }
 }
 

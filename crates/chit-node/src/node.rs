@@ -316,19 +316,21 @@ impl Node {
         let members = sorted_members(actor, to);
         check_recipients(&request.body, &members)?;
         let conversation = direct_conversation(actor, to);
-        let posted = self.write_posting(Some(command), |c| {
+        let (owned, sender) = (request.clone(), actor.clone());
+        let time_ms = now_ms();
+        let posted = self.write_posting(Some(command), move |c| {
             store::post_message(
                 c,
                 &NewMessage {
-                    id: &command.id,
+                    id: &owned.command.id,
                     conversation: &conversation,
                     members: &members,
-                    sender: actor,
+                    sender: &sender,
                     kind: "text",
-                    time_ms: now_ms(),
-                    body: &request.body,
-                    command: Some(command),
-                    signature: Some(&request.signature),
+                    time_ms,
+                    body: &owned.body,
+                    command: Some(&owned.command),
+                    signature: Some(&owned.signature),
                     payment: None,
                     receipt: None,
                 },
@@ -380,9 +382,22 @@ impl Node {
     pub(crate) fn write_posting(
         &self,
         expected: Option<&chit_proto::Command>,
-        f: impl FnMut(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError>,
+        f: impl Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError>
+            + Send
+            + Sync
+            + 'static,
     ) -> Result<store::Posted, ApiError> {
-        let posted = self.write(f)?;
+        // Group-committed with other postings; retried when another node's writer got there
+        // first (the job is a pure function of the database, so running it again is safe).
+        let f = Arc::new(f);
+        let mut attempt = 0;
+        let posted = loop {
+            let job = f.clone();
+            match self.db.write_batched(move |c| job(c)) {
+                Err(StoreError::Conflict(_)) if attempt < WRITE_RETRIES_MAX => attempt += 1,
+                other => break other?,
+            }
+        };
         if !posted.created && posted.envelope.command.as_ref() != expected {
             return Err(ApiError::conflict(
                 "id_conflict",

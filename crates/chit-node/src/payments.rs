@@ -395,29 +395,30 @@ impl Node {
     ) -> Result<Envelope, ApiError> {
         let command = &request.command;
         let now = now_ms();
-        let posted = self.write_posting(Some(command), |c| {
-            if store::payment(c, &command.id)?.is_none() {
-                store::insert_payment(
-                    c,
-                    &draft.part,
-                    &draft.conversation,
-                    &draft.body_digest,
-                    now,
-                )?;
+        let (owned, sender) = (request.clone(), actor.clone());
+        let (part, conversation, members, digest) = (
+            draft.part.clone(),
+            draft.conversation.clone(),
+            draft.members.clone(),
+            draft.body_digest.clone(),
+        );
+        let posted = self.write_posting(Some(command), move |c| {
+            if store::payment(c, &owned.command.id)?.is_none() {
+                store::insert_payment(c, &part, &conversation, &digest, now)?;
             }
             store::post_message(
                 c,
                 &NewMessage {
-                    id: &command.id,
-                    conversation: &draft.conversation,
-                    members: &draft.members,
-                    sender: actor,
-                    kind: &draft.part.kind,
+                    id: &owned.command.id,
+                    conversation: &conversation,
+                    members: &members,
+                    sender: &sender,
+                    kind: &part.kind,
                     time_ms: now,
-                    body: &request.body,
-                    command: Some(command),
-                    signature: Some(&request.signature),
-                    payment: Some(&draft.part),
+                    body: &owned.body,
+                    command: Some(&owned.command),
+                    signature: Some(&owned.signature),
+                    payment: Some(&part),
                     receipt: None,
                 },
             )
@@ -859,26 +860,29 @@ impl Node {
         });
         let members = crate::node::sorted_members(&payment.part.payer, &payment.part.payee);
         let empty = SealedBody::default();
-        let posted = self.write_posting(signed.map(|s| &s.command), |c| {
-            for from in &outcome.from {
-                if *from != outcome.state
-                    && store::set_payment_state(c, &payment.part.payment, from, outcome.state)?
-                {
+        let (state, from_states) = (outcome.state, outcome.from.clone());
+        let (payment_id, conversation) =
+            (payment.part.payment.clone(), payment.conversation.clone());
+        let (update_id, sender, signed_owned) =
+            (update_id.to_owned(), actor.clone(), signed.cloned());
+        let posted = self.write_posting(signed.map(|s| &s.command), move |c| {
+            for from in &from_states {
+                if *from != state && store::set_payment_state(c, &payment_id, from, state)? {
                     break;
                 }
             }
             store::post_message(
                 c,
                 &NewMessage {
-                    id: update_id,
-                    conversation: &payment.conversation,
+                    id: &update_id,
+                    conversation: &conversation,
                     members: &members,
-                    sender: actor,
+                    sender: &sender,
                     kind: "payment_update",
                     time_ms: now,
                     body: &empty,
-                    command: signed.map(|s| &s.command),
-                    signature: signed.map(|s| &s.signature),
+                    command: signed_owned.as_ref().map(|s| &s.command),
+                    signature: signed_owned.as_ref().map(|s| &s.signature),
                     payment: Some(&part),
                     receipt: receipt.as_ref(),
                 },

@@ -171,3 +171,41 @@ fn a_known_plaintext_never_reaches_the_database() {
         }
     }
 }
+
+/// Group commit: many jobs share a transaction, yet a job that fails undoes only its own
+/// writes (each runs in a savepoint) and the others are committed and answered.
+#[test]
+fn a_failing_job_in_a_batch_undoes_only_itself() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let db = node.node.db.clone();
+        let threads: Vec<_> = (0..64u8)
+            .map(|i| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    db.write_batched(move |c| {
+                        c.execute(
+                            "INSERT INTO challenges (nonce, handle, expires_at_ms) VALUES ($1, $2, $3)",
+                            &[vec![i].into(), "probe".into(), chit_node::db::Value::Int(i64::MAX)],
+                        )?;
+                        if i % 3 == 0 {
+                            return Err(chit_ledger::StoreError::Backend("job refuses".into()));
+                        }
+                        Ok(i)
+                    })
+                })
+            })
+            .collect();
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        for (i, r) in results.iter().enumerate() {
+            assert_eq!(r.is_ok(), i % 3 != 0, "{engine:?} job {i}: {r:?}");
+        }
+        let stored = db
+            .read(|c| c.query("SELECT nonce FROM challenges WHERE handle = 'probe'", &[]))
+            .unwrap();
+        let mut nonces: Vec<u8> = stored.iter().map(|r| r.blob(0).unwrap()[0]).collect();
+        nonces.sort_unstable();
+        let expected: Vec<u8> = (0..64).filter(|i| i % 3 != 0).collect();
+        assert_eq!(nonces, expected, "{engine:?}");
+    }
+}
