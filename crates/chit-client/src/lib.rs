@@ -284,17 +284,7 @@ impl Client {
         plaintext: &[u8],
         id: &str,
     ) -> Result<PostRequest, ClientError> {
-        if self.token.is_none() {
-            return Err(ClientError::NotLoggedIn);
-        }
-        let them = self.user(to)?;
-        let conversation = direct_conversation(&me.handle, to);
-        let aad = body_aad(id, &conversation, &me.handle);
-        let mut recipients = vec![(me.handle.as_str(), me.encryption.public())];
-        if to != &me.handle {
-            recipients.push((to.as_str(), them.encryption_key));
-        }
-        let body = SealedBody::seal(plaintext, &recipients, &aad)?;
+        let body = self.seal_note(me, to, plaintext, id)?;
         let command = Command {
             id: id.to_owned(),
             actor: me.handle.clone(),
@@ -315,12 +305,13 @@ impl Client {
         self.post("/v1/messages", request)
     }
 
-    /// Seals a note to both sides under a new message id: what offers and requests carry.
+    /// Seals a body to the other member and to oneself (so one's other devices can read it),
+    /// bound to its message by the associated data.
     fn seal_note(
         &mut self,
         me: &Identity,
         to: &Handle,
-        note: &[u8],
+        plaintext: &[u8],
         id: &str,
     ) -> Result<SealedBody, ClientError> {
         if self.token.is_none() {
@@ -329,11 +320,11 @@ impl Client {
         let them = self.user(to)?;
         let conversation = direct_conversation(&me.handle, to);
         let aad = body_aad(id, &conversation, &me.handle);
-        let recipients = [
-            (me.handle.as_str(), me.encryption.public()),
-            (to.as_str(), them.encryption_key),
-        ];
-        Ok(SealedBody::seal(note, &recipients, &aad)?)
+        let mut recipients = vec![(me.handle.as_str(), me.encryption.public())];
+        if to != &me.handle {
+            recipients.push((to.as_str(), them.encryption_key));
+        }
+        Ok(SealedBody::seal(plaintext, &recipients, &aad)?)
     }
 
     /// Builds a signed push payment of `amount` (e.g. `EUR:5.00`) to `to`, expiring at

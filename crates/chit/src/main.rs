@@ -213,18 +213,27 @@ impl ServeArgs {
     }
 }
 
+/// Where a benchmark runs.
+#[derive(clap::Args)]
+struct BenchTarget {
+    /// Which storage engine to measure.
+    #[arg(long, value_enum, default_value_t = EngineArg::All)]
+    engine: EngineArg,
+    /// PostgreSQL server to create the scratch database on.
+    #[arg(
+        long,
+        env = "CHIT_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres: String,
+}
+
 #[derive(Subcommand)]
 enum Bench {
     /// A real node and clients on this machine: settled payments/s, messages/s, delivery latency.
     Node {
-        #[arg(long, value_enum, default_value_t = EngineArg::All)]
-        engine: EngineArg,
-        #[arg(
-            long,
-            env = "CHIT_BENCH_POSTGRES_URL",
-            default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-        )]
-        postgres: String,
+        #[command(flatten)]
+        target: BenchTarget,
         /// Payments to settle (offer + accept).
         #[arg(long, default_value_t = 4_000)]
         payments: usize,
@@ -240,16 +249,8 @@ enum Bench {
     },
     /// Durable ledger transfers/s for batch sizes 1, 100, 1000, 8000 (uniform and hot-account loads).
     Ledger {
-        /// Which storage engine to measure.
-        #[arg(long, value_enum, default_value_t = EngineArg::All)]
-        engine: EngineArg,
-        /// PostgreSQL server to create the scratch database on.
-        #[arg(
-            long,
-            env = "CHIT_BENCH_POSTGRES_URL",
-            default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-        )]
-        postgres: String,
+        #[command(flatten)]
+        target: BenchTarget,
         /// Transfers per measured run (batch size 1 runs a twentieth of it).
         #[arg(long, default_value_t = 200_000)]
         transfers: u64,
@@ -364,8 +365,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench {
             bench:
                 Bench::Node {
-                    engine,
-                    postgres,
+                    target,
                     payments,
                     messages,
                     pairs,
@@ -382,19 +382,18 @@ fn run(cli: Cli) -> Result<()> {
                 rate: *rate,
                 ..Default::default()
             };
-            bench_node(*engine, postgres, options)
+            bench_node(target, options)
         }
         Command::Bench {
             bench:
                 Bench::Ledger {
-                    engine,
-                    postgres,
+                    target,
                     transfers,
                     accounts,
                     ids,
                 },
         } => {
-            let (transfers, accounts, engine) = (*transfers, *accounts, *engine);
+            let (transfers, accounts) = (*transfers, *accounts);
             if transfers == 0 || accounts < 2 {
                 bail!("--transfers must be positive and --accounts at least 2");
             }
@@ -408,18 +407,14 @@ fn run(cli: Cli) -> Result<()> {
                 ids,
                 ..Default::default()
             };
-            bench_ledger(engine, postgres, options)
+            bench_ledger(target, options)
         }
     }
 }
 
-fn bench_ledger(
-    engine: EngineArg,
-    postgres: &str,
-    options: chit_bench::ledger::Options,
-) -> Result<()> {
+fn bench_ledger(target: &BenchTarget, options: chit_bench::ledger::Options) -> Result<()> {
     use chit_bench::ledger::run;
-    let targets = targets(engine, postgres);
+    let targets = targets(target);
     println!("chit bench ledger: durable commits (SQLite synchronous=FULL, PostgreSQL synchronous_commit=on)");
     println!("machine: {}", chit_bench::machine::describe());
     let ids = match options.ids {
@@ -509,12 +504,8 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-fn bench_node(
-    engine: EngineArg,
-    postgres: &str,
-    options: chit_bench::node::NodeOptions,
-) -> Result<()> {
-    let targets = targets(engine, postgres);
+fn bench_node(target: &BenchTarget, options: chit_bench::node::NodeOptions) -> Result<()> {
+    let targets = targets(target);
     println!("chit bench node: a node on 127.0.0.1:0 and SDK clients on the same machine; durable commits");
     println!("machine: {}", chit_bench::machine::describe());
     println!("requests are signed and sealed before timing starts\n");
@@ -528,7 +519,8 @@ fn bench_node(
 }
 
 /// The engines a benchmark runs on.
-fn targets(engine: EngineArg, postgres: &str) -> Vec<chit_bench::ledger::Target> {
+fn targets(target: &BenchTarget) -> Vec<chit_bench::ledger::Target> {
+    let (engine, postgres) = (target.engine, &target.postgres);
     use chit_bench::ledger::Target;
     let mut targets = Vec::new();
     if engine != EngineArg::Postgres {
