@@ -23,8 +23,10 @@ pub fn spawn_workers(node: std::sync::Arc<Node>) -> tokio::task::JoinHandle<()> 
             tick.tick().await;
             let node = node.clone();
             let result = tokio::task::spawn_blocking(move || {
-                node.expire_due(1_000)?;
+                // Scheduled payments first: after downtime a payment due before its request's
+                // expiry is made rather than expired.
                 node.run_scheduled(1_000)?;
+                node.expire_due(1_000)?;
                 node.recover_paying(30_000, 1_000)
             })
             .await;

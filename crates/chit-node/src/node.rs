@@ -316,27 +316,7 @@ impl Node {
         let members = sorted_members(actor, to);
         check_recipients(&request.body, &members)?;
         let conversation = direct_conversation(actor, to);
-        let (owned, sender) = (request.clone(), actor.clone());
-        let time_ms = now_ms();
-        let posted = self.write_posting(Some(command), move |c| {
-            store::post_message(
-                c,
-                &NewMessage {
-                    id: &owned.command.id,
-                    conversation: &conversation,
-                    members: &members,
-                    sender: &sender,
-                    kind: "text",
-                    time_ms,
-                    body: &owned.body,
-                    command: Some(&owned.command),
-                    signature: Some(&owned.signature),
-                    payment: None,
-                    receipt: None,
-                },
-            )
-        })?;
-        self.deliver(&posted);
+        let posted = self.post_signed(actor, request, conversation, members, None)?;
         if posted.created {
             crate::metrics::Metrics::inc(&self.metrics.messages);
         }
@@ -367,14 +347,52 @@ impl Node {
             })
     }
 
-    pub(crate) fn require_user(&self, handle: &Handle) -> Result<(), ApiError> {
-        match self.db.read(|c| store::user(c, handle))? {
-            Some(_) => Ok(()),
-            None => Err(ApiError::not_found(
-                "unknown_handle",
-                &format!("no user {handle}"),
-            )),
-        }
+    /// The user behind `handle`, or `unknown_handle`.
+    pub(crate) fn require_user(&self, handle: &Handle) -> Result<store::User, ApiError> {
+        self.db
+            .read(|c| store::user(c, handle))?
+            .ok_or_else(|| ApiError::not_found("unknown_handle", &format!("no user {handle}")))
+    }
+
+    /// Posts a signed message (text, offer or request) into its conversation and delivers it.
+    /// An offer or request brings its payment row, inserted in the same transaction. A retry
+    /// returns the stored message.
+    pub(crate) fn post_signed(
+        &self,
+        actor: &Handle,
+        request: &PostRequest,
+        conversation: String,
+        members: Vec<Handle>,
+        payment: Option<(chit_proto::api::PaymentPart, String)>,
+    ) -> Result<store::Posted, ApiError> {
+        let (owned, sender) = (request.clone(), actor.clone());
+        let time_ms = now_ms();
+        let posted = self.write_posting(Some(&request.command), move |c| {
+            if let Some((part, digest)) = &payment {
+                if store::payment(c, &owned.command.id)?.is_none() {
+                    store::insert_payment(c, part, &conversation, digest, time_ms)?;
+                }
+            }
+            let part = payment.as_ref().map(|(part, _)| part);
+            store::post_message(
+                c,
+                &NewMessage {
+                    id: &owned.command.id,
+                    conversation: &conversation,
+                    members: &members,
+                    sender: &sender,
+                    kind: part.map_or("text", |p| p.kind.as_str()),
+                    time_ms,
+                    body: &owned.body,
+                    command: Some(&owned.command),
+                    signature: Some(&owned.signature),
+                    payment: part,
+                    receipt: None,
+                },
+            )
+        })?;
+        self.deliver(&posted);
+        Ok(posted)
     }
 
     /// Posts in a write transaction; a stored message with the same id but another command is

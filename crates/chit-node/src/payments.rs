@@ -239,7 +239,7 @@ impl Node {
                 "you cannot pay yourself",
             ));
         }
-        self.require_user(to)?;
+        let recipient = self.require_user(to)?;
         let amount = self.parse_amount(amount)?;
         let now = now_ms();
         if expires_at_ms <= now || expires_at_ms > now + OFFER_TTL_MAX_MS {
@@ -262,6 +262,7 @@ impl Node {
             (to.clone(), actor.clone())
         };
         Ok(Draft {
+            recipient_auto_accept: recipient.auto_accept,
             part: PaymentPart {
                 payment: command.id.clone(),
                 kind: kind.into(),
@@ -327,12 +328,7 @@ impl Node {
     /// id derived from the offer, so retries and other nodes cannot accept it twice.
     fn auto_accept(&self, draft: &Draft) -> Result<(), ApiError> {
         let payee = &draft.part.payee;
-        let mode = self
-            .db
-            .read(|c| store::user(c, payee))?
-            .map(|u| u.auto_accept)
-            .unwrap_or_default();
-        let allowed = match mode.as_str() {
+        let allowed = match draft.recipient_auto_accept.as_str() {
             "everyone" => true,
             "contacts" => self
                 .db
@@ -343,8 +339,11 @@ impl Node {
             return Ok(());
         }
         let id = &draft.part.payment;
-        let Some(payment) = self.db.read(|c| store::payment(c, id))? else {
-            return Ok(());
+        // What was just stored; no need to read it back.
+        let payment = store::Payment {
+            part: draft.part.clone(),
+            conversation: draft.conversation.clone(),
+            body_digest: draft.body_digest.clone(),
         };
         let pending_id = transfer_id(id)?;
         let update = derived_id(id, "auto-accept");
@@ -393,37 +392,13 @@ impl Node {
         request: &PostRequest,
         draft: &Draft,
     ) -> Result<Envelope, ApiError> {
-        let command = &request.command;
-        let now = now_ms();
-        let (owned, sender) = (request.clone(), actor.clone());
-        let (part, conversation, members, digest) = (
-            draft.part.clone(),
+        let posted = self.post_signed(
+            actor,
+            request,
             draft.conversation.clone(),
             draft.members.clone(),
-            draft.body_digest.clone(),
-        );
-        let posted = self.write_posting(Some(command), move |c| {
-            if store::payment(c, &owned.command.id)?.is_none() {
-                store::insert_payment(c, &part, &conversation, &digest, now)?;
-            }
-            store::post_message(
-                c,
-                &NewMessage {
-                    id: &owned.command.id,
-                    conversation: &conversation,
-                    members: &members,
-                    sender: &sender,
-                    kind: &part.kind,
-                    time_ms: now,
-                    body: &owned.body,
-                    command: Some(&owned.command),
-                    signature: Some(&owned.signature),
-                    payment: Some(&part),
-                    receipt: None,
-                },
-            )
-        })?;
-        self.deliver(&posted);
+            Some((draft.part.clone(), draft.body_digest.clone())),
+        )?;
         if posted.created {
             let counter = if draft.part.kind == "offer" {
                 &self.metrics.offers
@@ -743,10 +718,8 @@ impl Node {
     pub fn expire_due(&self, limit: usize) -> Result<usize, ApiError> {
         let due = self.db.read(|c| store::due_payments(c, now_ms(), limit))?;
         let mut expired = 0;
-        for id in due {
-            let Some(payment) = self.db.read(|c| store::payment(c, &id))? else {
-                continue;
-            };
+        for payment in due {
+            let id = payment.part.payment.clone();
             let void_id = derived_id(&id, "expire");
             let outcome = Outcome {
                 state: "expired",
@@ -1021,6 +994,8 @@ struct Outcome {
 /// A checked offer or request, before anything is written.
 struct Draft {
     part: PaymentPart,
+    /// Whom the recipient accepts offers from automatically (read once, with the recipient).
+    recipient_auto_accept: String,
     amount: Amount,
     members: Vec<Handle>,
     conversation: String,

@@ -398,31 +398,33 @@ pub fn insert_payment(
     Ok(())
 }
 
-pub fn payment(c: &mut dyn Conn, id: &str) -> Result<Option<Payment>, StoreError> {
-    let row = c.query_opt(
-        "SELECT id, kind, payer, payee, amount, state, expires_at_ms, conversation_id, body_digest, \
-         pay_at_ms FROM payments WHERE id = $1",
-        &[id.into()],
-    )?;
-    row.map(|r| {
-        let handle = |i| Handle::new(&r.text(i)?).map_err(|e| corrupt(&e.to_string()));
-        Ok(Payment {
-            part: PaymentPart {
-                payment: r.text(0)?,
-                kind: r.text(1)?,
-                payer: handle(2)?,
-                payee: handle(3)?,
-                amount: r.text(4)?,
-                state: r.text(5)?,
-                expires_at_ms: r.int(6)? as u64,
-                pay_at_ms: r.opt_int(9)?.map(|v| v as u64),
-                reason: None,
-            },
-            conversation: r.text(7)?,
-            body_digest: r.text(8)?,
-        })
+const PAYMENT_COLUMNS: &str = "id, kind, payer, payee, amount, state, expires_at_ms, \
+    conversation_id, body_digest, pay_at_ms";
+
+fn payment_row(r: &Row) -> Result<Payment, StoreError> {
+    let handle = |i| Handle::new(&r.text(i)?).map_err(|e| corrupt(&e.to_string()));
+    Ok(Payment {
+        part: PaymentPart {
+            payment: r.text(0)?,
+            kind: r.text(1)?,
+            payer: handle(2)?,
+            payee: handle(3)?,
+            amount: r.text(4)?,
+            state: r.text(5)?,
+            expires_at_ms: r.int(6)? as u64,
+            pay_at_ms: r.opt_int(9)?.map(|v| v as u64),
+            reason: None,
+        },
+        conversation: r.text(7)?,
+        body_digest: r.text(8)?,
     })
-    .transpose()
+}
+
+pub fn payment(c: &mut dyn Conn, id: &str) -> Result<Option<Payment>, StoreError> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
+    c.query_opt(&sql, &[id.into()])?
+        .map(|r| payment_row(&r))
+        .transpose()
 }
 
 /// Moves a payment from `from` to `to`; false if it was not in `from` (someone else moved it).
@@ -439,18 +441,18 @@ pub fn set_payment_state(
     Ok(n == 1)
 }
 
-/// Pending payments whose expiry has passed.
+/// Open payments (pending, or scheduled to be paid) whose expiry has passed.
 pub fn due_payments(
     c: &mut dyn Conn,
     now_ms: u64,
     limit: usize,
-) -> Result<Vec<String>, StoreError> {
-    let rows = c.query(
-        "SELECT id FROM payments WHERE state = 'pending' AND expires_at_ms <= $1 \
-         ORDER BY expires_at_ms LIMIT $2",
-        &[ms(now_ms), Value::Int(limit as i64)],
-    )?;
-    rows.iter().map(|r| r.text(0)).collect()
+) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE state IN ('pending', 'scheduled') \
+         AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2"
+    );
+    let rows = c.query(&sql, &[ms(now_ms), Value::Int(limit as i64)])?;
+    rows.iter().map(payment_row).collect()
 }
 
 /// Schedules a request's payment: `pending` → `scheduled`, keeping the payer's signed command.

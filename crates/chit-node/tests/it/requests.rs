@@ -329,3 +329,45 @@ fn a_payment_interrupted_mid_way_is_finished_or_reopened() {
         assert_audit_clean(&node);
     }
 }
+
+/// Regression: the expiry query looked only at `pending`, so a request scheduled for Pay-later
+/// whose payment never ran (say the node was down) stayed open past its expiry forever.
+#[test]
+fn a_scheduled_request_still_expires() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut shop_c, shop) = node.user("shop");
+        let (alice_c, alice) = funded(&node, "alice", "EUR:10.00");
+        let r = shop_c
+            .request(&shop, &handle("alice"), "EUR:2", in_ms(1_000), b"")
+            .unwrap();
+        decide(
+            &alice_c,
+            &alice,
+            Action::Pay {
+                message: r.id.clone(),
+                at_ms: Some(in_ms(800)),
+            },
+        )
+        .unwrap();
+        // Past both times, and only the expiry sweep runs.
+        std::thread::sleep(std::time::Duration::from_millis(1_200));
+        assert_eq!(node.node.expire_due(10).unwrap(), 1, "{engine:?}");
+        let state = node
+            .node
+            .db
+            .read(|c| chit_node::store::payment(c, &r.id))
+            .unwrap()
+            .unwrap()
+            .part
+            .state;
+        assert_eq!(state, "expired");
+        assert_eq!(
+            node.node.run_scheduled(10).unwrap(),
+            0,
+            "an expired request is not paid"
+        );
+        assert_eq!(balance(&alice_c).0, "EUR:10.00");
+        assert_audit_clean(&node);
+    }
+}
