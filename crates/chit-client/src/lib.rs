@@ -405,7 +405,7 @@ impl Client {
         note: &[u8],
     ) -> Result<Envelope, ClientError> {
         let request = self.seal_offer(me, to, amount, expires_at_ms, note, &new_id())?;
-        self.post("/v1/offers", &request)
+        self.post_offer(&request)
     }
 
     /// Posts a built offer (see [`Client::seal_offer`]); safe to retry as is.

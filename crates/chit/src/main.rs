@@ -1,6 +1,7 @@
 //! `chit`: the command line. Glue only: parse arguments, call the libraries, print.
 
 use anyhow::{bail, Result};
+use chit_proto::Action;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod wallet_cmd;
@@ -334,7 +335,10 @@ fn run(cli: Cli) -> Result<()> {
             out,
         ),
         Command::Pay { id, at } => wallet_cmd::pay(&mut open()?, id, at.as_deref(), out),
-        Command::Reject { id } => wallet_cmd::decide(&mut open()?, id, "reject", out),
+        Command::Reject { id } => {
+            let message = id.clone();
+            wallet_cmd::decide(&mut open()?, Action::Reject { message }, out)
+        }
         Command::Template { op } => {
             let op = match op {
                 TemplateCmd::Add {
@@ -358,9 +362,18 @@ fn run(cli: Cli) -> Result<()> {
         Command::History { format } => wallet_cmd::history(&mut open()?, format, out),
         Command::Receipt { id, verify } => wallet_cmd::receipt(&mut open()?, id, *verify, out),
         Command::AutoAccept { mode } => wallet_cmd::auto_accept(&mut open()?, mode, out),
-        Command::Accept { id } => wallet_cmd::decide(&mut open()?, id, "accept", out),
-        Command::Decline { id } => wallet_cmd::decide(&mut open()?, id, "decline", out),
-        Command::Cancel { id } => wallet_cmd::decide(&mut open()?, id, "cancel", out),
+        Command::Accept { id } => {
+            let message = id.clone();
+            wallet_cmd::decide(&mut open()?, Action::Accept { message }, out)
+        }
+        Command::Decline { id } => {
+            let message = id.clone();
+            wallet_cmd::decide(&mut open()?, Action::Decline { message }, out)
+        }
+        Command::Cancel { id } => {
+            let message = id.clone();
+            wallet_cmd::decide(&mut open()?, Action::Cancel { message }, out)
+        }
         Command::Serve(args) => serve(args.clone()),
         Command::Bench {
             bench:

@@ -318,20 +318,9 @@ pub fn auto_accept(wallet: &mut Wallet, mode: &str, out: Out) -> Result<()> {
     Ok(())
 }
 
-pub fn decide(wallet: &mut Wallet, id: &str, action: &str, out: Out) -> Result<()> {
-    let message = id.to_owned();
-    let action = match action {
-        "accept" => Action::Accept { message },
-        "decline" => Action::Decline { message },
-        "reject" => Action::Reject { message },
-        _ => Action::Cancel { message },
-    };
-    decide_action(wallet, action, out)
-}
-
 pub fn pay(wallet: &mut Wallet, id: &str, at: Option<&str>, out: Out) -> Result<()> {
     let at_ms = at.map(parse_at).transpose()?;
-    decide_action(
+    decide(
         wallet,
         Action::Pay {
             message: id.to_owned(),
@@ -341,7 +330,8 @@ pub fn pay(wallet: &mut Wallet, id: &str, at: Option<&str>, out: Out) -> Result<
     )
 }
 
-fn decide_action(wallet: &mut Wallet, action: Action, out: Out) -> Result<()> {
+/// Sends a signed decision on a payment and prints the update.
+pub fn decide(wallet: &mut Wallet, action: Action, out: Out) -> Result<()> {
     let signed = Client::sign(&wallet.identity, action);
     let update = wallet.with_session(|w| w.client.decide(&signed))?;
     // The update is in the mailbox too; syncing stores it and keeps the cursor right.

@@ -146,18 +146,21 @@ fn every_documented_operation_exists() {
     assert_eq!(status, 404);
 }
 
+/// Ends every session now, as the passing of time would.
+fn expire_every_session(node: &TestNode) {
+    let sql = "UPDATE sessions SET expires_at_ms = 0";
+    node.node
+        .db
+        .write(|c| c.execute(sql, &[]).map(|_| ()))
+        .unwrap();
+}
+
 #[test]
 fn an_expired_session_gets_the_generic_answer_and_a_wallet_logs_in_again() {
     for engine in engines() {
         let node = TestNode::start(engine);
         let (client, _) = node.user("alice");
-        node.node
-            .db
-            .write(|c| {
-                c.execute("UPDATE sessions SET expires_at_ms = 0", &[])
-                    .map(|_| ())
-            })
-            .unwrap();
+        expire_every_session(&node);
         let err = client.mailbox(0, 10).unwrap_err();
         assert!(
             matches!(err, ClientError::Api { status: 401, ref code, .. } if code == "unauthorized"),
@@ -172,13 +175,7 @@ fn an_expired_session_gets_the_generic_answer_and_a_wallet_logs_in_again() {
             Handle::new("bob").unwrap(),
         )
         .unwrap();
-        node.node
-            .db
-            .write(|c| {
-                c.execute("UPDATE sessions SET expires_at_ms = 0", &[])
-                    .map(|_| ())
-            })
-            .unwrap();
+        expire_every_session(&node);
         assert!(wallet.sync().unwrap().is_empty());
     }
 }
