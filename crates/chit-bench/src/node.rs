@@ -121,6 +121,23 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// What one core spends on the signature check every signed command needs: the ceiling that
+/// explains the node figures (a payment is two checks and one receipt signature).
+pub fn signature_checks_per_second() -> f64 {
+    let key = IdentitySecret::generate();
+    let message = [7u8; 200];
+    let signature = key.sign(&message);
+    let verifier = key.public().verifier().expect("own key");
+    let rounds = 4_000;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        verifier
+            .verify(std::hint::black_box(&message), &signature)
+            .expect("verifies");
+    }
+    f64::from(rounds) / start.elapsed().as_secs_f64()
+}
+
 /// Runs the three measurements on a fresh node over `target`.
 pub fn run(
     target: &Target,

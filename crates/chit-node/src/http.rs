@@ -126,6 +126,9 @@ impl FromRequestParts<AppState> for Authed {
                 .map(str::to_owned)
         });
         let token = header.or(query).ok_or_else(ApiError::unauthorized)?;
+        if let Some(handle) = node.authenticate_cached(&token) {
+            return Ok(Self(handle));
+        }
         let node = node.clone();
         let handle = blocking(move || node.authenticate(&token)).await?;
         Ok(Self(handle))

@@ -1,6 +1,7 @@
 //! The Chit node: identities and certificates, sealed messages with live push and mailboxes,
 //! and (next) payments as messages on top of the ledger. `chit serve` wires it up.
 
+pub mod cache;
 pub mod db;
 pub mod error;
 pub mod events;

@@ -106,11 +106,15 @@ pub struct Node {
     pub currencies: Currencies,
     pub hub: Hub,
     pub metrics: crate::metrics::Metrics,
+    /// Where the node reads the time (the ledger has its own); tests move it forward.
+    clock: Arc<dyn chit_ledger::Clock>,
     logins: RateLimiter,
+    identities: crate::cache::Identities,
+    sessions: crate::cache::Sessions,
 }
 
-fn hash_token(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
+fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 fn generic_auth_error() -> ApiError {
@@ -118,12 +122,29 @@ fn generic_auth_error() -> ApiError {
 }
 
 impl Node {
-    /// A node over its database and ledger; opens the system accounts.
+    /// A node over its database and ledger, on the system clock; opens the system accounts.
     pub fn new(
         db: Db,
         ledger: chit_ledger::Ledger,
         key: IdentitySecret,
         currencies: Currencies,
+    ) -> Result<Arc<Self>, ApiError> {
+        Self::with_clock(
+            db,
+            ledger,
+            key,
+            currencies,
+            Arc::new(chit_ledger::SystemClock),
+        )
+    }
+
+    /// A node reading the time from `clock`.
+    pub fn with_clock(
+        db: Db,
+        ledger: chit_ledger::Ledger,
+        key: IdentitySecret,
+        currencies: Currencies,
+        clock: Arc<dyn chit_ledger::Clock>,
     ) -> Result<Arc<Self>, ApiError> {
         let node = Arc::new(Self {
             db,
@@ -132,7 +153,10 @@ impl Node {
             currencies,
             hub: Hub::default(),
             metrics: crate::metrics::Metrics::default(),
+            clock,
             logins: RateLimiter::default(),
+            identities: crate::cache::Identities::default(),
+            sessions: crate::cache::Sessions::default(),
         });
         node.open_system_accounts()?;
         Ok(node)
@@ -150,6 +174,11 @@ impl Node {
                 other => return other,
             }
         }
+    }
+
+    /// The node's time in milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now().as_nanos() / 1_000_000
     }
 
     pub fn info(&self) -> NodeInfo {
@@ -183,7 +212,7 @@ impl Node {
                 "the registration signature does not verify",
             )
         })?;
-        let now = now_ms();
+        let now = self.now_ms();
         if registration.created_at_ms.abs_diff(now) > REGISTRATION_SKEW_MS {
             return Err(ApiError::bad_request(
                 "stale_registration",
@@ -228,7 +257,7 @@ impl Node {
             return Err(ApiError::rate_limited());
         }
         let nonce: [u8; 32] = random_bytes();
-        let expires_at_ms = now_ms() + CHALLENGE_TTL_MS;
+        let expires_at_ms = self.now_ms() + CHALLENGE_TTL_MS;
         // A challenge is issued for unknown handles too: the answer must not reveal who exists.
         self.write(|c| store::put_challenge(c, &nonce, handle, expires_at_ms))?;
         Ok(ChallengeResponse {
@@ -251,7 +280,7 @@ impl Node {
             return Err(ApiError::rate_limited());
         }
         let nonce = b64::decode(challenge).ok_or_else(generic_auth_error)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let live = self.write(|c| store::take_challenge(c, &nonce, handle, now))?;
         let user = self.db.read(|c| store::user(c, handle))?;
         let verified = match (live, user) {
@@ -277,10 +306,23 @@ impl Node {
 
     /// The handle behind a bearer token, or the generic authentication error.
     pub fn authenticate(&self, token: &str) -> Result<Handle, ApiError> {
+        if let Some(handle) = self.authenticate_cached(token) {
+            return Ok(handle);
+        }
         let hash = hash_token(token);
-        self.db
-            .read(|c| store::session(c, &hash, now_ms()))?
-            .ok_or_else(generic_auth_error)
+        let now = self.now_ms();
+        let (handle, expires_at_ms) = self
+            .db
+            .read(|c| store::session(c, &hash, now))?
+            .ok_or_else(generic_auth_error)?;
+        self.sessions.put(hash, handle.clone(), expires_at_ms, now);
+        Ok(handle)
+    }
+
+    /// The handle behind a bearer token if the session is in memory (no I/O: async callers
+    /// try this first and go to [`Node::authenticate`] on a blocking thread otherwise).
+    pub fn authenticate_cached(&self, token: &str) -> Option<Handle> {
+        self.sessions.get(&hash_token(token), self.now_ms())
     }
 
     pub fn user_info(&self, handle: &Handle) -> Result<UserInfo, ApiError> {
@@ -306,7 +348,7 @@ impl Node {
                 "this endpoint posts text messages; payments have their own",
             ));
         };
-        self.require_user(to)?;
+        self.require_known(to)?;
         if body_digest != &digest_text(&request.body) {
             return Err(ApiError::bad_request(
                 "body_mismatch",
@@ -336,15 +378,38 @@ impl Node {
             ));
         }
         check_command_id(&command.id)?;
-        let user = self
-            .db
-            .read(|c| store::user(c, actor))?
-            .ok_or_else(generic_auth_error)?;
-        user.identity_key
+        self.verifier(actor)?
+            .ok_or_else(generic_auth_error)?
             .verify(&command.signing_bytes(), signature)
             .map_err(|_| {
                 ApiError::bad_request("bad_signature", "the command signature does not verify")
             })
+    }
+
+    /// A registered user's identity key, ready to verify; `None` for an unknown handle.
+    fn verifier(&self, handle: &Handle) -> Result<Option<Arc<chit_proto::Verifier>>, ApiError> {
+        if let Some(v) = self.identities.get(handle) {
+            return Ok(Some(v));
+        }
+        let Some(user) = self.db.read(|c| store::user(c, handle))? else {
+            return Ok(None);
+        };
+        let verifier = user
+            .identity_key
+            .verifier()
+            .map_err(|_| ApiError::from(StoreError::Corrupt(format!("{handle}'s key"))))?;
+        Ok(Some(self.identities.put(user.handle, verifier)))
+    }
+
+    /// Fails with `unknown_handle` unless `handle` is registered (cached, no I/O when known).
+    pub(crate) fn require_known(&self, handle: &Handle) -> Result<(), ApiError> {
+        match self.verifier(handle)? {
+            Some(_) => Ok(()),
+            None => Err(ApiError::not_found(
+                "unknown_handle",
+                &format!("no user {handle}"),
+            )),
+        }
     }
 
     /// The user behind `handle`, or `unknown_handle`.
@@ -366,7 +431,7 @@ impl Node {
         payment: Option<(chit_proto::api::PaymentPart, String)>,
     ) -> Result<store::Posted, ApiError> {
         let (owned, sender) = (request.clone(), actor.clone());
-        let time_ms = now_ms();
+        let time_ms = self.now_ms();
         let posted = self.write_posting(Some(&request.command), move |c| {
             if let Some((part, digest)) = &payment {
                 if store::payment(c, &owned.command.id)?.is_none() {

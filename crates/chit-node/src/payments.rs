@@ -18,7 +18,7 @@ use chit_proto::{Action, Handle, Receipt, SealedBody};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::node::{now_ms, Node};
+use crate::node::Node;
 use crate::store::{self, NewMessage};
 
 /// Ledger reason codes (the transfer's `code`).
@@ -241,7 +241,7 @@ impl Node {
         }
         let recipient = self.require_user(to)?;
         let amount = self.parse_amount(amount)?;
-        let now = now_ms();
+        let now = self.now_ms();
         if expires_at_ms <= now || expires_at_ms > now + OFFER_TTL_MAX_MS {
             return Err(ApiError::bad_request(
                 "bad_expiry",
@@ -455,7 +455,7 @@ impl Node {
                     at_ms: Some(at), ..
                 },
                 _,
-            ) if *at > now_ms() => self.schedule(&payment, *at, signed),
+            ) if *at > self.now_ms() => self.schedule(&payment, *at, signed),
             (Action::Pay { .. }, _) => self.pay_request(&payment, signed, "pending"),
             (Action::Reject { .. }, _) => self.close_request(&payment, "rejected", signed),
             (Action::Cancel { .. }, false) => self.close_request(&payment, "cancelled", signed),
@@ -511,7 +511,7 @@ impl Node {
     ) -> Result<Envelope, ApiError> {
         let id = &payment.part.payment;
         let command_json = serde_json::to_string(signed).expect("serialisable");
-        let now = now_ms();
+        let now = self.now_ms();
         let claimed = self.write(|c| {
             Ok(store::start_paying(c, id, from, &command_json, now)?
                 || (from == "pending"
@@ -641,7 +641,9 @@ impl Node {
     /// Makes the payments scheduled for now, with the payer's stored signed command; tells both
     /// sides when one cannot be made.
     pub fn run_scheduled(&self, limit: usize) -> Result<usize, ApiError> {
-        let due = self.db.read(|c| store::due_scheduled(c, now_ms(), limit))?;
+        let due = self
+            .db
+            .read(|c| store::due_scheduled(c, self.now_ms(), limit))?;
         let mut paid = 0;
         for (id, json) in due {
             let Some(payment) = self.db.read(|c| store::payment(c, &id))? else {
@@ -681,7 +683,7 @@ impl Node {
     pub fn recover_paying(&self, age_ms: u64, limit: usize) -> Result<usize, ApiError> {
         let stale = self
             .db
-            .read(|c| store::stale_paying(c, now_ms().saturating_sub(age_ms), limit))?;
+            .read(|c| store::stale_paying(c, self.now_ms().saturating_sub(age_ms), limit))?;
         for id in &stale {
             let Some(payment) = self.db.read(|c| store::payment(c, id))? else {
                 continue;
@@ -716,7 +718,9 @@ impl Node {
     /// Closes payments whose time is up and tells both sides. Safe on every node at once: an
     /// offer's void has one id, so the ledger applies it once; update messages are idempotent.
     pub fn expire_due(&self, limit: usize) -> Result<usize, ApiError> {
-        let due = self.db.read(|c| store::due_payments(c, now_ms(), limit))?;
+        let due = self
+            .db
+            .read(|c| store::due_payments(c, self.now_ms(), limit))?;
         let mut expired = 0;
         for payment in due {
             let id = payment.part.payment.clone();
@@ -813,7 +817,7 @@ impl Node {
         actor: &Handle,
         signed: Option<&SignedCommand>,
     ) -> Result<Envelope, ApiError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let part = PaymentPart {
             state: outcome.state.into(),
             reason: outcome.reason.map(str::to_owned),
@@ -960,7 +964,7 @@ impl Node {
                 ApiError::bad_request("account_not_verified", &e.to_string())
             }
         })?;
-        let now = now_ms();
+        let now = self.now_ms();
         self.write(|c| store::link_account(c, actor, rail, &verified, now))?;
         Ok(chit_proto::api::LinkedAccount {
             rail: rail.clone(),

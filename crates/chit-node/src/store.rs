@@ -150,18 +150,21 @@ pub fn create_session(
     Ok(())
 }
 
-/// The handle a live session belongs to.
+/// The handle a live session belongs to, and when the session ends.
 pub fn session(
     c: &mut dyn Conn,
     token_hash: &[u8],
     now_ms: u64,
-) -> Result<Option<Handle>, StoreError> {
+) -> Result<Option<(Handle, u64)>, StoreError> {
     let row = c.query_opt(
-        "SELECT handle FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2",
+        "SELECT handle, expires_at_ms FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2",
         &[token_hash.to_vec().into(), ms(now_ms)],
     )?;
-    row.map(|r| Handle::new(&r.text(0)?).map_err(|e| corrupt(&e.to_string())))
-        .transpose()
+    row.map(|r| {
+        let handle = Handle::new(&r.text(0)?).map_err(|e| corrupt(&e.to_string()))?;
+        Ok((handle, r.int(1)?.max(0) as u64))
+    })
+    .transpose()
 }
 
 /// A message to post, before the node assigns its sequence number.
@@ -197,12 +200,19 @@ pub fn post_message(c: &mut dyn Conn, m: &NewMessage<'_>) -> Result<Posted, Stor
             created: false,
         });
     }
-    let created = c.execute(
-        "INSERT INTO conversations (id, kind, next_seq, created_at_ms) \
-         SELECT $1, $2, 1, $3 WHERE NOT EXISTS (SELECT 1 FROM conversations WHERE id = $1)",
-        &[m.conversation.into(), "direct".into(), ms(m.time_ms)],
-    )?;
-    if created == 1 {
+    // One upsert takes the next number, creating the conversation at its first message. The
+    // row stays locked to the end of the transaction, so concurrent writers (other nodes on
+    // PostgreSQL) queue here and numbers stay strictly increasing without gaps.
+    let seq = c
+        .query_opt(
+            "INSERT INTO conversations (id, kind, next_seq, created_at_ms) VALUES ($1, $2, 2, $3) \
+             ON CONFLICT (id) DO UPDATE SET next_seq = conversations.next_seq + 1 \
+             RETURNING next_seq - 1",
+            &[m.conversation.into(), "direct".into(), ms(m.time_ms)],
+        )?
+        .ok_or_else(|| corrupt("conversation upsert returned nothing"))?
+        .int(0)?;
+    if seq == 1 {
         for member in m.members {
             c.execute(
                 "INSERT INTO members (conversation_id, handle) VALUES ($1, $2)",
@@ -210,7 +220,6 @@ pub fn post_message(c: &mut dyn Conn, m: &NewMessage<'_>) -> Result<Posted, Stor
             )?;
         }
     }
-    let seq = next_seq(c, "conversations", "id", m.conversation)?;
     c.execute(
         "INSERT INTO messages (id, conversation_id, seq, sender, kind, time_ms, body, command, \
          signature, payment, receipt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -230,12 +239,15 @@ pub fn post_message(c: &mut dyn Conn, m: &NewMessage<'_>) -> Result<Posted, Stor
     )?;
     let mut deliveries = Vec::with_capacity(m.members.len());
     for member in m.members {
-        c.execute(
-            "INSERT INTO inbox_heads (handle, next_seq) SELECT $1, 1 \
-             WHERE NOT EXISTS (SELECT 1 FROM inbox_heads WHERE handle = $1)",
-            &[member.as_str().into()],
-        )?;
-        let cursor = next_seq(c, "inbox_heads", "handle", member.as_str())?;
+        let cursor = c
+            .query_opt(
+                "INSERT INTO inbox_heads (handle, next_seq) VALUES ($1, 2) \
+                 ON CONFLICT (handle) DO UPDATE SET next_seq = inbox_heads.next_seq + 1 \
+                 RETURNING next_seq - 1",
+                &[member.as_str().into()],
+            )?
+            .ok_or_else(|| corrupt("inbox head upsert returned nothing"))?
+            .int(0)?;
         c.execute(
             "INSERT INTO inbox (handle, seq, message_id) VALUES ($1, $2, $3)",
             &[member.as_str().into(), Value::Int(cursor), m.id.into()],
@@ -260,18 +272,6 @@ pub fn post_message(c: &mut dyn Conn, m: &NewMessage<'_>) -> Result<Posted, Stor
         deliveries,
         created: true,
     })
-}
-
-/// Takes the next number from a counter row. The update locks the row, so concurrent writers
-/// (other nodes on PostgreSQL) queue here and numbers stay strictly increasing without gaps.
-fn next_seq(c: &mut dyn Conn, table: &str, key: &str, id: &str) -> Result<i64, StoreError> {
-    let sql = format!(
-        "UPDATE {table} SET next_seq = next_seq + 1 WHERE {key} = $1 RETURNING next_seq - 1"
-    );
-    let row = c
-        .query_opt(&sql, &[id.into()])?
-        .ok_or_else(|| corrupt(&format!("{table} row {id} missing")))?;
-    row.int(0)
 }
 
 const ENVELOPE_COLUMNS: &str = "m.id, m.conversation_id, m.seq, m.sender, m.kind, m.time_ms, \

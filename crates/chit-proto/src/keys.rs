@@ -71,11 +71,14 @@ impl IdentityKey {
 
     /// Checks `signature` over `message` (strict verification: no malleable signatures).
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
-        let key =
-            ed25519_dalek::VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::PublicKey)?;
-        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify_strict(message, &sig)
-            .map_err(|_| KeyError::BadSignature)
+        self.verifier()?.verify(message, signature)
+    }
+
+    /// The key decompressed once, for whoever verifies many signatures by the same signer.
+    pub fn verifier(&self) -> Result<Verifier, KeyError> {
+        ed25519_dalek::VerifyingKey::from_bytes(&self.0)
+            .map(Verifier)
+            .map_err(|_| KeyError::PublicKey)
     }
 
     /// A short human-comparable fingerprint: the first 16 bytes of SHA-256, hex in groups of 4.
@@ -86,6 +89,21 @@ impl IdentityKey {
             .map(|c| format!("{:02x}{:02x}", c[0], c[1]))
             .collect::<Vec<_>>()
             .join(":")
+    }
+}
+
+/// An identity key ready to verify: decompressing the curve point is a good part of the cost
+/// of a verification, so a node keeps these for the users it hears from.
+#[derive(Clone, Debug)]
+pub struct Verifier(ed25519_dalek::VerifyingKey);
+
+impl Verifier {
+    /// Strict verification, as [`IdentityKey::verify`].
+    pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
+        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
+        self.0
+            .verify_strict(message, &sig)
+            .map_err(|_| KeyError::BadSignature)
     }
 }
 

@@ -9,7 +9,9 @@ pub mod keys;
 pub mod seal;
 
 pub use handle::{Handle, HandleError};
-pub use keys::{EncryptionKey, EncryptionSecret, IdentityKey, IdentitySecret, KeyError, Signature};
+pub use keys::{
+    EncryptionKey, EncryptionSecret, IdentityKey, IdentitySecret, KeyError, Signature, Verifier,
+};
 pub use seal::{SealError, SealedBody};
 pub mod statements;
 

@@ -521,7 +521,11 @@ fn bench_node(target: &BenchTarget, options: chit_bench::node::NodeOptions) -> R
     let targets = targets(target);
     println!("chit bench node: a node on 127.0.0.1:0 and SDK clients on the same machine; durable commits");
     println!("machine: {}", chit_bench::machine::describe());
-    println!("requests are signed and sealed before timing starts\n");
+    println!("requests are signed and sealed before timing starts");
+    println!(
+        "for scale: one core checks {:.0} Ed25519 signatures/s (every signed command needs one)\n",
+        chit_bench::node::signature_checks_per_second()
+    );
     for target in targets {
         chit_bench::node::run(&target, options, &mut |f| {
             println!("{:<9} {:<70} {}", f.engine, f.what, f.value);

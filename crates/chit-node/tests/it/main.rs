@@ -15,10 +15,30 @@ use chit_node::db::Db;
 use chit_node::Node;
 use chit_proto::{Handle, IdentitySecret};
 
+/// The system clock moved forward by a test, so that a day can pass in an instant.
+#[derive(Default)]
+pub struct ShiftedClock(std::sync::atomic::AtomicU64);
+
+impl ShiftedClock {
+    pub fn advance(&self, by: std::time::Duration) {
+        let nanos = u64::try_from(by.as_nanos()).unwrap();
+        self.0.fetch_add(nanos, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl chit_ledger::Clock for ShiftedClock {
+    fn now(&self) -> chit_core::Timestamp {
+        let shift = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        chit_core::Timestamp::from_nanos(chit_ledger::SystemClock.now().as_nanos() + shift)
+    }
+}
+
 /// A node serving on 127.0.0.1:0 in a background runtime; stopped when dropped.
 pub struct TestNode {
     pub url: String,
     pub node: Arc<Node>,
+    /// The node's and the ledger's clock: the system's, plus however far a test moved it.
+    pub clock: Arc<ShiftedClock>,
     pub db: TestDb,
     _dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -29,23 +49,25 @@ impl TestNode {
     pub fn start(engine: Engine) -> Self {
         let db = TestDb::new(engine);
         let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(chit_ledger::SystemClock);
+        let clock = Arc::new(ShiftedClock::default());
         let config = chit_ledger::LedgerConfig::default();
         let (node_db, ledger) = match engine {
             Engine::Sqlite => (
                 Db::sqlite(&dir.path().join("node.db")).unwrap(),
-                chit_ledger_sqlite::start(&dir.path().join("ledger.db"), clock, config).unwrap(),
+                chit_ledger_sqlite::start(&dir.path().join("ledger.db"), clock.clone(), config)
+                    .unwrap(),
             ),
             Engine::Postgres => (
                 Db::postgres(&db.location).unwrap(),
-                chit_ledger_postgres::start(&db.location, clock, config).unwrap(),
+                chit_ledger_postgres::start(&db.location, clock.clone(), config).unwrap(),
             ),
         };
-        let node = Node::new(
+        let node = Node::with_clock(
             node_db,
             ledger,
             IdentitySecret::generate(),
             Currencies::default(),
+            clock.clone(),
         )
         .unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -72,6 +94,7 @@ impl TestNode {
         Self {
             url: format!("http://{address}"),
             node,
+            clock,
             db,
             _dir: dir,
             stop: Some(stop),
