@@ -297,6 +297,7 @@ impl Client {
         Ok(PostRequest {
             command,
             signature,
+            signer: None,
             body,
         })
     }
@@ -391,6 +392,7 @@ impl Client {
         Ok(PostRequest {
             command,
             signature,
+            signer: None,
             body,
         })
     }
@@ -439,7 +441,11 @@ impl Client {
             action,
         };
         let signature = command.sign(&me.identity);
-        SignedCommand { command, signature }
+        SignedCommand {
+            command,
+            signature,
+            signer: None,
+        }
     }
 
     /// Sends a signed decision (accept, decline, cancel) and returns the update message.
@@ -458,6 +464,19 @@ impl Client {
     /// Sends a signed top-up or cash-out and returns the new balances.
     pub fn move_money(&self, signed: &SignedCommand) -> Result<Balances, ClientError> {
         self.post("/v1/commands", signed)
+    }
+
+    /// Grants or revokes an API key (a signed `Grant` or `Revoke`).
+    pub fn manage_key(
+        &self,
+        signed: &SignedCommand,
+    ) -> Result<chit_proto::api::ApiKeyInfo, ClientError> {
+        self.post("/v1/commands", signed)
+    }
+
+    /// The caller's API keys, newest first.
+    pub fn api_keys(&self) -> Result<chit_proto::api::ApiKeys, ClientError> {
+        self.get("/v1/keys")
     }
 
     /// Sets who offers are accepted from automatically: `off`, `contacts` or `everyone`.

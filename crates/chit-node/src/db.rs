@@ -229,12 +229,14 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_payments.sql"),
     include_str!("../migrations/sqlite/0003_requests.sql"),
     include_str!("../migrations/sqlite/0004_rails.sql"),
+    include_str!("../migrations/sqlite/0005_api_keys.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_node.sql"),
     include_str!("../migrations/postgres/0002_payments.sql"),
     include_str!("../migrations/postgres/0003_requests.sql"),
     include_str!("../migrations/postgres/0004_rails.sql"),
+    include_str!("../migrations/postgres/0005_api_keys.sql"),
 ];
 
 impl Db {

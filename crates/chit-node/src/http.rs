@@ -57,6 +57,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/requests", post(request))
         .route("/v1/commands", post(command))
         .route("/v1/balance", get(balance))
+        .route("/v1/keys", get(api_keys))
         .route("/v1/settings", post(settings))
         .route("/v1/events", get(events))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
@@ -233,6 +234,14 @@ async fn command(
             let res = blocking(move || node.link(&actor, &req)).await?;
             Ok(Json(res).into_response())
         }
+        Action::Grant { .. } => {
+            let res = blocking(move || node.grant(&actor, &req)).await?;
+            Ok(Json(res).into_response())
+        }
+        Action::Revoke { .. } => {
+            let res = blocking(move || node.revoke(&actor, &req)).await?;
+            Ok(Json(res).into_response())
+        }
         Action::TopUp { .. } | Action::CashOut { .. } => {
             let res = blocking(move || node.top_up_or_cash_out(&actor, &req)).await?;
             Ok(Json(res).into_response())
@@ -252,6 +261,14 @@ async fn settings(
     let mode = req.auto_accept.clone();
     blocking(move || node.set_auto_accept(&actor, &mode)).await?;
     Ok(Json(req).into_response())
+}
+
+async fn api_keys(
+    State(node): State<AppState>,
+    Authed(actor): Authed,
+) -> Result<Response, ApiError> {
+    let res = blocking(move || node.api_keys(&actor)).await?;
+    Ok(Json(res).into_response())
 }
 
 async fn balance(

@@ -6,6 +6,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod keys;
 pub mod metrics;
 pub mod node;
 pub mod payments;

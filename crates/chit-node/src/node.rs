@@ -249,11 +249,14 @@ impl Node {
         }
     }
 
-    pub fn challenge(&self, handle: &Handle) -> Result<ChallengeResponse, ApiError> {
-        if !self
-            .logins
+    /// Counts a login attempt (challenge, login, token) for `handle`; false once over the limit.
+    pub(crate) fn allow_login_attempt(&self, handle: &Handle) -> bool {
+        self.logins
             .allow(handle.as_str(), LOGIN_ATTEMPTS_MAX, LOGIN_WINDOW)
-        {
+    }
+
+    pub fn challenge(&self, handle: &Handle) -> Result<ChallengeResponse, ApiError> {
+        if !self.allow_login_attempt(handle) {
             return Err(ApiError::rate_limited());
         }
         let nonce: [u8; 32] = random_bytes();
@@ -273,10 +276,7 @@ impl Node {
         challenge: &str,
         signature: &Signature,
     ) -> Result<LoginResponse, ApiError> {
-        if !self
-            .logins
-            .allow(handle.as_str(), LOGIN_ATTEMPTS_MAX, LOGIN_WINDOW)
-        {
+        if !self.allow_login_attempt(handle) {
             return Err(ApiError::rate_limited());
         }
         let nonce = b64::decode(challenge).ok_or_else(generic_auth_error)?;
@@ -341,7 +341,7 @@ impl Node {
     /// Posts a signed message from `actor`. Retrying the same command returns the same message.
     pub fn post(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
         let command = &request.command;
-        self.verify_command(actor, command, &request.signature)?;
+        self.verify_command(actor, command, &request.signature, request.signer.as_ref())?;
         let Action::Say { to, body_digest } = &command.action else {
             return Err(ApiError::bad_request(
                 "unsupported_action",
@@ -365,12 +365,14 @@ impl Node {
         Ok(posted.envelope)
     }
 
-    /// Checks that `command` is the logged-in `actor`'s own, well-formed and signed by them.
+    /// Checks that `command` is the logged-in `actor`'s own, well-formed and signed by them:
+    /// by their identity key, or by an API key of theirs (`signer`) allowed to do this.
     pub(crate) fn verify_command(
         &self,
         actor: &Handle,
         command: &chit_proto::Command,
         signature: &Signature,
+        signer: Option<&chit_proto::IdentityKey>,
     ) -> Result<(), ApiError> {
         if &command.actor != actor {
             return Err(ApiError::forbidden(
@@ -378,6 +380,10 @@ impl Node {
             ));
         }
         check_command_id(&command.id)?;
+        if let Some(key) = signer {
+            let scope = command.action.scope();
+            return self.verify_by_api_key(actor, key, scope, &command.signing_bytes(), signature);
+        }
         self.verifier(actor)?
             .ok_or_else(generic_auth_error)?
             .verify(&command.signing_bytes(), signature)
@@ -451,6 +457,7 @@ impl Node {
                     body: &owned.body,
                     command: Some(&owned.command),
                     signature: Some(&owned.signature),
+                    signer: owned.signer.as_ref(),
                     payment: part,
                     receipt: None,
                 },

@@ -212,7 +212,7 @@ impl Node {
     /// Checks an offer or request and returns what it asks for.
     fn draft(&self, actor: &Handle, request: &PostRequest) -> Result<Draft, ApiError> {
         let command = &request.command;
-        self.verify_command(actor, command, &request.signature)?;
+        self.verify_command(actor, command, &request.signature, request.signer.as_ref())?;
         let (kind, to, amount, expires_at_ms, body_digest) = match &command.action {
             Action::Offer {
                 to,
@@ -414,7 +414,7 @@ impl Node {
     /// (now or later), reject or cancel a request.
     pub fn act(&self, actor: &Handle, signed: &SignedCommand) -> Result<Envelope, ApiError> {
         let command = &signed.command;
-        self.verify_command(actor, command, &signed.signature)?;
+        self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
         let message = match &command.action {
             Action::Accept { message }
             | Action::Decline { message }
@@ -860,6 +860,7 @@ impl Node {
                     body: &empty,
                     command: signed_owned.as_ref().map(|s| &s.command),
                     signature: signed_owned.as_ref().map(|s| &s.signature),
+                    signer: signed_owned.as_ref().and_then(|s| s.signer.as_ref()),
                     payment: Some(&part),
                     receipt: receipt.as_ref(),
                 },
@@ -885,7 +886,7 @@ impl Node {
         signed: &SignedCommand,
     ) -> Result<Balances, ApiError> {
         let command = &signed.command;
-        self.verify_command(actor, command, &signed.signature)?;
+        self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
         let (rail, amount, inward) = match &command.action {
             Action::TopUp { rail, amount } => (rail, amount, true),
             Action::CashOut { rail, amount } => (rail, amount, false),
@@ -952,7 +953,7 @@ impl Node {
         signed: &SignedCommand,
     ) -> Result<chit_proto::api::LinkedAccount, ApiError> {
         let command = &signed.command;
-        self.verify_command(actor, command, &signed.signature)?;
+        self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
         let Action::Link { rail, reference } = &command.action else {
             return Err(ApiError::bad_request("unsupported_action", "not a link"));
         };

@@ -82,6 +82,9 @@ pub struct UserInfo {
 pub struct PostRequest {
     pub command: Command,
     pub signature: Signature,
+    /// The API key that signed, when not the actor's identity key (see `Action::Grant`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<IdentityKey>,
     pub body: SealedBody,
 }
 
@@ -100,6 +103,9 @@ pub struct Envelope {
     /// The signed command that created it (absent for node-written updates).
     pub command: Option<Command>,
     pub signature: Option<Signature>,
+    /// The API key that signed the command, when not the sender's identity key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<IdentityKey>,
     /// The money part, visible to the node: offers, requests and their updates.
     pub payment: Option<PaymentPart>,
     /// The node-signed receipt, on the update that settles a payment.
@@ -135,6 +141,9 @@ pub struct PaymentPart {
 pub struct SignedCommand {
     pub command: Command,
     pub signature: Signature,
+    /// The API key that signed, when not the actor's identity key (see `Action::Grant`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<IdentityKey>,
 }
 
 /// `POST /v1/settings`: the caller's preferences.
@@ -213,4 +222,23 @@ pub fn body_aad(message_id: &str, conversation: &str, sender: &Handle) -> Vec<u8
 /// The text form of a sealed body's digest, as commands and receipts carry it.
 pub fn digest_text(body: &SealedBody) -> String {
     crate::b64::encode(&body.digest())
+}
+
+/// An API key of the caller's (`GET /v1/keys`, and the answer to a grant or revoke).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyInfo {
+    pub key: IdentityKey,
+    pub label: String,
+    pub scope: Vec<String>,
+    pub created_at_ms: u64,
+    pub expires_at_ms: u64,
+    pub revoked_at_ms: Option<u64>,
+}
+
+/// `GET /v1/keys`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeys {
+    pub keys: Vec<ApiKeyInfo>,
 }

@@ -92,6 +92,22 @@ impl IdentityKey {
     }
 }
 
+/// Text form of a new API token: `chit_` and 32 random bytes in base64url. Shown to its owner
+/// once; the node keeps only the public key derived from it.
+pub fn new_api_token() -> String {
+    format!("chit_{}", crate::b64::encode(&random_bytes::<32>()))
+}
+
+/// The signing key an API token stands for. Whoever presents the token (over IMPT's SASL
+/// PLAIN) lets the node sign as this key for that session only; the node stores the public key,
+/// so its database never holds anything that would let it sign without the user.
+pub fn api_token_key(token: &str) -> IdentitySecret {
+    let mut hash = Sha256::new();
+    hash.update(b"chit/v1/api-token\0");
+    hash.update(token.as_bytes());
+    IdentitySecret::from_seed(hash.finalize().into())
+}
+
 /// An identity key ready to verify: decompressing the curve point is a good part of the cost
 /// of a verification, so a node keeps these for the users it hears from.
 #[derive(Clone, Debug)]

@@ -10,9 +10,10 @@ pub mod seal;
 
 pub use handle::{Handle, HandleError};
 pub use keys::{
-    EncryptionKey, EncryptionSecret, IdentityKey, IdentitySecret, KeyError, Signature, Verifier,
+    api_token_key, new_api_token, EncryptionKey, EncryptionSecret, IdentityKey, IdentitySecret,
+    KeyError, Signature, Verifier,
 };
 pub use seal::{SealError, SealedBody};
 pub mod statements;
 
-pub use statements::{login_bytes, Action, Certificate, Command, Receipt, Registration};
+pub use statements::{login_bytes, Action, Certificate, Command, Receipt, Registration, SCOPES};

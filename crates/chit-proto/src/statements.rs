@@ -155,6 +155,39 @@ pub enum Action {
     CashOut { rail: String, amount: String },
     /// Link an external account on a rail (verified by the rail before it is stored).
     Link { rail: String, reference: String },
+    /// Let an API key (`chit token create`) act for the actor: only the actions in `scope`,
+    /// only until `expires_at_ms`. Signed by the identity key itself.
+    Grant {
+        key: IdentityKey,
+        scope: Vec<String>,
+        expires_at_ms: u64,
+        label: String,
+    },
+    /// Withdraw an API key at once.
+    Revoke { key: IdentityKey },
+}
+
+/// What an API key may be allowed to do: `send` money (offers, paying requests, topping up
+/// to pay), `request` money, `decide` on payments (accept, decline, reject, cancel), `say` text.
+pub const SCOPES: [&str; 4] = ["send", "request", "decide", "say"];
+
+impl Action {
+    /// The scope an API key needs for this action; `None` when only the identity key may sign
+    /// it (cashing out, linking accounts, granting and revoking keys).
+    pub fn scope(&self) -> Option<&'static str> {
+        match self {
+            Self::Say { .. } => Some("say"),
+            Self::Offer { .. } | Self::Pay { .. } | Self::TopUp { .. } => Some("send"),
+            Self::Request { .. } => Some("request"),
+            Self::Accept { .. }
+            | Self::Decline { .. }
+            | Self::Cancel { .. }
+            | Self::Reject { .. } => Some("decide"),
+            Self::CashOut { .. } | Self::Link { .. } | Self::Grant { .. } | Self::Revoke { .. } => {
+                None
+            }
+        }
+    }
 }
 
 /// A signed instruction. `id` is chosen by the wallet: a retry carries the same id and does
@@ -204,6 +237,19 @@ impl Command {
             Action::TopUp { rail, amount } => c.str("top_up").str(rail).str(amount),
             Action::CashOut { rail, amount } => c.str("cash_out").str(rail).str(amount),
             Action::Link { rail, reference } => c.str("link").str(rail).str(reference),
+            Action::Grant {
+                key,
+                scope,
+                expires_at_ms,
+                label,
+            } => {
+                c.str("grant").bytes(key.as_bytes()).u64(scope.len() as u64);
+                for s in scope {
+                    c.str(s);
+                }
+                c.u64(*expires_at_ms).str(label)
+            }
+            Action::Revoke { key } => c.str("revoke").bytes(key.as_bytes()),
         };
         c.finish()
     }

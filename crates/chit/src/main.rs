@@ -82,6 +82,11 @@ enum Command {
     },
     /// Reject a request.
     Reject { id: String },
+    /// API tokens: let another program (an IMPT client, a script) act for you within a scope.
+    Token {
+        #[command(subcommand)]
+        op: TokenCmd,
+    },
     /// Saved invoice templates (kept in the wallet only).
     Template {
         #[command(subcommand)]
@@ -111,6 +116,25 @@ enum Command {
         #[command(subcommand)]
         bench: Bench,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Make a token; it is shown once (the node keeps only a key derived from it).
+    Create {
+        /// What it may do, comma-separated: send, request, decide, say.
+        #[arg(long, default_value = "send,request,decide,say")]
+        scope: String,
+        /// How long it lasts (e.g. 30d; at most 366d).
+        #[arg(long, default_value = "90d")]
+        expires: String,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List your tokens' keys.
+    List,
+    /// Revoke a token by its key (as `chit token list` shows it); effective at once.
+    Revoke { key: String },
 }
 
 #[derive(Subcommand)]
@@ -339,6 +363,15 @@ fn run(cli: Cli) -> Result<()> {
             let message = id.clone();
             wallet_cmd::decide(&mut open()?, Action::Reject { message }, out)
         }
+        Command::Token { op } => match op {
+            TokenCmd::Create {
+                scope,
+                expires,
+                label,
+            } => wallet_cmd::token_create(&mut open()?, scope, expires, label, out),
+            TokenCmd::List => wallet_cmd::token_list(&mut open()?, out),
+            TokenCmd::Revoke { key } => wallet_cmd::token_revoke(&mut open()?, key, out),
+        },
         Command::Template { op } => {
             let op = match op {
                 TemplateCmd::Add {

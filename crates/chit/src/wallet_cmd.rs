@@ -144,6 +144,81 @@ pub fn link(wallet: &mut Wallet, rail: &str, reference: &str, out: Out) -> Resul
     Ok(())
 }
 
+/// Makes an API token: a signed grant of its derived key, then the token, shown once.
+pub fn token_create(
+    wallet: &mut Wallet,
+    scope: &str,
+    expires: &str,
+    label: &str,
+    out: Out,
+) -> Result<()> {
+    let ttl = parse_duration(expires)?;
+    let token = chit_proto::new_api_token();
+    let key = chit_proto::api_token_key(&token).public();
+    let signed = Client::sign(
+        &wallet.identity,
+        Action::Grant {
+            key,
+            scope: scope.split(',').map(|s| s.trim().to_owned()).collect(),
+            expires_at_ms: now_ms() + ttl.as_millis() as u64,
+            label: label.to_owned(),
+        },
+    );
+    let granted = wallet.with_session(|w| w.client.manage_key(&signed))?;
+    let mut value = serde_json::to_value(&granted).expect("serialisable");
+    value["token"] = json!(token);
+    out.print(&value, || {
+        format!(
+            "token (shown once; keep it secret): {token}\nkey {} may {} until {}",
+            granted.key,
+            granted.scope.join(", "),
+            show_time(granted.expires_at_ms)
+        )
+    });
+    Ok(())
+}
+
+pub fn token_list(wallet: &mut Wallet, out: Out) -> Result<()> {
+    let keys = wallet.with_session(|w| w.client.api_keys())?;
+    out.print(&serde_json::to_value(&keys).expect("serialisable"), || {
+        if keys.keys.is_empty() {
+            return "no tokens (make one with `chit token create`)".into();
+        }
+        keys.keys
+            .iter()
+            .map(|k| {
+                let state = match k.revoked_at_ms {
+                    Some(at) => format!("revoked {}", show_time(at)),
+                    None if k.expires_at_ms <= now_ms() => "expired".into(),
+                    None => format!("until {}", show_time(k.expires_at_ms)),
+                };
+                format!(
+                    "{}  {}  {}  \"{}\"",
+                    k.key,
+                    k.scope.join(","),
+                    state,
+                    k.label
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
+}
+
+pub fn token_revoke(wallet: &mut Wallet, key: &str, out: Out) -> Result<()> {
+    let key: chit_proto::IdentityKey = key
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{key:?} is not a token key (see `chit token list`)"))?;
+    let signed = Client::sign(&wallet.identity, Action::Revoke { key });
+    let revoked = wallet.with_session(|w| w.client.manage_key(&signed))?;
+    out.print(
+        &serde_json::to_value(&revoked).expect("serialisable"),
+        || format!("revoked {}", revoked.key),
+    );
+    Ok(())
+}
+
 pub fn move_money(wallet: &mut Wallet, amount: &str, inward: bool, out: Out) -> Result<()> {
     let action = if inward {
         Action::TopUp {

@@ -2,6 +2,7 @@
 //! the SDK, on every engine.
 
 mod identity;
+mod keys;
 mod messages;
 mod payments;
 mod requests;
