@@ -258,7 +258,8 @@ impl Pdu {
         }
     }
 
-    fn kind(&self) -> Option<Kind> {
+    /// The `[TYPE]`, if the PDU carries one.
+    pub fn message_type(&self) -> Option<Kind> {
         match self {
             Self::Init { kind, .. }
             | Self::Auth { kind, .. }
@@ -419,7 +420,7 @@ impl Line {
             Side::Server => "S > ",
         });
         out.push_str(self.pdu.command());
-        if let Some(kind) = self.pdu.kind() {
+        if let Some(kind) = self.pdu.message_type() {
             out.push_str(" [");
             out.push_str(kind.as_str());
             out.push(']');

@@ -2,3 +2,5 @@
 //! node: the line codec, the session state table, and the gateway that serves TCP 5180.
 
 pub mod codec;
+pub mod dfa;
+pub mod gateway;

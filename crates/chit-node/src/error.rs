@@ -49,6 +49,15 @@ impl ApiError {
         )
     }
 
+    /// Something failed inside the node; the detail is in the log, never in the answer.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+
     pub fn rate_limited() -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -27,6 +27,14 @@ impl Hub {
             .subscribe()
     }
 
+    /// Whether `handle` has a live session listening (a wallet's WebSocket, an IMPT client).
+    pub fn online(&self, handle: &Handle) -> bool {
+        let channels = self.channels.lock().expect("hub lock");
+        channels
+            .get(handle)
+            .is_some_and(|sender| sender.receiver_count() > 0)
+    }
+
     pub fn publish(&self, handle: &Handle, delivery: Delivery) {
         let mut channels = self.channels.lock().expect("hub lock");
         if let Some(sender) = channels.get(handle) {

@@ -974,6 +974,14 @@ impl Node {
         })
     }
 
+    /// Whether `handle` has a verified account linked on `rail`.
+    pub fn has_linked_account(&self, handle: &Handle, rail: &str) -> Result<bool, ApiError> {
+        Ok(self
+            .db
+            .read(|c| store::linked_account(c, handle, rail))?
+            .is_some())
+    }
+
     pub(crate) fn deliver(&self, posted: &store::Posted) {
         for (member, cursor) in &posted.deliveries {
             self.hub.publish(

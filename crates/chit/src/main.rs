@@ -174,6 +174,9 @@ struct ServeArgs {
     /// The currency of amounts written without a code [default: the first currency].
     #[arg(long, env = "CHIT_DEFAULT_CURRENCY")]
     default_currency: Option<String>,
+    /// Address of the IMPT gateway (the seed-000 line protocol), or `off` [default: 127.0.0.1:5180].
+    #[arg(long, env = "CHIT_IMPT")]
+    impt: Option<String>,
 }
 
 /// The config file: the same settings as the flags.
@@ -186,6 +189,7 @@ struct ConfigFile {
     #[serde(default)]
     currencies: Vec<String>,
     default_currency: Option<String>,
+    impt: Option<String>,
 }
 
 /// Settings after flags, environment, config file and defaults are merged (in that order).
@@ -194,6 +198,8 @@ struct Settings {
     listen: String,
     database: Option<String>,
     currencies: chit_core::Currencies,
+    /// `None` when the gateway is off.
+    impt: Option<String>,
 }
 
 impl ServeArgs {
@@ -234,6 +240,11 @@ impl ServeArgs {
                 .unwrap_or_else(|| "127.0.0.1:8080".into()),
             database: self.database.or(file.database),
             currencies: chit_core::Currencies::new(all, default)?,
+            impt: match self.impt.or(file.impt) {
+                Some(off) if off == "off" => None,
+                Some(address) => Some(address),
+                None => Some("127.0.0.1:5180".into()),
+            },
         })
     }
 }
@@ -525,9 +536,41 @@ fn serve(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("listen on {}", args.listen))?;
         let address = listener.local_addr()?;
         println!("chit node listening on http://{address}");
+        let impt = match &args.impt {
+            Some(address) => Some(
+                tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("IMPT gateway: listen on {address}"))?,
+            ),
+            None => None,
+        };
+        if let Some(listener) = &impt {
+            println!("IMPT gateway listening on {}", listener.local_addr()?);
+        }
         println!("node key fingerprint {}", node.key.public().fingerprint());
         let workers = chit_node::spawn_workers(node.clone());
-        chit_node::http::serve(listener, node, shutdown_signal()).await?;
+        // One signal stops both front doors.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let stopping = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let gateway = impt.map(|listener| {
+            let (node, config) = (node.clone(), chit_impt::gateway::GatewayConfig::default());
+            tokio::spawn(chit_impt::gateway::run(
+                listener,
+                node,
+                config,
+                stopping(stopped.clone()),
+            ))
+        });
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        chit_node::http::serve(listener, node, stopping(stopped)).await?;
+        if let Some(gateway) = gateway {
+            gateway.await??;
+        }
         workers.abort();
         println!("chit node stopped");
         Ok(())

@@ -1,7 +1,6 @@
 //! End-to-end: the real `chit` binary, as a node (`chit serve` on port 0) and as two wallets,
 //! through the README's walkthrough, on every engine.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use chit_ledger_tests::{engines, Engine, TestDb};
@@ -13,6 +12,8 @@ const CHIT: &str = env!("CARGO_BIN_EXE_chit");
 struct Serve {
     child: Child,
     url: String,
+    /// The IMPT gateway's address (each test node has its own port).
+    impt: String,
 }
 
 impl Serve {
@@ -31,19 +32,26 @@ impl Serve {
 
     fn start_with(args: &[&str]) -> Self {
         let mut cmd = Command::new(CHIT);
-        cmd.arg("serve").args(args).stdout(Stdio::piped());
+        cmd.arg("serve")
+            .args(args)
+            .args(["--impt", "127.0.0.1:0"])
+            .stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("start chit serve");
-        let mut first = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        // Readiness: the node prints its URL once it is listening.
-        let url = first
-            .trim()
-            .strip_prefix("chit node listening on ")
-            .expect(&first)
-            .to_owned();
-        Self { child, url }
+        // Readiness: the node prints its addresses once it is listening. One byte at a time,
+        // so nothing after these lines is buffered away from `stop`.
+        let mut line = |prefix: &str| {
+            let mut text = Vec::new();
+            let mut byte = [0u8];
+            let out = child.stdout.as_mut().unwrap();
+            while std::io::Read::read(out, &mut byte).unwrap() == 1 && byte[0] != b'\n' {
+                text.push(byte[0]);
+            }
+            let text = String::from_utf8(text).unwrap();
+            text.strip_prefix(prefix).expect(&text).to_owned()
+        };
+        let url = line("chit node listening on ");
+        let impt = line("IMPT gateway listening on ");
+        Self { child, url, impt }
     }
 }
 
@@ -368,4 +376,108 @@ fn serve_reads_a_config_file_and_flags_override_it() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("config"), "{err}");
+}
+
+/// One line from the IMPT gateway.
+fn impt_line(reader: &mut impl std::io::BufRead) -> String {
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    line.trim_end().to_owned()
+}
+
+#[test]
+fn an_offer_from_the_cli_is_accepted_over_impt_with_a_cli_token() {
+    use std::io::{BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let node = Serve::start(&dir.path().join("node"), None);
+    let (alice, bob) = (dir.path().join("alice"), dir.path().join("bob"));
+    chit(&node, &alice, &["register", "alice"]).unwrap();
+    chit(&node, &bob, &["register", "bob"]).unwrap();
+    chit(
+        &node,
+        &alice,
+        &["link", "sandbox", "DE89370400440532013000"],
+    )
+    .unwrap();
+    chit(&node, &alice, &["topup", "EUR:20"]).unwrap();
+    let token = chit(
+        &node,
+        &bob,
+        &["token", "create", "--scope", "decide", "--label", "phone"],
+    )
+    .unwrap();
+    let (token, key) = (
+        token["token"].as_str().unwrap(),
+        token["key"].as_str().unwrap(),
+    );
+    let listed = chit(&node, &bob, &["token", "list"]).unwrap();
+    assert_eq!(listed["keys"][0]["key"], key);
+    assert_eq!(listed["keys"][0]["label"], "phone");
+
+    // Bob's IMPT client logs in with the token (SASL PLAIN: NUL bob NUL token, base64).
+    let stream = std::net::TcpStream::connect(&node.impt).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let plain = base64(format!("\0bob\0{token}").as_bytes());
+    write!(
+        writer,
+        "C > INIT [BEGIN] IMPT 1.0\r\nC > INIT [FINAL] IMPT 1.0\r\nC > AUTH [BEGIN] PLAIN {plain}\r\n"
+    )
+    .unwrap();
+    assert_eq!(impt_line(&mut reader), "S > INIT [RES] IMPT 1.0");
+    assert!(impt_line(&mut reader).starts_with("S > AUTH [RES] PLAIN "));
+
+    chit(&node, &alice, &["send", "@bob", "3", "--note", "coffee"]).unwrap();
+    let offer = impt_line(&mut reader);
+    let parts: Vec<&str> = offer.split(' ').collect();
+    assert_eq!(&parts[..4], ["S", ">", "PAYSND", "[BEGIN]"], "{offer}");
+    assert_eq!(parts[6], "EUR:3.00");
+    write!(writer, "C > PAYACCEPT [RES] {} {}\r\n", parts[4], parts[7]).unwrap();
+    assert_eq!(
+        impt_line(&mut reader),
+        format!("S > TRANS_SUCCESS [FINAL] {} {}", parts[4], parts[7])
+    );
+    let balance = chit(&node, &bob, &["balance"]).unwrap();
+    assert_eq!(balance["balance"], "EUR:3.00");
+
+    // Revoked from the CLI: the token no longer logs in.
+    chit(&node, &bob, &["token", "revoke", key]).unwrap();
+    let stream = std::net::TcpStream::connect(&node.impt).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    write!(
+        writer,
+        "C > INIT [BEGIN] IMPT 1.0\r\nC > INIT [FINAL] IMPT 1.0\r\nC > AUTH [BEGIN] PLAIN {plain}\r\n"
+    )
+    .unwrap();
+    impt_line(&mut reader);
+    assert_eq!(
+        impt_line(&mut reader),
+        "S > ERR_INIT [FINAL] - \"authentication error\""
+    );
+    node.stop();
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

@@ -1,0 +1,959 @@
+//! The gateway: IMPT sessions over TCP, each a user logged in with an API token, mapped onto
+//! the node's own offers, requests and messages. Nothing here moves money by itself: every
+//! action is a command signed with the session's API key and handed to the same [`Node`]
+//! functions the HTTP API calls, so an IMPT payment is a message in the users' conversation
+//! and a wallet's offer can be accepted over IMPT.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chit_node::keys::TokenSession;
+use chit_node::{ApiError, Node};
+use chit_proto::api::{
+    body_aad, digest_text, direct_conversation, Delivery, PostRequest, SignedCommand,
+};
+use chit_proto::{b64, Action, Command, Handle, SealedBody};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc, Semaphore};
+use tokio::time::Instant;
+
+use crate::codec::{check_line, CodecError, Kind, Line, Payment, Pdu, RequestId, UserToken};
+use crate::dfa::{self, State};
+
+/// The one version spoken.
+pub const VERSION: &str = "IMPT 1.0";
+/// What every authentication failure says (seed §5: nothing more specific).
+pub const AUTH_ERROR: &str = "authentication error";
+/// What every illegal message gets before the connection closes.
+pub const ILLEGAL: &str = "illegal message";
+/// How long an IMPT offer or request stays open in the conversation.
+pub const PAYMENT_TTL_MS: u64 = 24 * 60 * 60 * 1000;
+/// Texts the gateway remembers (sent over IMPT, to show them to IMPT peers).
+const TEXTS_REMEMBERED_MAX: usize = 4096;
+/// Peers and requests one session may name before it must reconnect.
+const SESSION_NAMES_MAX: usize = 10_000;
+
+/// Limits and timeouts.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// From connect to the end of authentication.
+    pub handshake_timeout: Duration,
+    /// Silence from an authenticated client before the gateway disconnects it.
+    pub idle_timeout: Duration,
+    /// How long a POKE waits for the other user to answer.
+    pub peer_timeout: Duration,
+    /// Open sessions at most; further connections wait to be accepted.
+    pub sessions_max: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            peer_timeout: Duration::from_secs(30),
+            sessions_max: 4096,
+        }
+    }
+}
+
+/// A note from one session to another about a POKE.
+#[derive(Debug)]
+enum Relay {
+    /// `from` pokes this session's user.
+    Poked { from: Handle },
+    /// `by` answered this session's poke.
+    Answered { by: Handle },
+}
+
+/// What all sessions of one gateway share.
+struct Shared {
+    node: Arc<Node>,
+    config: GatewayConfig,
+    /// Live IMPT sessions per user, for relaying POKEs.
+    sessions: Mutex<HashMap<Handle, HashMap<u64, mpsc::Sender<Relay>>>>,
+    /// Texts sent over IMPT by message id: the node stores them sealed, an IMPT peer is shown
+    /// the words it was sent (oldest forgotten first).
+    texts: Mutex<(HashMap<String, String>, VecDeque<String>)>,
+    next_session: AtomicU64,
+}
+
+/// Serves IMPT on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    node: Arc<Node>,
+    config: GatewayConfig,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let limit = Arc::new(Semaphore::new(config.sessions_max));
+    let shared = Arc::new(Shared {
+        node,
+        config,
+        sessions: Mutex::new(HashMap::new()),
+        texts: Mutex::new((HashMap::new(), VecDeque::new())),
+        next_session: AtomicU64::new(1),
+    });
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            permit = limit.clone().acquire_owned() => permit.expect("semaphore open"),
+        };
+        let (socket, _) = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "impt accept failed");
+                    continue;
+                }
+            },
+        };
+        let _ = socket.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut session = Session::new(shared);
+            session.serve(socket).await;
+            session.leave();
+            drop(permit);
+        });
+    }
+}
+
+/// Why a session ends.
+enum End {
+    /// Say this, then close.
+    With(Pdu),
+    /// Close without a word (the peer hung up).
+    Silently,
+}
+
+/// The payment behind a request id, as this session knows it.
+#[derive(Clone, Debug)]
+struct PaymentRef {
+    payment: String,
+    peer: Handle,
+    /// `offer` or `request`.
+    kind: String,
+}
+
+struct Session {
+    id: u64,
+    shared: Arc<Shared>,
+    state: State,
+    user: Option<TokenSession>,
+    relay: (mpsc::Sender<Relay>, mpsc::Receiver<Relay>),
+    events: Option<broadcast::Receiver<Arc<Delivery>>>,
+    peers: HashMap<UserToken, Handle>,
+    tokens: HashMap<Handle, UserToken>,
+    requests: HashMap<RequestId, PaymentRef>,
+    request_ids: HashMap<String, RequestId>,
+    /// Pokes waiting for an answer: peer and deadline.
+    pokes: HashMap<Handle, Instant>,
+    deadline: Instant,
+}
+
+fn random_token() -> UserToken {
+    let bytes: [u8; USER_TOKEN_RANDOM] = chit_proto::keys::random_bytes();
+    let text: String = bytes.iter().map(|b| char::from(b'a' + (b % 26))).collect();
+    UserToken::new(&text).expect("16 letters")
+}
+const USER_TOKEN_RANDOM: usize = crate::codec::USER_TOKEN_CHARS;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_id() -> String {
+    hex(&chit_proto::keys::random_bytes::<16>())
+}
+
+/// The Chit id of a payment a user starts over IMPT: a function of the user and their request
+/// id, so a retry after a reconnect names the same payment.
+fn payment_id(handle: &Handle, request: RequestId) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"chit/impt/request\0")
+        .chain_update(handle.as_str())
+        .chain_update(b"\0")
+        .chain_update(request.to_string())
+        .finalize();
+    hex(&digest[..16])
+}
+
+impl Session {
+    fn new(shared: Arc<Shared>) -> Self {
+        let deadline = Instant::now() + shared.config.handshake_timeout;
+        Self {
+            id: shared.next_session.fetch_add(1, Ordering::Relaxed),
+            shared,
+            state: State::AwaitInit,
+            user: None,
+            relay: mpsc::channel(64),
+            events: None,
+            peers: HashMap::new(),
+            tokens: HashMap::new(),
+            requests: HashMap::new(),
+            request_ids: HashMap::new(),
+            pokes: HashMap::new(),
+            deadline,
+        }
+    }
+
+    fn node(&self) -> Arc<Node> {
+        self.shared.node.clone()
+    }
+
+    fn me(&self) -> &Handle {
+        &self.user.as_ref().expect("authenticated").handle
+    }
+
+    fn leave(&self) {
+        if let Some(user) = &self.user {
+            let mut sessions = self.shared.sessions.lock().expect("sessions");
+            if let Some(mine) = sessions.get_mut(&user.handle) {
+                mine.remove(&self.id);
+                if mine.is_empty() {
+                    sessions.remove(&user.handle);
+                }
+            }
+        }
+    }
+
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(&mut self, mut socket: S) {
+        let mut buf = Vec::with_capacity(1024);
+        let mut chunk = [0u8; 4096];
+        let end = loop {
+            // Whole lines first; then wait for bytes, a relay, a delivery or a deadline.
+            match check_line(&buf) {
+                Ok(Some(n)) => {
+                    let line: Vec<u8> = buf.drain(..n).collect();
+                    match self.on_line(&line).await {
+                        Ok(replies) => {
+                            if write_all(&mut socket, &replies).await.is_err() {
+                                break End::Silently;
+                            }
+                            if self.state == State::Closed {
+                                break End::Silently;
+                            }
+                            continue;
+                        }
+                        Err(end) => break end,
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    break End::With(Pdu::Err {
+                        message: ILLEGAL.into(),
+                    })
+                }
+            }
+            let poke_deadline = self.pokes.values().min().copied();
+            let wake = poke_deadline.map_or(self.deadline, |p| p.min(self.deadline));
+            tokio::select! {
+                read = socket.read(&mut chunk) => match read {
+                    Ok(0) | Err(_) => break End::Silently,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                },
+                relay = self.relay.1.recv() => {
+                    let relay = relay.expect("the session holds a sender");
+                    let replies = self.on_relay(relay);
+                    if write_all(&mut socket, &replies).await.is_err() {
+                        break End::Silently;
+                    }
+                }
+                event = next_event(&mut self.events) => {
+                    let replies = match event {
+                        Ok(delivery) => self.on_delivery(&delivery),
+                        // Fell behind: live events are a convenience, the conversation keeps all.
+                        Err(broadcast::error::RecvError::Lagged(_)) => Vec::new(),
+                        Err(broadcast::error::RecvError::Closed) => Vec::new(),
+                    };
+                    if write_all(&mut socket, &replies).await.is_err() {
+                        break End::Silently;
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => {
+                    if let Some((peer, _)) = self.pokes.iter().find(|(_, at)| **at <= Instant::now()) {
+                        let peer = peer.clone();
+                        break End::With(Pdu::ErrInit {
+                            kind: Kind::Final,
+                            peer: self.tokens.get(&peer).cloned(),
+                            message: "user not online".into(),
+                        });
+                    }
+                    if Instant::now() >= self.deadline {
+                        break match self.state {
+                            State::Ready => End::With(Pdu::Disconnect),
+                            _ => End::With(Pdu::ErrInit {
+                                kind: Kind::Final,
+                                peer: None,
+                                message: "handshake timeout".into(),
+                            }),
+                        };
+                    }
+                }
+            }
+        };
+        if let End::With(pdu) = end {
+            let _ = write_all(&mut socket, &[pdu]).await;
+        }
+        let _ = socket.shutdown().await;
+    }
+
+    /// One client line: check it against the state table, then act on it.
+    async fn on_line(&mut self, bytes: &[u8]) -> Result<Vec<Pdu>, End> {
+        let illegal = || {
+            End::With(Pdu::Err {
+                message: ILLEGAL.into(),
+            })
+        };
+        let line = Line::parse(bytes).map_err(|_: CodecError| illegal())?;
+        let next = dfa::next(self.state, &line).ok_or_else(illegal)?;
+        if self.state == State::Ready {
+            self.deadline = Instant::now() + self.shared.config.idle_timeout;
+        }
+        let replies = self.act(line.pdu).await?;
+        self.state = next;
+        Ok(replies)
+    }
+
+    async fn act(&mut self, pdu: Pdu) -> Result<Vec<Pdu>, End> {
+        match pdu {
+            Pdu::Init {
+                kind: Kind::Begin,
+                version,
+            } => {
+                if !version.starts_with("IMPT ") {
+                    return Err(init_error("unsupported version"));
+                }
+                Ok(vec![Pdu::Init {
+                    kind: Kind::Res,
+                    version: VERSION.into(),
+                }])
+            }
+            Pdu::Init { version, .. } => {
+                if version != VERSION {
+                    return Err(init_error("unsupported version"));
+                }
+                Ok(Vec::new())
+            }
+            Pdu::Auth {
+                mechanism,
+                response,
+                ..
+            } => self.authenticate(&mechanism, &response).await,
+            Pdu::Who { handle, .. } => self.who(&handle).await,
+            Pdu::Poke {
+                kind: Kind::Begin,
+                peer,
+                ..
+            } => self.poke(&peer),
+            Pdu::Poke { peer, .. } => {
+                // This user answers someone's poke.
+                let poker = self.peer(&peer)?;
+                send_relay(&self.shared, &poker, |_| Relay::Answered {
+                    by: self.me().clone(),
+                });
+                Ok(Vec::new())
+            }
+            Pdu::PaySnd { payment, .. } => self.start_payment(payment, true).await,
+            Pdu::PayRqst { payment, .. } => self.start_payment(payment, false).await,
+            Pdu::PayAccept { peer, request, .. } => self.decide(&peer, request, true).await,
+            Pdu::PayDecline { peer, request, .. } => self.decide(&peer, request, false).await,
+            Pdu::Msg { peer, text, .. } => self.say(&peer, text).await,
+            Pdu::Disconnect => Ok(vec![Pdu::Disconnect]),
+            // A client's own error report: the session ends quietly.
+            Pdu::ErrInit { .. } | Pdu::ErrPay { .. } | Pdu::ErrTrans { .. } => Err(End::Silently),
+            _ => Err(End::With(Pdu::Err {
+                message: ILLEGAL.into(),
+            })),
+        }
+    }
+
+    /// SASL PLAIN (RFC 4616): `authzid NUL authcid NUL passwd`, base64. The authcid is the
+    /// handle, the password an API token; an authzid, if given, must be the same handle.
+    async fn authenticate(&mut self, mechanism: &str, response: &str) -> Result<Vec<Pdu>, End> {
+        let failed = || init_error(AUTH_ERROR);
+        if mechanism != "PLAIN" {
+            return Err(failed());
+        }
+        let decoded = base64_standard(response).ok_or_else(failed)?;
+        let parts: Vec<&[u8]> = decoded.split(|b| *b == 0).collect();
+        let [authzid, authcid, token] = parts[..] else {
+            return Err(failed());
+        };
+        let text = |b: &[u8]| std::str::from_utf8(b).map(str::to_owned).ok();
+        let (authzid, authcid, token) = (
+            text(authzid).ok_or_else(failed)?,
+            text(authcid).ok_or_else(failed)?,
+            text(token).ok_or_else(failed)?,
+        );
+        let handle = Handle::new(&authcid).map_err(|_| failed())?;
+        if !authzid.is_empty() && Handle::new(&authzid).ok().as_ref() != Some(&handle) {
+            return Err(failed());
+        }
+        let node = self.node();
+        let user = blocking(move || node.authenticate_token(&handle, &token))
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(failed)?;
+        let own = random_token();
+        self.peers.insert(own.clone(), user.handle.clone());
+        self.tokens.insert(user.handle.clone(), own.clone());
+        self.events = Some(self.shared.node.hub.subscribe(&user.handle));
+        self.shared
+            .sessions
+            .lock()
+            .expect("sessions")
+            .entry(user.handle.clone())
+            .or_default()
+            .insert(self.id, self.relay.0.clone());
+        self.user = Some(user);
+        self.deadline = Instant::now() + self.shared.config.idle_timeout;
+        Ok(vec![Pdu::Auth {
+            kind: Kind::Res,
+            mechanism: "PLAIN".into(),
+            response: own.as_str().into(),
+        }])
+    }
+
+    /// The token this session uses for `handle`, made on first use.
+    fn token_for(&mut self, handle: &Handle) -> Result<UserToken, End> {
+        if let Some(t) = self.tokens.get(handle) {
+            return Ok(t.clone());
+        }
+        if self.tokens.len() >= SESSION_NAMES_MAX {
+            return Err(init_error("too many users named in one session"));
+        }
+        let token = loop {
+            let t = random_token();
+            if !self.peers.contains_key(&t) {
+                break t;
+            }
+        };
+        self.peers.insert(token.clone(), handle.clone());
+        self.tokens.insert(handle.clone(), token.clone());
+        Ok(token)
+    }
+
+    /// The user a token names; an unknown token is an initialisation error (seed §2.4).
+    fn peer(&self, token: &UserToken) -> Result<Handle, End> {
+        match self.peers.get(token) {
+            Some(h) if h != self.me() => Ok(h.clone()),
+            _ => Err(End::With(Pdu::ErrInit {
+                kind: Kind::Final,
+                peer: Some(token.clone()),
+                message: "unknown user token".into(),
+            })),
+        }
+    }
+
+    async fn who(&mut self, handle: &str) -> Result<Vec<Pdu>, End> {
+        let unknown = || init_error("unknown user");
+        let handle = Handle::new(handle.trim_start_matches('@')).map_err(|_| unknown())?;
+        let node = self.node();
+        let lookup = handle.clone();
+        blocking(move || node.user_info(&lookup))
+            .await
+            .map_err(|_| unknown())?;
+        let token = self.token_for(&handle)?;
+        Ok(vec![Pdu::Who {
+            kind: Kind::Res,
+            handle: handle.as_str().into(),
+            peer: Some(token),
+        }])
+    }
+
+    /// Is the other user there? IMPT clients answer for themselves; a user online only through
+    /// a wallet is answered for by the node; nobody online is an initialisation error.
+    fn poke(&mut self, token: &UserToken) -> Result<Vec<Pdu>, End> {
+        let peer = self.peer(token)?;
+        let me = self.me().clone();
+        if send_relay(&self.shared, &peer, |_| Relay::Poked { from: me.clone() }) > 0 {
+            self.pokes
+                .insert(peer, Instant::now() + self.shared.config.peer_timeout);
+            return Ok(Vec::new());
+        }
+        if self.shared.node.hub.online(&peer) {
+            return Ok(vec![Pdu::Poke {
+                kind: Kind::Res,
+                peer: token.clone(),
+                handle: None,
+            }]);
+        }
+        Err(End::With(Pdu::ErrInit {
+            kind: Kind::Final,
+            peer: Some(token.clone()),
+            message: "user not online".into(),
+        }))
+    }
+
+    fn on_relay(&mut self, relay: Relay) -> Vec<Pdu> {
+        match relay {
+            Relay::Poked { from } => match self.token_for(&from) {
+                Ok(peer) => vec![Pdu::Poke {
+                    kind: Kind::Begin,
+                    peer,
+                    handle: Some(from.as_str().into()),
+                }],
+                Err(_) => Vec::new(),
+            },
+            Relay::Answered { by } => {
+                if self.pokes.remove(&by).is_none() {
+                    return Vec::new();
+                }
+                match self.token_for(&by) {
+                    Ok(peer) => vec![Pdu::Poke {
+                        kind: Kind::Res,
+                        peer,
+                        handle: None,
+                    }],
+                    Err(_) => Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// PAYSND → an offer; PAYRQST → a request. Both are signed with the session's API key.
+    async fn start_payment(&mut self, p: Payment, send: bool) -> Result<Vec<Pdu>, End> {
+        let peer = self.peer(&p.peer)?;
+        let pay_error = |message: &str| {
+            End::With(Pdu::ErrPay {
+                kind: Kind::Final,
+                peer: Some(p.peer.clone()),
+                message: message.into(),
+                request: p.request,
+            })
+        };
+        if self.requests.len() >= SESSION_NAMES_MAX {
+            return Err(pay_error("too many requests in one session"));
+        }
+        let node = self.node();
+        let amount = if p.amount.contains(':') {
+            p.amount.clone()
+        } else {
+            format!("{}:{}", node.currencies.default_currency().code(), p.amount)
+        };
+        let me = self.me().clone();
+        let (payer, payee) = if send { (&me, &peer) } else { (&peer, &me) };
+        match p.service.as_str() {
+            "chit" => {}
+            "sandbox" => {
+                for who in [payer, payee] {
+                    let (node, who2) = (node.clone(), who.clone());
+                    let linked = blocking(move || node.has_linked_account(&who2, "sandbox"))
+                        .await
+                        .map_err(|_| pay_error("payment service unavailable"))?;
+                    if !linked {
+                        return Err(pay_error(&format!("{who} has no sandbox account")));
+                    }
+                }
+            }
+            _ => return Err(pay_error("unknown payment service")),
+        }
+        let id = payment_id(&me, p.request);
+        let ttl_end = node.now_ms() + PAYMENT_TTL_MS;
+        let action = if send {
+            Action::Offer {
+                to: peer.clone(),
+                amount: amount.clone(),
+                expires_at_ms: ttl_end,
+                body_digest: String::new(),
+            }
+        } else {
+            Action::Request {
+                to: peer.clone(),
+                amount: amount.clone(),
+                expires_at_ms: ttl_end,
+                body_digest: String::new(),
+            }
+        };
+        let request = self
+            .sealed_post(&peer, &id, action, b"")
+            .await
+            .map_err(|e| pay_error(&e.message))?;
+        if send && p.service == "sandbox" {
+            // Paying "with" the sandbox rail: the money comes in from the linked account first.
+            let top_up = self.signed(Action::TopUp {
+                rail: "sandbox".into(),
+                amount: amount.clone(),
+            });
+            let (node, me2) = (node.clone(), me.clone());
+            blocking(move || node.top_up_or_cash_out(&me2, &top_up))
+                .await
+                .map_err(|e| trans_error(&p, &e))?;
+        }
+        let (node2, me2) = (node.clone(), me.clone());
+        let posted = blocking(move || {
+            if send {
+                node2.offer(&me2, &request)
+            } else {
+                node2.request(&me2, &request)
+            }
+        })
+        .await;
+        match posted {
+            Ok(_) => {
+                self.remember(
+                    p.request,
+                    PaymentRef {
+                        payment: id,
+                        peer,
+                        kind: if send { "offer" } else { "request" }.into(),
+                    },
+                );
+                Ok(Vec::new())
+            }
+            Err(e) if is_transaction_failure(&e) => Err(trans_error(&p, &e)),
+            Err(e) => Err(pay_error(&e.message)),
+        }
+    }
+
+    /// PAYACCEPT: accept an offer or pay a request now. PAYDECLINE: decline or reject.
+    async fn decide(
+        &mut self,
+        token: &UserToken,
+        request: RequestId,
+        yes: bool,
+    ) -> Result<Vec<Pdu>, End> {
+        let peer = self.peer(token)?;
+        let unknown = || {
+            End::With(Pdu::ErrPay {
+                kind: Kind::Final,
+                peer: Some(token.clone()),
+                message: "unknown request".into(),
+                request,
+            })
+        };
+        let known = self.requests.get(&request).cloned().ok_or_else(unknown)?;
+        if known.peer != peer {
+            return Err(unknown());
+        }
+        let message = known.payment.clone();
+        let action = match (known.kind.as_str(), yes) {
+            ("offer", true) => Action::Accept { message },
+            ("offer", false) => Action::Decline { message },
+            (_, true) => Action::Pay {
+                message,
+                at_ms: None,
+            },
+            (_, false) => Action::Reject { message },
+        };
+        let signed = self.signed(action);
+        let (node, me) = (self.node(), self.me().clone());
+        match blocking(move || node.act(&me, &signed)).await {
+            Ok(_) => Ok(Vec::new()),
+            Err(e) if is_transaction_failure(&e) => Err(End::With(Pdu::ErrTrans {
+                kind: Kind::Final,
+                peer: Some(token.clone()),
+                message: e.message,
+                request,
+            })),
+            Err(e) => Err(End::With(Pdu::ErrPay {
+                kind: Kind::Final,
+                peer: Some(token.clone()),
+                message: e.message,
+                request,
+            })),
+        }
+    }
+
+    async fn say(&mut self, token: &UserToken, text: String) -> Result<Vec<Pdu>, End> {
+        let peer = self.peer(token)?;
+        let id = new_id();
+        let request = self
+            .sealed_post(
+                &peer,
+                &id,
+                Action::Say {
+                    to: peer.clone(),
+                    body_digest: String::new(),
+                },
+                text.as_bytes(),
+            )
+            .await
+            .map_err(|e| init_error(&e.message))?;
+        {
+            let mut texts = self.shared.texts.lock().expect("texts");
+            let (map, order) = &mut *texts;
+            map.insert(id.clone(), text);
+            order.push_back(id);
+            while order.len() > TEXTS_REMEMBERED_MAX {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+        }
+        let (node, me) = (self.node(), self.me().clone());
+        blocking(move || node.post(&me, &request))
+            .await
+            .map_err(|e| init_error(&e.message))?;
+        Ok(Vec::new())
+    }
+
+    /// A command signed with the session's API key.
+    fn signed(&self, action: Action) -> SignedCommand {
+        let user = self.user.as_ref().expect("authenticated");
+        let command = Command {
+            id: new_id(),
+            actor: user.handle.clone(),
+            action,
+        };
+        SignedCommand {
+            signature: command.sign(&user.key),
+            signer: Some(user.key.public()),
+            command,
+        }
+    }
+
+    /// A message to `peer` with `plaintext` sealed to both members (the gateway sees IMPT's
+    /// plaintext in transit, as any IMPT server does; the node stores it sealed).
+    async fn sealed_post(
+        &self,
+        peer: &Handle,
+        id: &str,
+        mut action: Action,
+        plaintext: &[u8],
+    ) -> Result<PostRequest, ApiError> {
+        let user = self.user.as_ref().expect("authenticated");
+        let me = user.handle.clone();
+        let node = self.node();
+        let (a, b) = (me.clone(), peer.clone());
+        let (mine, theirs) =
+            blocking(move || Ok((node.user_info(&a)?, node.user_info(&b)?))).await?;
+        let conversation = direct_conversation(&me, peer);
+        let aad = body_aad(id, &conversation, &me);
+        let body = SealedBody::seal(
+            plaintext,
+            &[
+                (me.as_str(), mine.encryption_key),
+                (peer.as_str(), theirs.encryption_key),
+            ],
+            &aad,
+        )
+        .map_err(|e| ApiError::bad_request("seal_failed", &e.to_string()))?;
+        let digest = digest_text(&body);
+        match &mut action {
+            Action::Say { body_digest, .. }
+            | Action::Offer { body_digest, .. }
+            | Action::Request { body_digest, .. } => *body_digest = digest,
+            _ => {}
+        }
+        let command = Command {
+            id: id.to_owned(),
+            actor: me,
+            action,
+        };
+        Ok(PostRequest {
+            signature: command.sign(&user.key),
+            signer: Some(user.key.public()),
+            command,
+            body,
+        })
+    }
+
+    fn remember(&mut self, request: RequestId, payment: PaymentRef) {
+        self.request_ids.insert(payment.payment.clone(), request);
+        self.requests.insert(request, payment);
+    }
+
+    /// The request id this session shows for a payment it did not start: a function of the
+    /// payment id (stable across reconnects), moved on past any collision in this session.
+    fn request_id_for(&mut self, payment: &PaymentRef) -> RequestId {
+        if let Some(r) = self.request_ids.get(&payment.payment) {
+            return *r;
+        }
+        let digest = Sha256::digest(payment.payment.as_bytes());
+        let mut n =
+            u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % (RequestId::MAX + 1);
+        let id = loop {
+            let id = RequestId::from_number(n).expect("in range");
+            if !self.requests.contains_key(&id) {
+                break id;
+            }
+            n = (n + 1) % (RequestId::MAX + 1);
+        };
+        self.remember(id, payment.clone());
+        id
+    }
+
+    /// A message in one of the user's conversations, told the IMPT way.
+    fn on_delivery(&mut self, delivery: &Delivery) -> Vec<Pdu> {
+        let m = &delivery.message;
+        let me = self.me().clone();
+        let from_me = m.sender == me;
+        let Some(part) = &m.payment else {
+            if m.kind != "text" || from_me {
+                return Vec::new();
+            }
+            let text = self
+                .shared
+                .texts
+                .lock()
+                .expect("texts")
+                .0
+                .get(&m.id)
+                .cloned();
+            let Ok(peer) = self.token_for(&m.sender) else {
+                return Vec::new();
+            };
+            return vec![Pdu::Msg {
+                kind: Kind::Begin,
+                peer,
+                text: text.unwrap_or_else(|| {
+                    format!("(sealed message {}: open it in your wallet)", m.id)
+                }),
+            }];
+        };
+        let other = if part.payer == me {
+            &part.payee
+        } else {
+            &part.payer
+        };
+        let payment = PaymentRef {
+            payment: part.payment.clone(),
+            peer: other.clone(),
+            kind: part.kind.clone(),
+        };
+        let Ok(peer) = self.token_for(other) else {
+            return Vec::new();
+        };
+        match (m.kind.as_str(), part.state.as_str()) {
+            ("offer" | "request", "pending") if !from_me => {
+                let request = self.request_id_for(&payment);
+                let p = Payment {
+                    peer,
+                    service: "chit".into(),
+                    amount: part.amount.clone(),
+                    request,
+                };
+                vec![if part.kind == "offer" {
+                    Pdu::PaySnd {
+                        kind: Kind::Begin,
+                        payment: p,
+                    }
+                } else {
+                    Pdu::PayRqst {
+                        kind: Kind::Begin,
+                        payment: p,
+                    }
+                }]
+            }
+            ("payment_update", "accepted" | "paid") => {
+                let request = self.request_id_for(&payment);
+                vec![Pdu::TransSuccess {
+                    kind: Kind::Final,
+                    peer,
+                    request,
+                }]
+            }
+            (
+                "payment_update",
+                state @ ("declined" | "rejected" | "cancelled" | "expired" | "failed"),
+            ) => {
+                let request = self.request_id_for(&payment);
+                vec![Pdu::PayClosed {
+                    kind: Kind::Final,
+                    peer,
+                    request,
+                    state: state.into(),
+                }]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn init_error(message: &str) -> End {
+    End::With(Pdu::ErrInit {
+        kind: Kind::Final,
+        peer: None,
+        message: message.into(),
+    })
+}
+
+fn trans_error(p: &Payment, e: &ApiError) -> End {
+    End::With(Pdu::ErrTrans {
+        kind: Kind::Final,
+        peer: Some(p.peer.clone()),
+        message: e.message.clone(),
+        request: p.request,
+    })
+}
+
+/// Settlement itself failed (as opposed to a request that was wrong to begin with).
+fn is_transaction_failure(e: &ApiError) -> bool {
+    [
+        "insufficient_funds",
+        "expired",
+        "already_settled",
+        "already_closed",
+        "payment_failed",
+    ]
+    .contains(&e.code.as_str())
+        || e.status.is_server_error()
+}
+
+/// Sends to every IMPT session of `to`; says how many there were.
+fn send_relay(shared: &Shared, to: &Handle, make: impl Fn(u64) -> Relay) -> usize {
+    let sessions = shared.sessions.lock().expect("sessions");
+    let Some(theirs) = sessions.get(to) else {
+        return 0;
+    };
+    theirs
+        .iter()
+        .filter(|(id, tx)| tx.try_send(make(**id)).is_ok())
+        .count()
+}
+
+async fn next_event(
+    events: &mut Option<broadcast::Receiver<Arc<Delivery>>>,
+) -> Result<Arc<Delivery>, broadcast::error::RecvError> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn write_all<S: AsyncWrite + Unpin>(socket: &mut S, pdus: &[Pdu]) -> std::io::Result<()> {
+    if pdus.is_empty() {
+        return Ok(());
+    }
+    let text: String = pdus
+        .iter()
+        .map(|p| Line::server(p.clone()).encode())
+        .collect();
+    socket.write_all(text.as_bytes()).await?;
+    socket.flush().await
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ApiError::internal())?
+}
+
+/// Standard base64 (RFC 4648 §4, padded), as SASL uses; `None` if malformed.
+fn base64_standard(text: &str) -> Option<Vec<u8>> {
+    let url: String = text
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    if url.contains(['-', '_']) && text.contains(['-', '_']) {
+        return None;
+    }
+    b64::decode(&url)
+}

@@ -1,0 +1,288 @@
+//! IMPT conformance: raw lines over TCP to a real node (HTTP and IMPT on port 0, fresh data),
+//! one test per PDU and per state-table edge, every illegal case closing with the generic
+//! error; the same payments seen from the SDK; a thousand sessions at once.
+
+mod conformance;
+mod cross;
+mod load;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chit_client::{Client, Identity};
+use chit_core::Currencies;
+use chit_impt::codec::{Line, Pdu};
+use chit_impt::gateway::GatewayConfig;
+use chit_ledger_tests::{Engine, TestDb};
+use chit_node::db::Db;
+use chit_node::Node;
+use chit_proto::{api_token_key, new_api_token, Action, Handle, IdentitySecret};
+
+/// A node with its HTTP API and its IMPT gateway, each on 127.0.0.1:0.
+pub struct Gateway {
+    pub url: String,
+    pub impt: SocketAddr,
+    pub node: Arc<Node>,
+    _db: TestDb,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Short timeouts so the timeout edges are quick to test.
+pub fn test_config() -> GatewayConfig {
+    GatewayConfig {
+        handshake_timeout: Duration::from_millis(1500),
+        idle_timeout: Duration::from_secs(3),
+        peer_timeout: Duration::from_millis(800),
+        sessions_max: 2048,
+    }
+}
+
+impl Gateway {
+    pub fn start(engine: Engine) -> Self {
+        Self::start_with(engine, test_config())
+    }
+
+    pub fn start_with(engine: Engine, config: GatewayConfig) -> Self {
+        let db = TestDb::new(engine);
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(chit_ledger::SystemClock);
+        let ledger_config = chit_ledger::LedgerConfig::default();
+        let (node_db, ledger) = match engine {
+            Engine::Sqlite => (
+                Db::sqlite(&dir.path().join("node.db")).unwrap(),
+                chit_ledger_sqlite::start(&dir.path().join("ledger.db"), clock, ledger_config)
+                    .unwrap(),
+            ),
+            Engine::Postgres => (
+                Db::postgres(&db.location).unwrap(),
+                chit_ledger_postgres::start(&db.location, clock, ledger_config).unwrap(),
+            ),
+        };
+        let node = Node::new(
+            node_db,
+            ledger,
+            IdentitySecret::generate(),
+            Currencies::default(),
+        )
+        .unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (ready, addresses) = std::sync::mpsc::channel();
+        let serving = node.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let impt = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                ready
+                    .send((http.local_addr().unwrap(), impt.local_addr().unwrap()))
+                    .unwrap();
+                let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
+                let gateway = tokio::spawn(chit_impt::gateway::run(
+                    impt,
+                    serving.clone(),
+                    config,
+                    until(stopped.clone()),
+                ));
+                chit_node::http::serve(http, serving, until(stopped))
+                    .await
+                    .unwrap();
+                gateway.await.unwrap().unwrap();
+            });
+        });
+        let (http, impt) = addresses.recv().unwrap();
+        Self {
+            url: format!("http://{http}"),
+            impt,
+            node,
+            _db: db,
+            _dir: dir,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// A registered user with money (when `amount` is given) and an API token for IMPT.
+    pub fn user(&self, name: &str, amount: Option<&str>, scope: &[&str]) -> User {
+        let me = Identity::generate(Handle::new(name).unwrap());
+        let mut client = Client::new(&self.url, None);
+        client.register(&me).unwrap();
+        client.login(&me).unwrap();
+        if let Some(amount) = amount {
+            client
+                .link(&Client::sign(
+                    &me,
+                    Action::Link {
+                        rail: "sandbox".into(),
+                        reference: "DE89370400440532013000".into(),
+                    },
+                ))
+                .unwrap();
+            client
+                .move_money(&Client::sign(
+                    &me,
+                    Action::TopUp {
+                        rail: "sandbox".into(),
+                        amount: amount.into(),
+                    },
+                ))
+                .unwrap();
+        }
+        let token = new_api_token();
+        client
+            .manage_key(&Client::sign(
+                &me,
+                Action::Grant {
+                    key: api_token_key(&token).public(),
+                    scope: scope.iter().map(|s| (*s).to_owned()).collect(),
+                    expires_at_ms: chit_node::node::now_ms() + 3_600_000,
+                    label: "impt test".into(),
+                },
+            ))
+            .unwrap();
+        User { client, me, token }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub struct User {
+    pub client: Client,
+    pub me: Identity,
+    pub token: String,
+}
+
+pub const ALL: &[&str] = &["send", "request", "decide", "say"];
+
+/// SASL PLAIN's initial response: base64(authzid NUL authcid NUL password).
+pub fn plain(handle: &str, token: &str) -> String {
+    let raw = format!("\0{handle}\0{token}");
+    base64_standard(raw.as_bytes())
+}
+
+fn base64_standard(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A raw IMPT client: writes lines, reads lines, notices the server closing.
+pub struct Raw {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Raw {
+    pub fn connect(gw: &Gateway) -> Self {
+        let stream = TcpStream::connect(gw.impt).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Self {
+            writer: stream.try_clone().unwrap(),
+            reader: BufReader::new(stream),
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.writer
+            .write_all(format!("{line}\r\n").as_bytes())
+            .unwrap();
+    }
+
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    /// The next line from the server, parsed; panics on a close or a line it cannot parse.
+    pub fn recv(&mut self) -> Pdu {
+        let mut text = String::new();
+        let n = self.reader.read_line(&mut text).unwrap();
+        assert!(n > 0, "the server closed the connection");
+        let line = Line::parse(text.as_bytes()).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert_eq!(line.from, chit_impt::codec::Side::Server, "{text}");
+        line.pdu
+    }
+
+    /// The raw next line, as sent.
+    pub fn recv_text(&mut self) -> String {
+        let mut text = String::new();
+        self.reader.read_line(&mut text).unwrap();
+        text
+    }
+
+    /// The server closed the connection (nothing more to read).
+    pub fn assert_closed(&mut self) {
+        let mut text = String::new();
+        match self.reader.read_line(&mut text) {
+            Ok(0) => {}
+            Ok(_) => panic!("expected the connection closed, got {text:?}"),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("expected the connection closed, got {e}"),
+        }
+    }
+
+    /// INIT BEGIN / RES / FINAL and SASL PLAIN; returns the session's own user token.
+    pub fn login(gw: &Gateway, user: &User) -> (Self, String) {
+        let mut raw = Self::connect(gw);
+        raw.handshake();
+        raw.send(&format!(
+            "C > AUTH [BEGIN] PLAIN {}",
+            plain(user.me.handle.as_str(), &user.token)
+        ));
+        match raw.recv() {
+            Pdu::Auth { response, .. } => (raw, response),
+            other => panic!("expected AUTH [RES], got {other:?}"),
+        }
+    }
+
+    pub fn handshake(&mut self) {
+        self.send("C > INIT [BEGIN] IMPT 1.0");
+        assert_eq!(self.recv_text(), "S > INIT [RES] IMPT 1.0\r\n");
+        self.send("C > INIT [FINAL] IMPT 1.0");
+    }
+
+    /// The token this session uses for `handle` (WHO, an extension).
+    pub fn who(&mut self, handle: &str) -> String {
+        self.send(&format!("C > WHO [BEGIN] {handle}"));
+        match self.recv() {
+            Pdu::Who {
+                peer: Some(peer), ..
+            } => peer.as_str().to_owned(),
+            other => panic!("expected WHO [RES], got {other:?}"),
+        }
+    }
+}
