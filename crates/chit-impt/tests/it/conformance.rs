@@ -2,6 +2,7 @@
 //! connection after the generic error.
 
 use chit_impt::codec::{Kind, Pdu};
+use chit_impt::gateway::base64_standard_encode;
 use chit_ledger_tests::Engine;
 
 use super::*;
@@ -136,8 +137,8 @@ fn every_authentication_failure_looks_the_same() {
         plain("bob", &bob.token),
         plain("nobody", &alice.token),
         "not-base64!".into(),
-        base64_standard(b"alice\0only-two-parts"),
-        base64_standard(format!("bob\0alice\0{}", alice.token).as_bytes()),
+        base64_standard_encode(b"alice\0only-two-parts"),
+        base64_standard_encode(format!("bob\0alice\0{}", alice.token).as_bytes()),
     ] {
         let mut raw = Raw::connect(&gw);
         raw.handshake();

@@ -172,31 +172,9 @@ pub struct User {
 
 pub const ALL: &[&str] = &["send", "request", "decide", "say"];
 
-/// SASL PLAIN's initial response: base64(authzid NUL authcid NUL password).
+/// SASL PLAIN's initial response (the gateway's own helper).
 pub fn plain(handle: &str, token: &str) -> String {
-    let raw = format!("\0{handle}\0{token}");
-    base64_standard(raw.as_bytes())
-}
-
-fn base64_standard(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    chit_impt::gateway::sasl_plain(handle, token)
 }
 
 /// A raw IMPT client: writes lines, reads lines, notices the server closing.

@@ -421,7 +421,7 @@ fn an_offer_from_the_cli_is_accepted_over_impt_with_a_cli_token() {
         .unwrap();
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
-    let plain = base64(format!("\0bob\0{token}").as_bytes());
+    let plain = chit_impt::gateway::sasl_plain("bob", token);
     write!(
         writer,
         "C > INIT [BEGIN] IMPT 1.0\r\nC > INIT [FINAL] IMPT 1.0\r\nC > AUTH [BEGIN] PLAIN {plain}\r\n"
@@ -459,25 +459,4 @@ fn an_offer_from_the_cli_is_accepted_over_impt_with_a_cli_token() {
         "S > ERR_INIT [FINAL] - \"authentication error\""
     );
     node.stop();
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
