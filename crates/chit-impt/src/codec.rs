@@ -370,6 +370,11 @@ impl Line {
         let text = std::str::from_utf8(bytes).map_err(|_| CodecError::NotUtf8)?;
         let text = text.strip_suffix('\n').unwrap_or(text);
         let text = text.strip_suffix('\r').unwrap_or(text);
+        // Room for `\r\n` whatever the terminator was: a parsed line re-encodes within the limit
+        // (the fuzzer found a 2047-byte line ending in a bare `\n`).
+        if text.len() > LINE_BYTES_MAX - 2 {
+            return Err(CodecError::TooLong);
+        }
         if text.chars().any(char::is_control) {
             return Err(CodecError::ControlCharacter);
         }
@@ -476,7 +481,8 @@ fn split_params(mut rest: &str) -> Result<Vec<String>, CodecError> {
             rest = &r[end..];
         } else {
             let (word, r) = rest.split_once(' ').unwrap_or((rest, ""));
-            if word.is_empty() || word.contains('"') {
+            // A backslash or quote needs quoting: so a parsed line never re-encodes longer.
+            if word.is_empty() || word.contains(['"', '\\']) {
                 return Err(CodecError::BadValue {
                     what: "parameter",
                     value: word.into(),
@@ -764,6 +770,12 @@ mod tests {
         assert!(matches!(
             bad("C > DISCONNECT now"),
             CodecError::Params { .. }
+        ));
+        // Found by the fuzzer: a bare `\` would re-encode quoted and escaped, longer than the
+        // line it came from (past the limit for a long line). It must be quoted on the wire.
+        assert!(matches!(
+            bad("C > WHO [BEGIN] a\\b"),
+            CodecError::BadValue { .. }
         ));
     }
 
