@@ -780,6 +780,18 @@ mod tests {
     }
 
     #[test]
+    fn a_parsed_line_always_re_encodes_within_the_limit() {
+        // Found by the fuzzer: 2047 bytes ending in a bare LF re-encoded to 2049 with CRLF.
+        let text = "x".repeat(LINE_BYTES_MAX - 2 - "C > ERR [FINAL] ".len());
+        let fits = format!("C > ERR [FINAL] {text}\n");
+        let wire = Line::parse(fits.as_bytes()).unwrap().encode();
+        assert_eq!(check_line(wire.as_bytes()), Ok(Some(wire.len())));
+        let over = format!("C > ERR [FINAL] {text}x\n");
+        assert_eq!(over.len(), LINE_BYTES_MAX);
+        assert_eq!(Line::parse(over.as_bytes()), Err(CodecError::TooLong));
+    }
+
+    #[test]
     fn quoted_parameters_round_trip() {
         let line = Line::client(Pdu::Msg {
             kind: Kind::Begin,
