@@ -7,8 +7,8 @@ pub mod wallet;
 use std::net::TcpStream;
 
 use chit_proto::api::{
-    body_aad, digest_text, direct_conversation, Balances, ChallengeRequest, ChallengeResponse,
-    Delivery, Envelope, ErrorBody, LoginRequest, LoginResponse, MailboxPage, NodeInfo, PostRequest,
+    body_aad, digest_text, seal_direct, Balances, ChallengeRequest, ChallengeResponse, Delivery,
+    Envelope, ErrorBody, LoginRequest, LoginResponse, MailboxPage, NodeInfo, PostRequest,
     RegisterRequest, RegisterResponse, SignedCommand, UserInfo,
 };
 use chit_proto::keys::random_bytes;
@@ -319,13 +319,12 @@ impl Client {
             return Err(ClientError::NotLoggedIn);
         }
         let them = self.user(to)?;
-        let conversation = direct_conversation(&me.handle, to);
-        let aad = body_aad(id, &conversation, &me.handle);
-        let mut recipients = vec![(me.handle.as_str(), me.encryption.public())];
-        if to != &me.handle {
-            recipients.push((to.as_str(), them.encryption_key));
-        }
-        Ok(SealedBody::seal(plaintext, &recipients, &aad)?)
+        Ok(seal_direct(
+            plaintext,
+            id,
+            (&me.handle, me.encryption.public()),
+            (to, them.encryption_key),
+        )?)
     }
 
     /// Builds a signed push payment of `amount` (e.g. `EUR:5.00`) to `to`, expiring at

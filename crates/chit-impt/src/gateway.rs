@@ -12,10 +12,8 @@ use std::time::Duration;
 
 use chit_node::keys::TokenSession;
 use chit_node::{ApiError, Node};
-use chit_proto::api::{
-    body_aad, digest_text, direct_conversation, Delivery, PostRequest, SignedCommand,
-};
-use chit_proto::{b64, Action, Command, Handle, SealedBody};
+use chit_proto::api::{digest_text, seal_direct, Delivery, PostRequest, SignedCommand};
+use chit_proto::{b64, Action, Command, EncryptionKey, Handle};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -147,6 +145,8 @@ struct Session {
     shared: Arc<Shared>,
     state: State,
     user: Option<TokenSession>,
+    /// The user's encryption key, read once at login (bodies are sealed to it too).
+    own_key: Option<EncryptionKey>,
     relay: (mpsc::Sender<Relay>, mpsc::Receiver<Relay>),
     events: Option<broadcast::Receiver<Arc<Delivery>>>,
     peers: HashMap<UserToken, Handle>,
@@ -159,11 +159,10 @@ struct Session {
 }
 
 fn random_token() -> UserToken {
-    let bytes: [u8; USER_TOKEN_RANDOM] = chit_proto::keys::random_bytes();
+    let bytes: [u8; crate::codec::USER_TOKEN_CHARS] = chit_proto::keys::random_bytes();
     let text: String = bytes.iter().map(|b| char::from(b'a' + (b % 26))).collect();
     UserToken::new(&text).expect("16 letters")
 }
-const USER_TOKEN_RANDOM: usize = crate::codec::USER_TOKEN_CHARS;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -193,6 +192,7 @@ impl Session {
             shared,
             state: State::AwaitInit,
             user: None,
+            own_key: None,
             relay: mpsc::channel(64),
             events: None,
             peers: HashMap::new(),
@@ -246,11 +246,7 @@ impl Session {
                     }
                 }
                 Ok(None) => {}
-                Err(_) => {
-                    break End::With(Pdu::Err {
-                        message: ILLEGAL.into(),
-                    })
-                }
+                Err(_) => break illegal(),
             }
             let poke_deadline = self.pokes.values().min().copied();
             let wake = poke_deadline.map_or(self.deadline, |p| p.min(self.deadline));
@@ -307,11 +303,6 @@ impl Session {
 
     /// One client line: check it against the state table, then act on it.
     async fn on_line(&mut self, bytes: &[u8]) -> Result<Vec<Pdu>, End> {
-        let illegal = || {
-            End::With(Pdu::Err {
-                message: ILLEGAL.into(),
-            })
-        };
         let line = Line::parse(bytes).map_err(|_: CodecError| illegal())?;
         let next = dfa::next(self.state, &line).ok_or_else(illegal)?;
         if self.state == State::Ready {
@@ -356,7 +347,7 @@ impl Session {
             Pdu::Poke { peer, .. } => {
                 // This user answers someone's poke.
                 let poker = self.peer(&peer)?;
-                send_relay(&self.shared, &poker, |_| Relay::Answered {
+                send_relay(&self.shared, &poker, || Relay::Answered {
                     by: self.me().clone(),
                 });
                 Ok(Vec::new())
@@ -369,9 +360,7 @@ impl Session {
             Pdu::Disconnect => Ok(vec![Pdu::Disconnect]),
             // A client's own error report: the session ends quietly.
             Pdu::ErrInit { .. } | Pdu::ErrPay { .. } | Pdu::ErrTrans { .. } => Err(End::Silently),
-            _ => Err(End::With(Pdu::Err {
-                message: ILLEGAL.into(),
-            })),
+            _ => Err(illegal()),
         }
     }
 
@@ -398,11 +387,18 @@ impl Session {
             return Err(failed());
         }
         let node = self.node();
-        let user = blocking(move || node.authenticate_token(&handle, &token))
-            .await
-            .ok()
-            .flatten()
-            .ok_or_else(failed)?;
+        let (user, info) = blocking(move || {
+            let Some(user) = node.authenticate_token(&handle, &token)? else {
+                return Ok(None);
+            };
+            let info = node.user_info(&user.handle)?;
+            Ok(Some((user, info)))
+        })
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(failed)?;
+        self.own_key = Some(info.encryption_key);
         let own = random_token();
         self.peers.insert(own.clone(), user.handle.clone());
         self.tokens.insert(user.handle.clone(), own.clone());
@@ -475,7 +471,7 @@ impl Session {
     fn poke(&mut self, token: &UserToken) -> Result<Vec<Pdu>, End> {
         let peer = self.peer(token)?;
         let me = self.me().clone();
-        if send_relay(&self.shared, &peer, |_| Relay::Poked { from: me.clone() }) > 0 {
+        if send_relay(&self.shared, &peer, || Relay::Poked { from: me.clone() }) > 0 {
             self.pokes
                 .insert(peer, Instant::now() + self.shared.config.peer_timeout);
             return Ok(Vec::new());
@@ -699,9 +695,13 @@ impl Session {
 
     /// A command signed with the session's API key.
     fn signed(&self, action: Action) -> SignedCommand {
+        self.signed_as(new_id(), action)
+    }
+
+    fn signed_as(&self, id: String, action: Action) -> SignedCommand {
         let user = self.user.as_ref().expect("authenticated");
         let command = Command {
-            id: new_id(),
+            id,
             actor: user.handle.clone(),
             action,
         };
@@ -721,23 +721,12 @@ impl Session {
         mut action: Action,
         plaintext: &[u8],
     ) -> Result<PostRequest, ApiError> {
-        let user = self.user.as_ref().expect("authenticated");
-        let me = user.handle.clone();
-        let node = self.node();
-        let (a, b) = (me.clone(), peer.clone());
-        let (mine, theirs) =
-            blocking(move || Ok((node.user_info(&a)?, node.user_info(&b)?))).await?;
-        let conversation = direct_conversation(&me, peer);
-        let aad = body_aad(id, &conversation, &me);
-        let body = SealedBody::seal(
-            plaintext,
-            &[
-                (me.as_str(), mine.encryption_key),
-                (peer.as_str(), theirs.encryption_key),
-            ],
-            &aad,
-        )
-        .map_err(|e| ApiError::bad_request("seal_failed", &e.to_string()))?;
+        let me = self.me().clone();
+        let own_key = self.own_key.expect("read at login");
+        let (node, them) = (self.node(), peer.clone());
+        let theirs = blocking(move || node.user_info(&them)).await?;
+        let body = seal_direct(plaintext, id, (&me, own_key), (peer, theirs.encryption_key))
+            .map_err(|e| ApiError::bad_request("seal_failed", &e.to_string()))?;
         let digest = digest_text(&body);
         match &mut action {
             Action::Say { body_digest, .. }
@@ -745,15 +734,11 @@ impl Session {
             | Action::Request { body_digest, .. } => *body_digest = digest,
             _ => {}
         }
-        let command = Command {
-            id: id.to_owned(),
-            actor: me,
-            action,
-        };
+        let signed = self.signed_as(id.to_owned(), action);
         Ok(PostRequest {
-            signature: command.sign(&user.key),
-            signer: Some(user.key.public()),
-            command,
+            command: signed.command,
+            signature: signed.signature,
+            signer: signed.signer,
             body,
         })
     }
@@ -855,7 +840,7 @@ impl Session {
             }
             (
                 "payment_update",
-                state @ ("declined" | "rejected" | "cancelled" | "expired" | "failed"),
+                state @ ("declined" | "rejected" | "cancelled" | "expired" | "payment_failed"),
             ) => {
                 let request = self.request_id_for(&payment);
                 vec![Pdu::PayClosed {
@@ -868,6 +853,13 @@ impl Session {
             _ => Vec::new(),
         }
     }
+}
+
+/// The generic answer to anything the state table does not allow (seed §2.4, §5).
+fn illegal() -> End {
+    End::With(Pdu::Err {
+        message: ILLEGAL.into(),
+    })
 }
 
 fn init_error(message: &str) -> End {
@@ -894,21 +886,21 @@ fn is_transaction_failure(e: &ApiError) -> bool {
         "expired",
         "already_settled",
         "already_closed",
-        "payment_failed",
+        "already_paid",
     ]
     .contains(&e.code.as_str())
         || e.status.is_server_error()
 }
 
 /// Sends to every IMPT session of `to`; says how many there were.
-fn send_relay(shared: &Shared, to: &Handle, make: impl Fn(u64) -> Relay) -> usize {
+fn send_relay(shared: &Shared, to: &Handle, make: impl Fn() -> Relay) -> usize {
     let sessions = shared.sessions.lock().expect("sessions");
     let Some(theirs) = sessions.get(to) else {
         return 0;
     };
     theirs
-        .iter()
-        .filter(|(id, tx)| tx.try_send(make(**id)).is_ok())
+        .values()
+        .filter(|tx| tx.try_send(make()).is_ok())
         .count()
 }
 
@@ -980,7 +972,7 @@ fn base64_standard(text: &str) -> Option<Vec<u8>> {
             c => c,
         })
         .collect();
-    if url.contains(['-', '_']) && text.contains(['-', '_']) {
+    if text.contains(['-', '_']) {
         return None;
     }
     b64::decode(&url)

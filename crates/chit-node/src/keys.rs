@@ -17,12 +17,11 @@ pub const API_KEY_LABEL_CHARS_MAX: usize = 64;
 /// Most live keys one user may hold.
 pub const API_KEYS_PER_USER_MAX: usize = 32;
 
-/// A session opened with an API token: who, the key the node signs with for this session
-/// only, and what it may do.
+/// A session opened with an API token: who, and the key the node signs with for this session
+/// only (what the key may do is checked on every command it signs).
 pub struct TokenSession {
     pub handle: Handle,
     pub key: IdentitySecret,
-    pub scope: Vec<String>,
 }
 
 fn info(k: ApiKey) -> ApiKeyInfo {
@@ -182,7 +181,6 @@ impl Node {
         Ok(Some(TokenSession {
             handle: k.handle,
             key: secret,
-            scope: k.scope,
         }))
     }
 }

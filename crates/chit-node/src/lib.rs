@@ -16,6 +16,32 @@ pub mod store;
 pub use error::ApiError;
 pub use node::Node;
 
+/// Where a node keeps everything: SQLite files (`node.db`, `ledger.db`) in a directory, or one
+/// PostgreSQL database for both.
+#[derive(Clone, Copy, Debug)]
+pub enum StorageAt<'a> {
+    Directory(&'a std::path::Path),
+    Postgres(&'a str),
+}
+
+/// Opens (and migrates) the node's database and starts its ledger, on the same engine.
+pub fn open_storage(
+    at: StorageAt<'_>,
+    clock: std::sync::Arc<dyn chit_ledger::Clock>,
+) -> Result<(db::Db, chit_ledger::Ledger), chit_ledger::StoreError> {
+    let config = chit_ledger::LedgerConfig::default();
+    Ok(match at {
+        StorageAt::Directory(dir) => (
+            db::Db::sqlite(&dir.join("node.db"))?,
+            chit_ledger_sqlite::start(&dir.join("ledger.db"), clock, config)?,
+        ),
+        StorageAt::Postgres(url) => (
+            db::Db::postgres(url)?,
+            chit_ledger_postgres::start(url, clock, config)?,
+        ),
+    })
+}
+
 /// Starts the node's background work, every second: expire payments whose time is up, make
 /// scheduled payments, finish or undo payments a crash interrupted. Safe on every node at once.
 pub fn spawn_workers(node: std::sync::Arc<Node>) -> tokio::task::JoinHandle<()> {

@@ -219,6 +219,23 @@ pub fn body_aad(message_id: &str, conversation: &str, sender: &Handle) -> Vec<u8
         .finish()
 }
 
+/// Seals a body of message `id` from `sender` to `to` in their direct conversation: to both
+/// members' encryption keys (once, when writing to oneself), bound to the message by its AAD.
+pub fn seal_direct(
+    plaintext: &[u8],
+    id: &str,
+    sender: (&Handle, EncryptionKey),
+    to: (&Handle, EncryptionKey),
+) -> Result<SealedBody, crate::seal::SealError> {
+    let conversation = direct_conversation(sender.0, to.0);
+    let aad = body_aad(id, &conversation, sender.0);
+    let mut recipients = vec![(sender.0.as_str(), sender.1)];
+    if to.0 != sender.0 {
+        recipients.push((to.0.as_str(), to.1));
+    }
+    SealedBody::seal(plaintext, &recipients, &aad)
+}
+
 /// The text form of a sealed body's digest, as commands and receipts carry it.
 pub fn digest_text(body: &SealedBody) -> String {
     crate::b64::encode(&body.digest())

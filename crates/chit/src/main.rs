@@ -514,19 +514,12 @@ fn serve(args: ServeArgs) -> Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("create data directory {}", args.data_dir.display()))?;
     let key = chit_node::node::load_or_create_node_key(&args.data_dir).context("node key")?;
-    let clock = std::sync::Arc::new(chit_ledger::SystemClock);
-    let config = chit_ledger::LedgerConfig::default();
-    let (db, ledger) = match &args.database {
-        Some(url) => (
-            chit_node::db::Db::postgres(url).context("open PostgreSQL")?,
-            chit_ledger_postgres::start(url, clock, config).context("open the ledger")?,
-        ),
-        None => (
-            chit_node::db::Db::sqlite(&args.data_dir.join("node.db")).context("open SQLite")?,
-            chit_ledger_sqlite::start(&args.data_dir.join("ledger.db"), clock, config)
-                .context("open the ledger")?,
-        ),
+    let at = match &args.database {
+        Some(url) => chit_node::StorageAt::Postgres(url),
+        None => chit_node::StorageAt::Directory(&args.data_dir),
     };
+    let (db, ledger) = chit_node::open_storage(at, std::sync::Arc::new(chit_ledger::SystemClock))
+        .context("open storage (node database and ledger)")?;
     let node = chit_node::Node::new(db, ledger, key, args.currencies)
         .map_err(|e| anyhow::anyhow!("start the node: {}", e.message))?;
     let runtime = tokio::runtime::Runtime::new()?;

@@ -404,7 +404,6 @@ fn msg_reaches_the_other_user() {
         text.message.signer,
         Some(api_token_key(&alice.token).public())
     );
-    let _ = &mut a;
 }
 
 #[test]

@@ -83,6 +83,5 @@ fn an_sdk_offer_is_accepted_over_impt_and_an_impt_payment_is_in_the_conversation
         let balances = |u: &User| u.client.balances().unwrap().balances[0].balance.clone();
         assert_eq!(balances(&alice), "EUR:39.50", "{engine:?}");
         assert_eq!(balances(&bob), "EUR:15.50", "{engine:?}");
-        let _ = &mut alice;
     }
 }

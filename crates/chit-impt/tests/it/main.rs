@@ -16,7 +16,6 @@ use chit_core::Currencies;
 use chit_impt::codec::{Line, Pdu};
 use chit_impt::gateway::GatewayConfig;
 use chit_ledger_tests::{Engine, TestDb};
-use chit_node::db::Db;
 use chit_node::Node;
 use chit_proto::{api_token_key, new_api_token, Action, Handle, IdentitySecret};
 
@@ -49,19 +48,12 @@ impl Gateway {
     pub fn start_with(engine: Engine, config: GatewayConfig) -> Self {
         let db = TestDb::new(engine);
         let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(chit_ledger::SystemClock);
-        let ledger_config = chit_ledger::LedgerConfig::default();
-        let (node_db, ledger) = match engine {
-            Engine::Sqlite => (
-                Db::sqlite(&dir.path().join("node.db")).unwrap(),
-                chit_ledger_sqlite::start(&dir.path().join("ledger.db"), clock, ledger_config)
-                    .unwrap(),
-            ),
-            Engine::Postgres => (
-                Db::postgres(&db.location).unwrap(),
-                chit_ledger_postgres::start(&db.location, clock, ledger_config).unwrap(),
-            ),
+        let at = match engine {
+            Engine::Sqlite => chit_node::StorageAt::Directory(dir.path()),
+            Engine::Postgres => chit_node::StorageAt::Postgres(&db.location),
         };
+        let (node_db, ledger) =
+            chit_node::open_storage(at, Arc::new(chit_ledger::SystemClock)).unwrap();
         let node = Node::new(
             node_db,
             ledger,

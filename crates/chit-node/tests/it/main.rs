@@ -12,7 +12,6 @@ use std::sync::Arc;
 use chit_client::{Client, Identity};
 use chit_core::Currencies;
 use chit_ledger_tests::{Engine, TestDb};
-use chit_node::db::Db;
 use chit_node::Node;
 use chit_proto::{Handle, IdentitySecret};
 
@@ -51,18 +50,11 @@ impl TestNode {
         let db = TestDb::new(engine);
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ShiftedClock::default());
-        let config = chit_ledger::LedgerConfig::default();
-        let (node_db, ledger) = match engine {
-            Engine::Sqlite => (
-                Db::sqlite(&dir.path().join("node.db")).unwrap(),
-                chit_ledger_sqlite::start(&dir.path().join("ledger.db"), clock.clone(), config)
-                    .unwrap(),
-            ),
-            Engine::Postgres => (
-                Db::postgres(&db.location).unwrap(),
-                chit_ledger_postgres::start(&db.location, clock.clone(), config).unwrap(),
-            ),
+        let at = match engine {
+            Engine::Sqlite => chit_node::StorageAt::Directory(dir.path()),
+            Engine::Postgres => chit_node::StorageAt::Postgres(&db.location),
         };
+        let (node_db, ledger) = chit_node::open_storage(at, clock.clone()).unwrap();
         let node = Node::with_clock(
             node_db,
             ledger,
