@@ -22,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::codec::{check_line, CodecError, Kind, Line, Payment, Pdu, RequestId, UserToken};
 use crate::dfa::{self, State};
+use crate::tls::TlsAcceptor;
 
 /// The one version spoken.
 pub const VERSION: &str = "IMPT 1.0";
@@ -33,11 +34,14 @@ pub const ILLEGAL: &str = "illegal message";
 pub const PAYMENT_TTL_MS: u64 = 24 * 60 * 60 * 1000;
 /// Texts the gateway remembers (sent over IMPT, to show them to IMPT peers).
 const TEXTS_REMEMBERED_MAX: usize = 4096;
+/// A client that reads nothing for this long while the gateway writes to it is gone: its
+/// session ends instead of holding a slot forever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Peers and requests one session may name before it must reconnect.
 const SESSION_NAMES_MAX: usize = 10_000;
 
-/// Limits and timeouts.
-#[derive(Clone, Debug)]
+/// Limits, timeouts and TLS.
+#[derive(Clone)]
 pub struct GatewayConfig {
     /// From connect to the end of authentication.
     pub handshake_timeout: Duration,
@@ -47,6 +51,21 @@ pub struct GatewayConfig {
     pub peer_timeout: Duration,
     /// Open sessions at most; further connections wait to be accepted.
     pub sessions_max: usize,
+    /// TLS on every connection when set (the handshake timeout covers the TLS handshake too);
+    /// plain TCP otherwise, for localhost or behind a TLS terminator.
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("peer_timeout", &self.peer_timeout)
+            .field("sessions_max", &self.sessions_max)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 impl Default for GatewayConfig {
@@ -56,6 +75,7 @@ impl Default for GatewayConfig {
             idle_timeout: Duration::from_secs(300),
             peer_timeout: Duration::from_secs(30),
             sessions_max: 4096,
+            tls: None,
         }
     }
 }
@@ -113,10 +133,20 @@ pub async fn run(
             },
         };
         let _ = socket.set_nodelay(true);
-        let shared = shared.clone();
+        let (shared, tls) = (shared.clone(), shared.config.tls.clone());
         tokio::spawn(async move {
             let mut session = Session::new(shared);
-            session.serve(socket).await;
+            match tls {
+                None => session.serve(socket).await,
+                // The session's handshake deadline starts now, so it bounds TLS as well.
+                Some(tls) => {
+                    match tokio::time::timeout_at(session.deadline, tls.accept(socket)).await {
+                        Ok(Ok(socket)) => session.serve(socket).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "impt tls handshake failed"),
+                        Err(_) => tracing::debug!("impt tls handshake timed out"),
+                    }
+                }
+            }
             session.leave();
             drop(permit);
         });
@@ -298,7 +328,8 @@ impl Session {
         if let End::With(pdu) = end {
             let _ = write_all(&mut socket, &[pdu]).await;
         }
-        let _ = socket.shutdown().await;
+        // Sends TLS close_notify; bounded like every write, the client may have stopped reading.
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, socket.shutdown()).await;
     }
 
     /// One client line: check it against the state table, then act on it.
@@ -921,8 +952,13 @@ async fn write_all<S: AsyncWrite + Unpin>(socket: &mut S, pdus: &[Pdu]) -> std::
         .iter()
         .map(|p| Line::server(p.clone()).encode())
         .collect();
-    socket.write_all(text.as_bytes()).await?;
-    socket.flush().await
+    let write = async {
+        socket.write_all(text.as_bytes()).await?;
+        socket.flush().await
+    };
+    tokio::time::timeout(WRITE_TIMEOUT, write)
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)?
 }
 
 async fn blocking<T: Send + 'static>(

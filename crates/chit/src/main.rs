@@ -177,6 +177,12 @@ struct ServeArgs {
     /// Address of the IMPT gateway (the seed-000 line protocol), or `off` [default: 127.0.0.1:5180].
     #[arg(long, env = "CHIT_IMPT")]
     impt: Option<String>,
+    /// PEM certificate chain for IMPT over TLS (with --impt-tls-key) [default: plain TCP].
+    #[arg(long, env = "CHIT_IMPT_TLS_CERT")]
+    impt_tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of the IMPT certificate.
+    #[arg(long, env = "CHIT_IMPT_TLS_KEY")]
+    impt_tls_key: Option<std::path::PathBuf>,
 }
 
 /// The config file: the same settings as the flags.
@@ -190,6 +196,8 @@ struct ConfigFile {
     currencies: Vec<String>,
     default_currency: Option<String>,
     impt: Option<String>,
+    impt_tls_cert: Option<std::path::PathBuf>,
+    impt_tls_key: Option<std::path::PathBuf>,
 }
 
 /// Settings after flags, environment, config file and defaults are merged (in that order).
@@ -200,6 +208,8 @@ struct Settings {
     currencies: chit_core::Currencies,
     /// `None` when the gateway is off.
     impt: Option<String>,
+    /// Certificate and key files when IMPT speaks TLS.
+    impt_tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl ServeArgs {
@@ -229,6 +239,24 @@ impl ServeArgs {
             Some(code) => chit_core::CurrencyCode::new(&code)?,
             None => all[0].code(),
         };
+        let impt = match self.impt.or(file.impt) {
+            Some(off) if off == "off" => None,
+            Some(address) => Some(address),
+            None => Some("127.0.0.1:5180".into()),
+        };
+        let impt_tls = match (
+            self.impt_tls_cert.or(file.impt_tls_cert),
+            self.impt_tls_key.or(file.impt_tls_key),
+        ) {
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                anyhow::bail!("IMPT over TLS needs both --impt-tls-cert and --impt-tls-key")
+            }
+            (Some(_), Some(_)) if impt.is_none() => {
+                anyhow::bail!("--impt-tls-cert/--impt-tls-key given but the IMPT gateway is off")
+            }
+            (Some(cert), Some(key)) => Some((cert, key)),
+        };
         Ok(Settings {
             data_dir: self
                 .data_dir
@@ -240,11 +268,8 @@ impl ServeArgs {
                 .unwrap_or_else(|| "127.0.0.1:8080".into()),
             database: self.database.or(file.database),
             currencies: chit_core::Currencies::new(all, default)?,
-            impt: match self.impt.or(file.impt) {
-                Some(off) if off == "off" => None,
-                Some(address) => Some(address),
-                None => Some("127.0.0.1:5180".into()),
-            },
+            impt,
+            impt_tls,
         })
     }
 }
@@ -505,6 +530,11 @@ fn bench_ledger(target: &BenchTarget, options: chit_bench::ledger::Options) -> R
 fn serve(args: ServeArgs) -> Result<()> {
     use anyhow::Context;
     let args = args.settings()?;
+    // Checked before anything starts, so a bad certificate stops the node with one line.
+    let impt_tls = match &args.impt_tls {
+        Some((cert, key)) => Some(chit_impt::tls::acceptor(cert, key)?),
+        None => None,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CHIT_LOG")
@@ -538,7 +568,19 @@ fn serve(args: ServeArgs) -> Result<()> {
             None => None,
         };
         if let Some(listener) = &impt {
-            println!("IMPT gateway listening on {}", listener.local_addr()?);
+            let at = listener.local_addr()?;
+            match impt_tls {
+                Some(_) => println!("IMPT gateway listening on {at} (TLS)"),
+                None => {
+                    println!("IMPT gateway listening on {at}");
+                    if !at.ip().is_loopback() {
+                        eprintln!(
+                            "warning: IMPT on {at} without TLS sends API tokens in the clear; \
+                             set --impt-tls-cert and --impt-tls-key"
+                        );
+                    }
+                }
+            }
         }
         println!("node key fingerprint {}", node.key.public().fingerprint());
         let workers = chit_node::spawn_workers(node.clone());
@@ -548,7 +590,11 @@ fn serve(args: ServeArgs) -> Result<()> {
             let _ = rx.wait_for(|s| *s).await;
         };
         let gateway = impt.map(|listener| {
-            let (node, config) = (node.clone(), chit_impt::gateway::GatewayConfig::default());
+            let config = chit_impt::gateway::GatewayConfig {
+                tls: impt_tls,
+                ..Default::default()
+            };
+            let node = node.clone();
             tokio::spawn(chit_impt::gateway::run(
                 listener,
                 node,

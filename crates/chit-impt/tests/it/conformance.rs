@@ -212,7 +212,7 @@ fn who_and_poke_find_the_other_user() {
 }
 
 /// Alice and Bob logged in over IMPT, each knowing the other's token.
-fn pair(gw: &Gateway, alice: &User, bob: &User) -> (Raw, String, Raw, String) {
+pub fn pair(gw: &Gateway, alice: &User, bob: &User) -> (Raw, String, Raw, String) {
     let (mut a, _) = Raw::login(gw, alice);
     let (mut b, _) = Raw::login(gw, bob);
     let bob_t = a.who(bob.me.handle.as_str());
@@ -220,7 +220,7 @@ fn pair(gw: &Gateway, alice: &User, bob: &User) -> (Raw, String, Raw, String) {
     (a, bob_t, b, alice_t)
 }
 
-fn incoming_request_id(pdu: Pdu, expect_send: bool) -> String {
+pub fn incoming_request_id(pdu: Pdu, expect_send: bool) -> String {
     match (pdu, expect_send) {
         (Pdu::PaySnd { payment, .. }, true) | (Pdu::PayRqst { payment, .. }, false) => {
             payment.request.to_string()

@@ -5,8 +5,9 @@
 mod conformance;
 mod cross;
 mod load;
+mod tls;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub struct Gateway {
     pub url: String,
     pub impt: SocketAddr,
     pub node: Arc<Node>,
+    /// How a client trusts the gateway's certificate, when it speaks TLS.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     _db: TestDb,
     _dir: tempfile::TempDir,
     stop: Option<tokio::sync::watch::Sender<bool>>,
@@ -37,12 +40,40 @@ pub fn test_config() -> GatewayConfig {
         idle_timeout: Duration::from_secs(3),
         peer_timeout: Duration::from_millis(800),
         sessions_max: 2048,
+        tls: None,
     }
 }
 
 impl Gateway {
     pub fn start(engine: Engine) -> Self {
         Self::start_with(engine, test_config())
+    }
+
+    /// The gateway with TLS: a fresh self-signed certificate for `localhost`, loaded from PEM
+    /// files the way `chit serve --impt-tls-cert/--impt-tls-key` loads them.
+    pub fn start_tls(engine: Engine) -> Self {
+        let pems = tempfile::tempdir().unwrap();
+        let rcgen::CertifiedKey { cert, signing_key } =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (cert_path, key_path) = (pems.path().join("cert.pem"), pems.path().join("key.pem"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
+        let config = GatewayConfig {
+            tls: Some(chit_impt::tls::acceptor(&cert_path, &key_path).unwrap()),
+            ..test_config()
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.der().clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut gw = Self::start_with(engine, config);
+        gw.tls = Some(Arc::new(client));
+        gw
     }
 
     pub fn start_with(engine: Engine, config: GatewayConfig) -> Self {
@@ -96,6 +127,7 @@ impl Gateway {
             url: format!("http://{http}"),
             impt,
             node,
+            tls: None,
             _db: db,
             _dir: dir,
             stop: Some(stop),
@@ -169,32 +201,52 @@ pub fn plain(handle: &str, token: &str) -> String {
     chit_impt::gateway::sasl_plain(handle, token)
 }
 
+/// What a raw client talks over: plain TCP or TLS.
+pub trait Wire: Read + Write + Send {}
+impl<T: Read + Write + Send> Wire for T {}
+
 /// A raw IMPT client: writes lines, reads lines, notices the server closing.
 pub struct Raw {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    reader: BufReader<Box<dyn Wire>>,
 }
 
 impl Raw {
+    /// Connects the way the gateway listens: over TLS when it speaks TLS.
     pub fn connect(gw: &Gateway) -> Self {
+        let stream = Self::tcp(gw);
+        match &gw.tls {
+            None => Self::over(stream),
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+                let tls = rustls::ClientConnection::new(config.clone(), name).unwrap();
+                Self::over(rustls::StreamOwned::new(tls, stream))
+            }
+        }
+    }
+
+    /// A TCP connection to the gateway, with a read timeout so a missing reply fails the test.
+    pub fn tcp(gw: &Gateway) -> TcpStream {
         let stream = TcpStream::connect(gw.impt).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
+        stream
+    }
+
+    pub fn over(stream: impl Wire + 'static) -> Self {
         Self {
-            writer: stream.try_clone().unwrap(),
-            reader: BufReader::new(stream),
+            reader: BufReader::new(Box::new(stream)),
         }
     }
 
     pub fn send(&mut self, line: &str) {
-        self.writer
-            .write_all(format!("{line}\r\n").as_bytes())
-            .unwrap();
+        self.send_bytes(format!("{line}\r\n").as_bytes());
     }
 
     pub fn send_bytes(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).unwrap();
+        let stream = self.reader.get_mut();
+        stream.write_all(bytes).unwrap();
+        stream.flush().unwrap();
     }
 
     /// The next line from the server, parsed; panics on a close or a line it cannot parse.

@@ -50,7 +50,9 @@ impl Serve {
             text.strip_prefix(prefix).expect(&text).to_owned()
         };
         let url = line("chit node listening on ");
+        // "ADDR" or "ADDR (TLS)".
         let impt = line("IMPT gateway listening on ");
+        let impt = impt.split(' ').next().unwrap().to_owned();
         Self { child, url, impt }
     }
 }
@@ -459,4 +461,84 @@ fn an_offer_from_the_cli_is_accepted_over_impt_with_a_cli_token() {
         "S > ERR_INIT [FINAL] - \"authentication error\""
     );
     node.stop();
+}
+
+#[test]
+fn serve_speaks_impt_over_tls_with_a_certificate_from_files() {
+    use std::io::{BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
+    let (cert_arg, key_arg) = (cert_path.to_str().unwrap(), key_path.to_str().unwrap());
+    let data = dir.path().join("node");
+    let node = Serve::start_with(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--impt-tls-cert",
+        cert_arg,
+        "--impt-tls-key",
+        key_arg,
+    ]);
+    let bob = dir.path().join("bob");
+    chit(&node, &bob, &["register", "bob"]).unwrap();
+    let token = chit(&node, &bob, &["token", "create"]).unwrap();
+    let token = token["token"].as_str().unwrap();
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tcp = std::net::TcpStream::connect(&node.impt).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let tls = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let mut stream = BufReader::new(rustls::StreamOwned::new(tls, tcp));
+    let plain = chit_impt::gateway::sasl_plain("bob", token);
+    write!(
+        stream.get_mut(),
+        "C > INIT [BEGIN] IMPT 1.0\r\nC > INIT [FINAL] IMPT 1.0\r\nC > AUTH [BEGIN] PLAIN {plain}\r\n"
+    )
+    .unwrap();
+    stream.get_mut().flush().unwrap();
+    assert_eq!(impt_line(&mut stream), "S > INIT [RES] IMPT 1.0");
+    assert!(impt_line(&mut stream).starts_with("S > AUTH [RES] PLAIN "));
+    node.stop();
+
+    // Half a TLS setting, or a file that is not what it should be: one line, no node.
+    let refused = |args: &[&str]| -> String {
+        let out = Command::new(CHIT)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        err
+    };
+    let err = refused(&["--impt-tls-cert", cert_arg]);
+    assert!(err.contains("needs both"), "{err}");
+    let err = refused(&["--impt-tls-cert", key_arg, "--impt-tls-key", key_arg]);
+    assert!(err.contains("no PEM certificate"), "{err}");
+    let err = refused(&[
+        "--impt",
+        "off",
+        "--impt-tls-cert",
+        cert_arg,
+        "--impt-tls-key",
+        key_arg,
+    ]);
+    assert!(err.contains("gateway is off"), "{err}");
 }
