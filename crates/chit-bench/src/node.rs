@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chit_client::{Client, Event, Identity};
 use chit_core::Currencies;
-use chit_proto::api::PostRequest;
+use chit_proto::api::{PostRequest, SignedCommand};
 use chit_proto::{Action, Handle, IdentitySecret};
 
 use crate::ledger::Target;
@@ -110,6 +110,124 @@ fn user(url: &str, name: &str) -> Result<(Client, Identity), String> {
     Ok((client, me))
 }
 
+/// How the load generator reaches the node.
+#[derive(Clone, Copy)]
+enum Wire {
+    /// One HTTP request per command, each answer awaited before the next.
+    Http,
+    /// The `/v1/calls` WebSocket, `WINDOW` calls in flight per connection.
+    Calls,
+}
+
+impl Wire {
+    fn label(self) -> String {
+        match self {
+            Self::Http => "over HTTP".into(),
+            Self::Calls => format!("over /v1/calls ({WINDOW} in flight)"),
+        }
+    }
+}
+
+/// Calls in flight per socket (the node allows 256).
+const WINDOW: usize = 64;
+
+/// A fresh client (own connection) with `client`'s session.
+fn logged_in(url: &str, client: &Client) -> Client {
+    let mut fresh = Client::new(url, None);
+    fresh.set_token(client.token().unwrap_or_default().to_owned());
+    fresh
+}
+
+fn settle_over_http(
+    payer: &Client,
+    payee: &Client,
+    items: Vec<(PostRequest, SignedCommand)>,
+) -> Result<(), String> {
+    for (offer, accept) in items {
+        payer.post_offer(&offer).map_err(|e| e.to_string())?;
+        payee.decide(&accept).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The payer pipelines offers on its socket; each offer the node has taken goes to the payee's
+/// thread, which pipelines the accepts on its own socket.
+fn settle_over_calls(
+    payer: &Client,
+    payee: &Client,
+    items: Vec<(PostRequest, SignedCommand)>,
+) -> Result<(), String> {
+    let (offers, mut accepts): (Vec<_>, Vec<_>) =
+        items.into_iter().map(|(o, a)| (o, Some(a))).unzip();
+    let (taken, offered) = std::sync::mpsc::channel::<usize>();
+    let mut payee_calls = payee.calls().map_err(|e| e.to_string())?;
+    let accepting = std::thread::spawn(move || {
+        pipeline(
+            &mut payee_calls,
+            "/v1/commands",
+            |wait| {
+                let i = if wait {
+                    offered.recv().ok()?
+                } else {
+                    offered.try_recv().ok()?
+                };
+                Some((i, accepts[i].take().expect("each offer is taken once")))
+            },
+            |_| Ok(()),
+        )
+    });
+    let mut payer_calls = payer.calls().map_err(|e| e.to_string())?;
+    let mut offers = offers.into_iter().enumerate();
+    let offering = pipeline(
+        &mut payer_calls,
+        "/v1/offers",
+        |_| offers.next(),
+        |i| {
+            taken
+                .send(i)
+                .map_err(|_| "the accepting thread stopped".to_owned())
+        },
+    );
+    drop(taken);
+    let accepted = accepting
+        .join()
+        .map_err(|_| "accept thread panicked".to_owned())?;
+    offering.and(accepted)
+}
+
+/// Keeps up to [`WINDOW`] calls in flight on `calls`. `next(wait)` gives the next item (index
+/// and body): with `wait` false it answers `None` when nothing is ready yet; with `wait` true
+/// (nothing in flight) it blocks, and `None` means there is nothing more. `done` hears of each
+/// item the node accepted; any refusal stops the run.
+fn pipeline<B: serde::Serialize>(
+    calls: &mut chit_client::Calls,
+    path: &str,
+    mut next: impl FnMut(bool) -> Option<(usize, B)>,
+    mut done: impl FnMut(usize) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut in_flight = std::collections::HashMap::new();
+    loop {
+        while in_flight.len() < WINDOW {
+            match next(in_flight.is_empty()) {
+                Some((i, body)) => {
+                    let number = calls.send(path, &body).map_err(|e| e.to_string())?;
+                    in_flight.insert(number, i);
+                }
+                None if in_flight.is_empty() => return Ok(()),
+                None => break,
+            }
+        }
+        let (number, outcome) = calls
+            .recv::<serde_json::Value>()
+            .map_err(|e| e.to_string())?;
+        outcome.map_err(|e| e.to_string())?;
+        let i = in_flight
+            .remove(&number)
+            .ok_or_else(|| format!("a reply to call {number}, which is not in flight"))?;
+        done(i)?;
+    }
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -179,105 +297,109 @@ pub fn run(
         pairs.push((payer_c, payer, payee_c, payee));
     }
 
-    // Settled payments: offer (payer) then accept (payee), each signed.
-    let per_pair = options.payments / options.pairs;
-    let mut work = Vec::new();
-    for (payer_c, payer, payee_c, payee) in pairs.iter_mut() {
-        let mut items = Vec::with_capacity(per_pair);
-        for _ in 0..per_pair {
-            let id = chit_client::new_id();
-            let offer = payer_c
-                .seal_offer(
-                    payer,
-                    &payee.handle,
-                    "EUR:0.01",
-                    now_ms() + 3_600_000,
-                    b"bench",
-                    &id,
-                )
-                .map_err(|e| e.to_string())?;
-            let accept = Client::sign(payee, Action::Accept { message: id });
-            items.push((offer, accept));
-        }
-        let token_payer = payer_c.token().unwrap_or_default().to_owned();
-        let token_payee = payee_c.token().unwrap_or_default().to_owned();
-        work.push((items, token_payer, token_payee));
-    }
-    let start = Instant::now();
-    let threads: Vec<_> = work
-        .into_iter()
-        .map(|(items, token_payer, token_payee)| {
-            let url = node.url.clone();
-            std::thread::spawn(move || -> Result<(), String> {
-                let mut payer = Client::new(&url, None);
-                payer.set_token(token_payer);
-                let mut payee = Client::new(&url, None);
-                payee.set_token(token_payee);
-                for (offer, accept) in items {
-                    payer.post_offer(&offer).map_err(|e| e.to_string())?;
-                    payee.decide(&accept).map_err(|e| e.to_string())?;
-                }
-                Ok(())
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join()
-            .map_err(|_| "payment thread panicked".to_owned())??;
-    }
-    let settled = per_pair * options.pairs;
-    let elapsed = start.elapsed();
-    report(&figure(
-        &format!(
-            "settled payments/s ({} pairs, offer + accept)",
-            options.pairs
-        ),
-        format!("{:.0}", settled as f64 / elapsed.as_secs_f64()),
-    ));
-
-    // Messages: every pair's payer writes to its payee.
-    let per_pair = options.messages / options.pairs;
-    let mut work: Vec<(Vec<PostRequest>, String)> = Vec::new();
-    for (payer_c, payer, _, payee) in pairs.iter_mut() {
-        let mut items = Vec::with_capacity(per_pair);
-        for _ in 0..per_pair {
-            items.push(
-                payer_c
-                    .seal_say(
+    // Settled payments: offer (payer) then accept (payee), each signed; then messages. Each
+    // over HTTP (one request per command, waiting for each answer) and over the calls socket
+    // (pipelined, `WINDOW` in flight per connection).
+    for wire in [Wire::Http, Wire::Calls] {
+        let per_pair = options.payments / options.pairs;
+        let mut work = Vec::new();
+        for (payer_c, payer, payee_c, payee) in pairs.iter_mut() {
+            let mut items = Vec::with_capacity(per_pair);
+            for _ in 0..per_pair {
+                let id = chit_client::new_id();
+                let offer = payer_c
+                    .seal_offer(
                         payer,
                         &payee.handle,
-                        b"hello from the benchmark",
-                        &chit_client::new_id(),
+                        "EUR:0.01",
+                        now_ms() + 3_600_000,
+                        b"bench",
+                        &id,
                     )
-                    .map_err(|e| e.to_string())?,
-            );
+                    .map_err(|e| e.to_string())?;
+                let accept = Client::sign(payee, Action::Accept { message: id });
+                items.push((offer, accept));
+            }
+            work.push((
+                items,
+                logged_in(&node.url, payer_c),
+                logged_in(&node.url, payee_c),
+            ));
         }
-        work.push((items, payer_c.token().unwrap_or_default().to_owned()));
-    }
-    let start = Instant::now();
-    let threads: Vec<_> = work
-        .into_iter()
-        .map(|(items, token)| {
-            let url = node.url.clone();
-            std::thread::spawn(move || -> Result<(), String> {
-                let mut client = Client::new(&url, None);
-                client.set_token(token);
-                for request in items {
-                    client.post_request(&request).map_err(|e| e.to_string())?;
-                }
-                Ok(())
+        let start = Instant::now();
+        let threads: Vec<_> = work
+            .into_iter()
+            .map(|(items, payer, payee)| {
+                std::thread::spawn(move || match wire {
+                    Wire::Http => settle_over_http(&payer, &payee, items),
+                    Wire::Calls => settle_over_calls(&payer, &payee, items),
+                })
             })
-        })
-        .collect();
-    for t in threads {
-        t.join()
-            .map_err(|_| "message thread panicked".to_owned())??;
+            .collect();
+        for t in threads {
+            t.join()
+                .map_err(|_| "payment thread panicked".to_owned())??;
+        }
+        let settled = per_pair * options.pairs;
+        report(&figure(
+            &format!(
+                "settled payments/s {} ({} pairs, offer + accept)",
+                wire.label(),
+                options.pairs
+            ),
+            format!("{:.0}", settled as f64 / start.elapsed().as_secs_f64()),
+        ));
+
+        // Messages: every pair's payer writes to its payee.
+        let per_pair = options.messages / options.pairs;
+        let mut work = Vec::new();
+        for (payer_c, payer, _, payee) in pairs.iter_mut() {
+            let mut items = Vec::with_capacity(per_pair);
+            for _ in 0..per_pair {
+                items.push(
+                    payer_c
+                        .seal_say(
+                            payer,
+                            &payee.handle,
+                            b"hello from the benchmark",
+                            &chit_client::new_id(),
+                        )
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+            work.push((items, logged_in(&node.url, payer_c)));
+        }
+        let start = Instant::now();
+        let threads: Vec<_> = work
+            .into_iter()
+            .map(|(items, client)| {
+                std::thread::spawn(move || -> Result<(), String> {
+                    match wire {
+                        Wire::Http => {
+                            for request in items {
+                                client.post_request(&request).map_err(|e| e.to_string())?;
+                            }
+                            Ok(())
+                        }
+                        Wire::Calls => {
+                            let mut calls = client.calls().map_err(|e| e.to_string())?;
+                            let mut items = items.into_iter().enumerate();
+                            pipeline(&mut calls, "/v1/messages", |_| items.next(), |_| Ok(()))
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join()
+                .map_err(|_| "message thread panicked".to_owned())??;
+        }
+        let sent = per_pair * options.pairs;
+        report(&figure(
+            &format!("messages/s {} ({} senders)", wire.label(), options.pairs),
+            format!("{:.0}", sent as f64 / start.elapsed().as_secs_f64()),
+        ));
     }
-    let sent = per_pair * options.pairs;
-    report(&figure(
-        &format!("messages/s ({} senders)", options.pairs),
-        format!("{:.0}", sent as f64 / start.elapsed().as_secs_f64()),
-    ));
 
     // Latency: paced sends from one user to a live subscriber.
     let (mut sender_c, sender) = user(&node.url, "latency_sender")?;

@@ -132,18 +132,8 @@ impl Client {
             .read_to_string()
             .map_err(|e| ClientError::Transport(e.to_string()))?;
         if status >= 400 {
-            return Err(match serde_json::from_str::<ErrorBody>(&body) {
-                Ok(e) => ClientError::Api {
-                    status,
-                    code: e.error.code,
-                    message: e.error.message,
-                },
-                Err(_) => ClientError::Api {
-                    status,
-                    code: "http_error".into(),
-                    message: format!("HTTP {status}"),
-                },
-            });
+            let body = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+            return Err(api_error(status, body));
         }
         serde_json::from_str(&body).map_err(|e| ClientError::Untrusted(format!("bad JSON: {e}")))
     }
@@ -509,15 +499,102 @@ impl Client {
 
     /// Opens the live event stream.
     pub fn listen(&self) -> Result<Listener, ClientError> {
+        Ok(Listener {
+            socket: self.websocket("/v1/events")?,
+        })
+    }
+
+    /// Opens a calls socket: the acting POST endpoints, pipelined on one connection.
+    pub fn calls(&self) -> Result<Calls, ClientError> {
+        Ok(Calls {
+            socket: self.websocket("/v1/calls")?,
+            next: 1,
+        })
+    }
+
+    fn websocket(&self, path: &str) -> Result<WebSocket, ClientError> {
         let token = self.token.as_ref().ok_or(ClientError::NotLoggedIn)?;
         let ws_base = self
             .base
             .replacen("http://", "ws://", 1)
             .replacen("https://", "wss://", 1);
-        let url = format!("{ws_base}/v1/events?token={token}");
+        let url = format!("{ws_base}{path}?token={token}");
         let (socket, _) = tungstenite::connect(url.as_str())
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        Ok(Listener { socket })
+        Ok(socket)
+    }
+}
+
+type WebSocket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>;
+
+/// A connection to `/v1/calls`. [`Calls::send`] returns at once with the call's number;
+/// [`Calls::recv`] gives the next reply, in whatever order the node finishes them. Keep the
+/// calls in flight below the node's limit (256) or it stops reading until replies are read.
+pub struct Calls {
+    socket: WebSocket,
+    next: u64,
+}
+
+impl Calls {
+    /// Sends one call (e.g. `"/v1/messages"` with a [`PostRequest`]); returns its number.
+    pub fn send<B: Serialize>(&mut self, path: &str, body: &B) -> Result<u64, ClientError> {
+        let call = chit_proto::api::Call {
+            call: self.next,
+            path: path.to_owned(),
+            body,
+        };
+        let text = serde_json::to_string(&call).expect("serialisable");
+        self.socket
+            .send(tungstenite::Message::Text(text.into()))
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        self.next += 1;
+        Ok(call.call)
+    }
+
+    /// Blocks for the next reply: its call's number and the outcome, an error as over HTTP.
+    pub fn recv<T: DeserializeOwned>(
+        &mut self,
+    ) -> Result<(u64, Result<T, ClientError>), ClientError> {
+        loop {
+            let text = match self
+                .socket
+                .read()
+                .map_err(|e| ClientError::Transport(e.to_string()))?
+            {
+                tungstenite::Message::Text(text) => text,
+                tungstenite::Message::Close(_) => {
+                    return Err(ClientError::Transport("the node closed the socket".into()))
+                }
+                _ => continue,
+            };
+            let reply: chit_proto::api::Reply = serde_json::from_str(text.as_str())
+                .map_err(|e| ClientError::Untrusted(format!("reply: {e}")))?;
+            let Some(number) = reply.reply else {
+                return Err(api_error(reply.status, reply.body));
+            };
+            if reply.status >= 400 {
+                return Ok((number, Err(api_error(reply.status, reply.body))));
+            }
+            let body = serde_json::from_value(reply.body)
+                .map_err(|e| ClientError::Untrusted(format!("reply body: {e}")));
+            return Ok((number, body));
+        }
+    }
+}
+
+/// The node's error answer (`{"error": {…}}`), over HTTP or the calls socket.
+fn api_error(status: u16, body: serde_json::Value) -> ClientError {
+    match serde_json::from_value::<ErrorBody>(body) {
+        Ok(e) => ClientError::Api {
+            status,
+            code: e.error.code,
+            message: e.error.message,
+        },
+        Err(_) => ClientError::Api {
+            status,
+            code: "http_error".into(),
+            message: format!("HTTP {status}"),
+        },
     }
 }
 
@@ -531,7 +608,7 @@ pub enum Event {
 
 /// A live connection to `/v1/events`.
 pub struct Listener {
-    socket: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>,
+    socket: WebSocket,
 }
 
 impl Listener {

@@ -82,8 +82,10 @@ pub fn open(path: &Path) -> Result<Storage, StoreError> {
     })
 }
 
-/// Runs passive checkpoints until the returned sender is dropped, then truncates the WAL.
-fn start_checkpointer(conn: Connection) -> mpsc::Sender<()> {
+/// Runs passive checkpoints on `conn` every few milliseconds until the returned sender is
+/// dropped, then truncates the WAL. For any SQLite file whose writers turned
+/// `wal_autocheckpoint` off (the node database uses it too).
+pub fn start_checkpointer(conn: Connection) -> mpsc::Sender<()> {
     let (stop, stopped) = mpsc::channel::<()>();
     let checkpoint = move |mode: &str| {
         let sql = format!("PRAGMA wal_checkpoint({mode})");

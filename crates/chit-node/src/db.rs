@@ -116,6 +116,9 @@ pub enum Db {
         writer: Arc<Mutex<rusqlite::Connection>>,
         readers: Arc<Pool<rusqlite::Connection>>,
         batch: Arc<Batcher>,
+        /// Copies the WAL into the database file off the writers' path; stops when the last
+        /// clone of the database is dropped.
+        _checkpointer: Arc<std::sync::mpsc::Sender<()>>,
     },
     Postgres {
         pool: Arc<Pool<postgres::Client>>,
@@ -123,21 +126,27 @@ pub enum Db {
 }
 
 type JobResult = Result<Box<dyn Any + Send>, StoreError>;
-type JobFn = Box<dyn FnOnce(&mut dyn Conn) -> JobResult + Send>;
+/// A job may run twice (see [`run_batch`]), so it must be a pure function of the database.
+type JobFn = Box<dyn Fn(&mut dyn Conn) -> JobResult + Send>;
 
 struct Job {
     run: JobFn,
-    reply: mpsc::Sender<JobResult>,
+    /// Hands the result to the submitter: a blocked thread or an awaiting task.
+    reply: Box<dyn FnOnce(JobResult) + Send>,
 }
 
 /// Most jobs one batch transaction runs.
 pub const BATCH_JOBS_MAX: usize = 256;
 /// Most jobs waiting for the batch writer; submitters wait beyond it (backpressure).
 pub const BATCH_QUEUE_MAX: usize = 4096;
+/// Jobs after which the batch writer itself completes a checkpoint, so its next transaction
+/// restarts the WAL from the beginning (under constant writes the checkpointer thread never
+/// finds a quiet moment, and an ever-growing WAL costs fresh file blocks on every commit).
+const WAL_RESTART_JOBS: u64 = 16_384;
 
 /// Group commit for node writes: one thread with its own connection gathers whatever jobs are
-/// queued, runs each inside its own savepoint of one transaction (a failing job undoes only
-/// itself), commits durably once, and only then answers every submitter.
+/// queued, runs them in one transaction (a failing job undoes only itself), commits durably
+/// once, and only then answers every submitter.
 pub struct Batcher {
     queue: mpsc::SyncSender<Job>,
 }
@@ -147,12 +156,14 @@ impl Batcher {
     /// transaction in the engine's dialect.
     fn start(
         begin: &'static str,
+        restart_wal: Option<&'static str>,
         mut with_conn: impl FnMut(&mut dyn FnMut(&mut dyn Conn)) + Send + 'static,
     ) -> Arc<Self> {
         let (queue, jobs) = mpsc::sync_channel::<Job>(BATCH_QUEUE_MAX);
         std::thread::Builder::new()
             .name("chit-node-writer".into())
             .spawn(move || {
+                let mut since_checkpoint = 0u64;
                 while let Ok(first) = jobs.recv() {
                     let mut batch = vec![first];
                     while batch.len() < BATCH_JOBS_MAX {
@@ -165,11 +176,21 @@ impl Batcher {
                         batch.into_iter().map(|j| (j.run, j.reply)).unzip();
                     let mut runs = Some(runs);
                     let mut results = Vec::new();
+                    since_checkpoint += runs.as_ref().map_or(0, |r| r.len() as u64);
                     with_conn(&mut |c| {
                         results = run_batch(c, begin, runs.take().expect("runs once"));
+                        if let Some(sql) =
+                            restart_wal.filter(|_| since_checkpoint >= WAL_RESTART_JOBS)
+                        {
+                            // Cheap: the checkpointer has copied most frames already. A failure
+                            // only postpones the restart; the commit stands.
+                            if c.query(sql, &[]).is_ok() {
+                                since_checkpoint = 0;
+                            }
+                        }
                     });
                     for (reply, result) in replies.into_iter().zip(results) {
-                        let _ = reply.send(result);
+                        reply(result);
                     }
                 }
             })
@@ -178,9 +199,45 @@ impl Batcher {
     }
 }
 
-/// One batch transaction. If anything but a job itself fails (a savepoint, the commit), no job
-/// is reported as done: the whole batch is answered with that error.
+/// One batch transaction, optimistically: every job runs straight in the transaction and the
+/// batch commits once. Should any job fail, the whole transaction is rolled back and the batch
+/// runs again with each job in its own savepoint, so a failing job undoes only itself (the
+/// savepoints cost a statement journal of every page a job touches, too dear for the usual
+/// batch where nothing fails). If anything but a job itself fails (a savepoint, the commit), no
+/// job is reported as done: the whole batch is answered with that error.
 fn run_batch(c: &mut dyn Conn, begin: &str, runs: Vec<JobFn>) -> Vec<JobResult> {
+    let all = |n: usize, e: &StoreError| (0..n).map(|_| Err(e.clone())).collect::<Vec<_>>();
+    if let Err(e) = c.execute(begin, &[]) {
+        return all(runs.len(), &e);
+    }
+    let mut results = Vec::with_capacity(runs.len());
+    for run in &runs {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&mut *c))) {
+            Ok(Ok(value)) => results.push(Ok(value)),
+            _ => break,
+        }
+    }
+    if results.len() == runs.len() {
+        return match c.execute("COMMIT", &[]) {
+            Ok(_) => results,
+            Err(e) => {
+                let _ = c.execute("ROLLBACK", &[]);
+                all(runs.len(), &e)
+            }
+        };
+    }
+    if let Err(e) = c.execute("ROLLBACK", &[]) {
+        return all(runs.len(), &e);
+    }
+    run_batch_isolated(c, begin, runs)
+}
+
+fn panicked() -> StoreError {
+    StoreError::Backend("a write job panicked".into())
+}
+
+/// The careful way: each job in its own savepoint.
+fn run_batch_isolated(c: &mut dyn Conn, begin: &str, runs: Vec<JobFn>) -> Vec<JobResult> {
     let all = |n: usize, e: &StoreError| (0..n).map(|_| Err(e.clone())).collect::<Vec<_>>();
     if let Err(e) = c.execute(begin, &[]) {
         return all(runs.len(), &e);
@@ -198,7 +255,7 @@ fn run_batch(c: &mut dyn Conn, begin: &str, runs: Vec<JobFn>) -> Vec<JobResult> 
             continue;
         }
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&mut *c)))
-            .unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into())));
+            .unwrap_or_else(|_| Err(panicked()));
         let undo = outcome.is_err();
         results.push(outcome);
         let closed = if undo {
@@ -245,12 +302,23 @@ impl Db {
         let writer = sqlite_connect(path)?;
         sqlite_migrate(&writer)?;
         let batch_conn = sqlite_connect(path)?;
-        let batch = Batcher::start("BEGIN IMMEDIATE", move |f| f(&mut SqliteConn(&batch_conn)));
+        // The checkpointer thread copies the WAL back; no writer stalls a commit on it.
+        for conn in [&writer, &batch_conn] {
+            conn.pragma_update(None, "wal_autocheckpoint", 0)
+                .map_err(sqlite_err)?;
+        }
+        let checkpointer = chit_ledger_sqlite::start_checkpointer(sqlite_connect(path)?);
+        let batch = Batcher::start(
+            "BEGIN IMMEDIATE",
+            Some("PRAGMA wal_checkpoint(PASSIVE)"),
+            move |f| f(&mut SqliteConn(&batch_conn)),
+        );
         let path = path.to_owned();
         Ok(Self::Sqlite {
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Pool::new(8, Box::new(move || sqlite_connect(&path)))),
             batch,
+            _checkpointer: Arc::new(checkpointer),
         })
     }
 
@@ -265,6 +333,10 @@ impl Db {
                 Box::new(move || postgres::Client::connect(&url, postgres::NoTls).map_err(pg_err)),
             )),
         })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, Self::Sqlite { .. })
     }
 
     /// Runs `f` in one write transaction, committed durably before it returns; rolled back if
@@ -313,26 +385,85 @@ impl Db {
     /// updates): on SQLite as one job of a group-committed batch, isolated from the other jobs
     /// by a savepoint; on PostgreSQL as a transaction of its own, whose commit the server
     /// already groups with concurrent ones. Durable before it returns either way.
+    /// `f` may run more than once (a batch that must be redone), so it must be a pure function
+    /// of the database.
     pub fn write_batched<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError> + Send + 'static,
+        f: impl Fn(&mut dyn Conn) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let batch = match self {
             Self::Sqlite { batch, .. } => batch,
-            Self::Postgres { .. } => return self.write(f),
+            // As in a batch, a job that panics is a failed write, not a crashed caller.
+            Self::Postgres { .. } => {
+                return self.write(|c| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(c)))
+                        .unwrap_or_else(|_| Err(panicked()))
+                })
+            }
         };
-        let stopped = || StoreError::Backend("the node writer has stopped".into());
         let (reply, answer) = mpsc::channel();
-        let run: JobFn = Box::new(move |c| f(c).map(|v| Box::new(v) as Box<dyn Any + Send>));
-        batch
-            .queue
-            .send(Job { run, reply })
-            .map_err(|_| stopped())?;
-        let value = answer.recv().map_err(|_| stopped())??;
-        Ok(*value
-            .downcast::<T>()
-            .expect("a job answers with its own type"))
+        let job = Job {
+            run: job_fn(f),
+            reply: Box::new(move |result| {
+                let _ = reply.send(result);
+            }),
+        };
+        batch.queue.send(job).map_err(|_| writer_stopped())?;
+        downcast(answer.recv().map_err(|_| writer_stopped())?)
     }
+
+    /// [`Db::write_batched`] for async callers: on SQLite the task awaits the batch writer
+    /// without holding a thread (no blocking-pool hop on the hot path); on PostgreSQL the
+    /// transaction runs on the blocking pool.
+    pub async fn write_batched_async<T: Send + 'static>(
+        &self,
+        f: impl Fn(&mut dyn Conn) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let batch = match self {
+            Self::Sqlite { batch, .. } => batch.clone(),
+            Self::Postgres { .. } => {
+                let db = self.clone();
+                return tokio::task::spawn_blocking(move || db.write_batched(f))
+                    .await
+                    .map_err(|_| panicked())?;
+            }
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            run: job_fn(f),
+            reply: Box::new(move |result| {
+                let _ = reply.send(result);
+            }),
+        };
+        match batch.queue.try_send(job) {
+            Ok(()) => {}
+            // The queue is full: wait for room on a blocking thread (backpressure).
+            Err(mpsc::TrySendError::Full(job)) => {
+                tokio::task::spawn_blocking(move || batch.queue.send(job))
+                    .await
+                    .map_err(|_| panicked())?
+                    .map_err(|_| writer_stopped())?
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(writer_stopped()),
+        }
+        downcast(answer.await.map_err(|_| writer_stopped())?)
+    }
+}
+
+fn job_fn<T: Send + 'static>(
+    f: impl Fn(&mut dyn Conn) -> Result<T, StoreError> + Send + 'static,
+) -> JobFn {
+    Box::new(move |c| f(c).map(|v| Box::new(v) as Box<dyn Any + Send>))
+}
+
+fn downcast<T: 'static>(result: JobResult) -> Result<T, StoreError> {
+    Ok(*result?
+        .downcast::<T>()
+        .expect("a job answers with its own type"))
+}
+
+fn writer_stopped() -> StoreError {
+    StoreError::Backend("the node writer has stopped".into())
 }
 
 fn sqlite_err(e: rusqlite::Error) -> StoreError {

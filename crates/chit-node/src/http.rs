@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chit_proto::api::{
-    ChallengeRequest, Delivery, LoginRequest, MailboxPage, PostRequest, RegisterRequest,
+    ChallengeRequest, Delivery, Envelope, LoginRequest, MailboxPage, PostRequest, RegisterRequest,
     SignedCommand,
 };
 use chit_proto::Action;
@@ -60,6 +60,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/keys", get(api_keys))
         .route("/v1/settings", post(settings))
         .route("/v1/events", get(events))
+        .route("/v1/calls", get(calls))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(node)
@@ -115,6 +116,18 @@ impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, node: &AppState) -> Result<Self, ApiError> {
+        let AuthedToken(handle, _) = AuthedToken::from_request_parts(parts, node).await?;
+        Ok(Self(handle))
+    }
+}
+
+/// [`Authed`] and the session token itself, for a socket that must re-check its session.
+pub struct AuthedToken(pub Handle, pub String);
+
+impl FromRequestParts<AppState> for AuthedToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, node: &AppState) -> Result<Self, ApiError> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -127,13 +140,19 @@ impl FromRequestParts<AppState> for Authed {
                 .map(str::to_owned)
         });
         let token = header.or(query).ok_or_else(ApiError::unauthorized)?;
-        if let Some(handle) = node.authenticate_cached(&token) {
-            return Ok(Self(handle));
-        }
-        let node = node.clone();
-        let handle = blocking(move || node.authenticate(&token)).await?;
-        Ok(Self(handle))
+        let handle = authenticate(node, &token).await?;
+        Ok(Self(handle, token))
     }
+}
+
+/// The session's user: from the cache without leaving the async thread, else from the
+/// database on the blocking pool.
+async fn authenticate(node: &AppState, token: &str) -> Result<Handle, ApiError> {
+    if let Some(handle) = node.authenticate_cached(token) {
+        return Ok(handle);
+    }
+    let (node, token) = (node.clone(), token.to_owned());
+    blocking(move || node.authenticate(&token)).await
 }
 
 /// The API description, hand-written and checked by a test against the real routes.
@@ -201,7 +220,7 @@ async fn post_message(
     Authed(actor): Authed,
     ApiJson(req): ApiJson<PostRequest>,
 ) -> Result<Response, ApiError> {
-    let res = blocking(move || node.post(&actor, &req)).await?;
+    let res = node.post_async(actor, req).await?;
     Ok((StatusCode::CREATED, Json(res)).into_response())
 }
 
@@ -229,27 +248,26 @@ async fn command(
     Authed(actor): Authed,
     ApiJson(req): ApiJson<SignedCommand>,
 ) -> Result<Response, ApiError> {
+    Ok(Json(run_command(node, actor, req).await?).into_response())
+}
+
+/// `/v1/commands` for both front doors (HTTP and the calls socket).
+async fn run_command(
+    node: AppState,
+    actor: Handle,
+    req: SignedCommand,
+) -> Result<serde_json::Value, ApiError> {
+    fn value(v: impl serde::Serialize) -> Result<serde_json::Value, ApiError> {
+        serde_json::to_value(v).map_err(|_| ApiError::internal())
+    }
     match req.command.action {
-        Action::Link { .. } => {
-            let res = blocking(move || node.link(&actor, &req)).await?;
-            Ok(Json(res).into_response())
-        }
-        Action::Grant { .. } => {
-            let res = blocking(move || node.grant(&actor, &req)).await?;
-            Ok(Json(res).into_response())
-        }
-        Action::Revoke { .. } => {
-            let res = blocking(move || node.revoke(&actor, &req)).await?;
-            Ok(Json(res).into_response())
-        }
+        Action::Link { .. } => value(blocking(move || node.link(&actor, &req)).await?),
+        Action::Grant { .. } => value(blocking(move || node.grant(&actor, &req)).await?),
+        Action::Revoke { .. } => value(blocking(move || node.revoke(&actor, &req)).await?),
         Action::TopUp { .. } | Action::CashOut { .. } => {
-            let res = blocking(move || node.top_up_or_cash_out(&actor, &req)).await?;
-            Ok(Json(res).into_response())
+            value(blocking(move || node.top_up_or_cash_out(&actor, &req)).await?)
         }
-        _ => {
-            let res = blocking(move || node.act(&actor, &req)).await?;
-            Ok(Json(res).into_response())
-        }
+        _ => value(blocking(move || node.act(&actor, &req)).await?),
     }
 }
 
@@ -338,4 +356,115 @@ async fn forward_events(
             },
         }
     }
+}
+
+/// Calls one socket may have in flight; beyond it the node stops reading the socket until
+/// replies have gone out (backpressure instead of an unbounded queue).
+pub const CALLS_IN_FLIGHT_MAX: usize = 256;
+
+/// `/v1/calls`: a WebSocket carrying the acting POST endpoints as pipelined calls (see
+/// [`chit_proto::api::Call`]). One connection, no per-request HTTP: what a busy wallet or a
+/// gateway uses. Each call is checked like its HTTP twin, the session included (a socket does
+/// not outlive its session).
+async fn calls(
+    State(node): State<AppState>,
+    AuthedToken(_, token): AuthedToken,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .max_message_size(BODY_BYTES_MAX)
+        .on_upgrade(move |socket| serve_calls(socket, node, token))
+}
+
+async fn serve_calls(mut socket: WebSocket, node: AppState, token: String) {
+    let (replies, mut replied) = tokio::sync::mpsc::channel::<String>(CALLS_IN_FLIGHT_MAX);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(CALLS_IN_FLIGHT_MAX));
+    loop {
+        tokio::select! {
+            reply = replied.recv() => {
+                let reply = reply.expect("the loop holds a sender");
+                if socket.send(Message::Text(reply.into())).await.is_err() {
+                    return;
+                }
+            }
+            // Read only while a call may start; the permit goes back before the reply is
+            // queued, so the reply that wakes this loop finds it free again.
+            incoming = socket.recv(), if in_flight.available_permits() > 0 => {
+                let text = match incoming {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => continue,
+                };
+                let permit = in_flight.clone().try_acquire_owned().expect("a permit is free");
+                let (node, token, replies) = (node.clone(), token.clone(), replies.clone());
+                tokio::spawn(async move {
+                    let reply = answer_call(node, &token, text.as_str()).await;
+                    drop(permit);
+                    let _ = replies.send(reply).await;
+                });
+            }
+        }
+    }
+}
+
+/// One call, answered as JSON: the status and body its HTTP twin would give.
+async fn answer_call(node: AppState, token: &str, frame: &str) -> String {
+    use chit_proto::api::{Call, Reply};
+    let call: Call = match serde_json::from_str(frame) {
+        Ok(call) => call,
+        Err(e) => {
+            let number = serde_json::from_str::<serde_json::Value>(frame)
+                .ok()
+                .and_then(|v| v.get("call").and_then(serde_json::Value::as_u64));
+            return reply_error(number, &ApiError::bad_request("bad_call", &e.to_string()));
+        }
+    };
+    let outcome = async {
+        let actor = authenticate(&node, token).await?;
+        fn body<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
+            serde_json::from_value(v).map_err(|e| ApiError::bad_request("bad_json", &e.to_string()))
+        }
+        let created = |v: Envelope| (StatusCode::CREATED, serde_json::to_value(v));
+        Ok::<_, ApiError>(match call.path.as_str() {
+            "/v1/messages" => created(node.post_async(actor, body(call.body)?).await?),
+            "/v1/offers" => {
+                let req: PostRequest = body(call.body)?;
+                created(blocking(move || node.offer(&actor, &req)).await?)
+            }
+            "/v1/requests" => {
+                let req: PostRequest = body(call.body)?;
+                created(blocking(move || node.request(&actor, &req)).await?)
+            }
+            "/v1/commands" => (
+                StatusCode::OK,
+                Ok(run_command(node, actor, body(call.body)?).await?),
+            ),
+            other => {
+                return Err(ApiError::not_found(
+                    "not_found",
+                    &format!("{other} cannot be called on this socket"),
+                ))
+            }
+        })
+    }
+    .await;
+    match outcome {
+        Ok((status, Ok(body))) => serde_json::to_string(&Reply {
+            reply: Some(call.call),
+            status: status.as_u16(),
+            body,
+        })
+        .expect("serialisable"),
+        Ok((_, Err(_))) => reply_error(Some(call.call), &ApiError::internal()),
+        Err(e) => reply_error(Some(call.call), &e),
+    }
+}
+
+fn reply_error(number: Option<u64>, e: &ApiError) -> String {
+    serde_json::to_string(&chit_proto::api::Reply {
+        reply: number,
+        status: e.status.as_u16(),
+        body: e.body(),
+    })
+    .expect("serialisable")
 }

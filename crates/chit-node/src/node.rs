@@ -340,6 +340,53 @@ impl Node {
 
     /// Posts a signed message from `actor`. Retrying the same command returns the same message.
     pub fn post(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
+        let (conversation, members) = self.check_post(actor, request)?;
+        let posted = self.post_signed(actor, request, conversation, members, None)?;
+        Ok(self.posted_text(posted))
+    }
+
+    /// [`Node::post`] for async callers (the HTTP handler and the calls socket). When both
+    /// users' keys are cached and the signer is the identity key, the checks need no I/O and
+    /// run here; on SQLite the task then awaits the batch writer. Everything else goes to the
+    /// blocking pool. Same checks, same answers either way.
+    pub async fn post_async(
+        self: Arc<Self>,
+        actor: Handle,
+        request: PostRequest,
+    ) -> Result<Envelope, ApiError> {
+        let cached = request.signer.is_none()
+            && self.identities.get(&actor).is_some()
+            && matches!(&request.command.action,
+                Action::Say { to, .. } if self.identities.get(to).is_some());
+        if !cached || !self.db.is_sqlite() {
+            return tokio::task::spawn_blocking(move || self.post(&actor, &request))
+                .await
+                .map_err(|_| ApiError::internal())?;
+        }
+        let (conversation, members) = self.check_post(&actor, &request)?;
+        let expected = request.command.clone();
+        let job = self.posting_job(&actor, request, conversation, members, None);
+        // One writer on SQLite: no other node can get there first, so no retry loop.
+        let posted = self.db.write_batched_async(job).await?;
+        check_not_reused(&posted, Some(&expected))?;
+        self.deliver(&posted);
+        Ok(self.posted_text(posted))
+    }
+
+    fn posted_text(&self, posted: store::Posted) -> Envelope {
+        if posted.created {
+            crate::metrics::Metrics::inc(&self.metrics.messages);
+        }
+        posted.envelope
+    }
+
+    /// Everything a text post must pass before it is written: the signature, the recipient,
+    /// the body. Returns the conversation and its members.
+    fn check_post(
+        &self,
+        actor: &Handle,
+        request: &PostRequest,
+    ) -> Result<(String, Vec<Handle>), ApiError> {
         let command = &request.command;
         self.verify_command(actor, command, &request.signature, request.signer.as_ref())?;
         let Action::Say { to, body_digest } = &command.action else {
@@ -357,12 +404,7 @@ impl Node {
         }
         let members = sorted_members(actor, to);
         check_recipients(&request.body, &members)?;
-        let conversation = direct_conversation(actor, to);
-        let posted = self.post_signed(actor, request, conversation, members, None)?;
-        if posted.created {
-            crate::metrics::Metrics::inc(&self.metrics.messages);
-        }
-        Ok(posted.envelope)
+        Ok((direct_conversation(actor, to), members))
     }
 
     /// Checks that `command` is the logged-in `actor`'s own, well-formed and signed by them:
@@ -436,9 +478,26 @@ impl Node {
         members: Vec<Handle>,
         payment: Option<(chit_proto::api::PaymentPart, String)>,
     ) -> Result<store::Posted, ApiError> {
-        let (owned, sender) = (request.clone(), actor.clone());
+        let job = self.posting_job(actor, request.clone(), conversation, members, payment);
+        let posted = self.write_posting(Some(&request.command), job)?;
+        self.deliver(&posted);
+        Ok(posted)
+    }
+
+    /// The write of a post: its payment row (for an offer or request) and the message, in one
+    /// transaction; a pure function of the database, so it may run again.
+    fn posting_job(
+        &self,
+        actor: &Handle,
+        owned: PostRequest,
+        conversation: String,
+        members: Vec<Handle>,
+        payment: Option<(chit_proto::api::PaymentPart, String)>,
+    ) -> impl Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError> + Send + Sync + 'static
+    {
+        let sender = actor.clone();
         let time_ms = self.now_ms();
-        let posted = self.write_posting(Some(&request.command), move |c| {
+        move |c| {
             if let Some((part, digest)) = &payment {
                 if store::payment(c, &owned.command.id)?.is_none() {
                     store::insert_payment(c, part, &conversation, digest, time_ms)?;
@@ -462,9 +521,7 @@ impl Node {
                     receipt: None,
                 },
             )
-        })?;
-        self.deliver(&posted);
-        Ok(posted)
+        }
     }
 
     /// Posts in a write transaction; a stored message with the same id but another command is
@@ -488,12 +545,7 @@ impl Node {
                 other => break other?,
             }
         };
-        if !posted.created && posted.envelope.command.as_ref() != expected {
-            return Err(ApiError::conflict(
-                "id_conflict",
-                "this id was used for a different command",
-            ));
-        }
+        check_not_reused(&posted, expected)?;
         Ok(posted)
     }
 
@@ -511,6 +563,20 @@ impl Node {
         }
         Ok(self.db.read(|c| store::mailbox(c, handle, after, limit))?)
     }
+}
+
+/// A stored message with the same id but another command: an id reused for something else.
+fn check_not_reused(
+    posted: &store::Posted,
+    expected: Option<&chit_proto::Command>,
+) -> Result<(), ApiError> {
+    if !posted.created && posted.envelope.command.as_ref() != expected {
+        return Err(ApiError::conflict(
+            "id_conflict",
+            "this id was used for a different command",
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn sorted_members(a: &Handle, b: &Handle) -> Vec<Handle> {

@@ -204,6 +204,28 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// A frame a wallet sends on the `/v1/calls` WebSocket: the body of one of the POST endpoints
+/// that act (`/v1/messages`, `/v1/offers`, `/v1/requests`, `/v1/commands`), named by `path`.
+/// Calls are pipelined: many may be in flight, each answered by a [`Reply`] with its number,
+/// in whatever order they finish.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Call<B = serde_json::Value> {
+    /// The wallet's number for this call, echoed in the reply.
+    pub call: u64,
+    pub path: String,
+    pub body: B,
+}
+
+/// The node's answer to a [`Call`]: the status and JSON body the same POST over HTTP gets.
+/// `reply` is absent when the frame was not a call at all (its number unreadable).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reply<B = serde_json::Value> {
+    pub reply: Option<u64>,
+    pub status: u16,
+    pub body: B,
+}
+
 /// The id of the direct conversation between two users: the same whoever starts it.
 pub fn direct_conversation(a: &Handle, b: &Handle) -> String {
     let (x, y) = if a <= b { (a, b) } else { (b, a) };
