@@ -218,7 +218,7 @@ fn pipeline<B: serde::Serialize>(
             }
         }
         let (number, outcome) = calls
-            .recv::<serde_json::Value>()
+            .recv::<serde::de::IgnoredAny>()
             .map_err(|e| e.to_string())?;
         outcome.map_err(|e| e.to_string())?;
         let i = in_flight

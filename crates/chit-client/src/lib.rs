@@ -567,15 +567,21 @@ impl Calls {
                 }
                 _ => continue,
             };
-            let reply: chit_proto::api::Reply = serde_json::from_str(text.as_str())
-                .map_err(|e| ClientError::Untrusted(format!("reply: {e}")))?;
+            // The body stays raw until the status says whether it is an answer or an error.
+            let reply: chit_proto::api::Reply<Box<serde_json::value::RawValue>> =
+                serde_json::from_str(text.as_str())
+                    .map_err(|e| ClientError::Untrusted(format!("reply: {e}")))?;
+            let error = || {
+                let body = serde_json::from_str(reply.body.get()).unwrap_or_default();
+                api_error(reply.status, body)
+            };
             let Some(number) = reply.reply else {
-                return Err(api_error(reply.status, reply.body));
+                return Err(error());
             };
             if reply.status >= 400 {
-                return Ok((number, Err(api_error(reply.status, reply.body))));
+                return Ok((number, Err(error())));
             }
-            let body = serde_json::from_value(reply.body)
+            let body = serde_json::from_str(reply.body.get())
                 .map_err(|e| ClientError::Untrusted(format!("reply body: {e}")));
             return Ok((number, body));
         }

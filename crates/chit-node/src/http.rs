@@ -13,12 +13,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chit_proto::api::{
-    ChallengeRequest, Delivery, Envelope, LoginRequest, MailboxPage, PostRequest, RegisterRequest,
+    ChallengeRequest, Delivery, LoginRequest, MailboxPage, PostRequest, RegisterRequest,
     SignedCommand,
 };
 use chit_proto::Action;
 use chit_proto::Handle;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -251,23 +252,20 @@ async fn command(
     Ok(Json(run_command(node, actor, req).await?).into_response())
 }
 
-/// `/v1/commands` for both front doors (HTTP and the calls socket).
+/// `/v1/commands` for both front doors (HTTP and the calls socket): the answer as JSON.
 async fn run_command(
     node: AppState,
     actor: Handle,
     req: SignedCommand,
-) -> Result<serde_json::Value, ApiError> {
-    fn value(v: impl serde::Serialize) -> Result<serde_json::Value, ApiError> {
-        serde_json::to_value(v).map_err(|_| ApiError::internal())
-    }
+) -> Result<Box<RawValue>, ApiError> {
     match req.command.action {
-        Action::Link { .. } => value(blocking(move || node.link(&actor, &req)).await?),
-        Action::Grant { .. } => value(blocking(move || node.grant(&actor, &req)).await?),
-        Action::Revoke { .. } => value(blocking(move || node.revoke(&actor, &req)).await?),
+        Action::Link { .. } => raw_json(&blocking(move || node.link(&actor, &req)).await?),
+        Action::Grant { .. } => raw_json(&blocking(move || node.grant(&actor, &req)).await?),
+        Action::Revoke { .. } => raw_json(&blocking(move || node.revoke(&actor, &req)).await?),
         Action::TopUp { .. } | Action::CashOut { .. } => {
-            value(blocking(move || node.top_up_or_cash_out(&actor, &req)).await?)
+            raw_json(&blocking(move || node.top_up_or_cash_out(&actor, &req)).await?)
         }
-        _ => value(blocking(move || node.act(&actor, &req)).await?),
+        _ => raw_json(&blocking(move || node.act(&actor, &req)).await?),
     }
 }
 
@@ -410,7 +408,8 @@ async fn serve_calls(mut socket: WebSocket, node: AppState, token: String) {
 /// One call, answered as JSON: the status and body its HTTP twin would give.
 async fn answer_call(node: AppState, token: &str, frame: &str) -> String {
     use chit_proto::api::{Call, Reply};
-    let call: Call = match serde_json::from_str(frame) {
+    // The body stays raw text until the path says what it must be: parsed once, into its type.
+    let call: Call<Box<RawValue>> = match serde_json::from_str(frame) {
         Ok(call) => call,
         Err(e) => {
             let number = serde_json::from_str::<serde_json::Value>(frame)
@@ -421,23 +420,28 @@ async fn answer_call(node: AppState, token: &str, frame: &str) -> String {
     };
     let outcome = async {
         let actor = authenticate(&node, token).await?;
-        fn body<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
-            serde_json::from_value(v).map_err(|e| ApiError::bad_request("bad_json", &e.to_string()))
+        fn body<T: serde::de::DeserializeOwned>(raw: &RawValue) -> Result<T, ApiError> {
+            serde_json::from_str(raw.get())
+                .map_err(|e| ApiError::bad_request("bad_json", &e.to_string()))
         }
-        let created = |v: Envelope| (StatusCode::CREATED, serde_json::to_value(v));
         Ok::<_, ApiError>(match call.path.as_str() {
-            "/v1/messages" => created(node.post_async(actor, body(call.body)?).await?),
+            "/v1/messages" => {
+                let envelope = node.post_async(actor, body(&call.body)?).await?;
+                (StatusCode::CREATED, raw_json(&envelope)?)
+            }
             "/v1/offers" => {
-                let req: PostRequest = body(call.body)?;
-                created(blocking(move || node.offer(&actor, &req)).await?)
+                let req: PostRequest = body(&call.body)?;
+                let envelope = blocking(move || node.offer(&actor, &req)).await?;
+                (StatusCode::CREATED, raw_json(&envelope)?)
             }
             "/v1/requests" => {
-                let req: PostRequest = body(call.body)?;
-                created(blocking(move || node.request(&actor, &req)).await?)
+                let req: PostRequest = body(&call.body)?;
+                let envelope = blocking(move || node.request(&actor, &req)).await?;
+                (StatusCode::CREATED, raw_json(&envelope)?)
             }
             "/v1/commands" => (
                 StatusCode::OK,
-                Ok(run_command(node, actor, body(call.body)?).await?),
+                run_command(node, actor, body(&call.body)?).await?,
             ),
             other => {
                 return Err(ApiError::not_found(
@@ -449,15 +453,19 @@ async fn answer_call(node: AppState, token: &str, frame: &str) -> String {
     }
     .await;
     match outcome {
-        Ok((status, Ok(body))) => serde_json::to_string(&Reply {
+        Ok((status, body)) => serde_json::to_string(&Reply {
             reply: Some(call.call),
             status: status.as_u16(),
             body,
         })
         .expect("serialisable"),
-        Ok((_, Err(_))) => reply_error(Some(call.call), &ApiError::internal()),
         Err(e) => reply_error(Some(call.call), &e),
     }
+}
+
+/// An answer serialised once, to be embedded as it is.
+fn raw_json(value: &impl serde::Serialize) -> Result<Box<RawValue>, ApiError> {
+    serde_json::value::to_raw_value(value).map_err(|_| ApiError::internal())
 }
 
 fn reply_error(number: Option<u64>, e: &ApiError) -> String {
