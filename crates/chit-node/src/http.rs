@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::ApiError;
-use crate::node::{Node, MAILBOX_PAGE_MAX};
+use crate::node::{blocking, Node, MAILBOX_PAGE_MAX};
 
 /// Largest request body accepted.
 pub const BODY_BYTES_MAX: usize = 256 * 1024;
@@ -65,20 +65,6 @@ pub fn router(node: Arc<Node>) -> Router {
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(node)
-}
-
-/// Runs blocking node work off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        tracing::error!(error = %e, "blocking task failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
-    })?
 }
 
 /// JSON bodies whose every rejection is a JSON error: malformed, unknown field, too large.
@@ -230,7 +216,7 @@ async fn offer(
     Authed(actor): Authed,
     ApiJson(req): ApiJson<PostRequest>,
 ) -> Result<Response, ApiError> {
-    let res = blocking(move || node.offer(&actor, &req)).await?;
+    let res = node.offer_async(actor, req).await?;
     Ok((StatusCode::CREATED, Json(res)).into_response())
 }
 
@@ -265,7 +251,7 @@ async fn run_command(
         Action::TopUp { .. } | Action::CashOut { .. } => {
             raw_json(&blocking(move || node.top_up_or_cash_out(&actor, &req)).await?)
         }
-        _ => raw_json(&blocking(move || node.act(&actor, &req)).await?),
+        _ => raw_json(&node.act_async(actor, req).await?),
     }
 }
 
@@ -430,8 +416,7 @@ async fn answer_call(node: AppState, token: &str, frame: &str) -> String {
                 (StatusCode::CREATED, raw_json(&envelope)?)
             }
             "/v1/offers" => {
-                let req: PostRequest = body(&call.body)?;
-                let envelope = blocking(move || node.offer(&actor, &req)).await?;
+                let envelope = node.offer_async(actor, body(&call.body)?).await?;
                 (StatusCode::CREATED, raw_json(&envelope)?)
             }
             "/v1/requests" => {

@@ -359,18 +359,34 @@ impl Node {
             && matches!(&request.command.action,
                 Action::Say { to, .. } if self.identities.get(to).is_some());
         if !cached || !self.db.is_sqlite() {
-            return tokio::task::spawn_blocking(move || self.post(&actor, &request))
-                .await
-                .map_err(|_| ApiError::internal())?;
+            return blocking(move || self.post(&actor, &request)).await;
         }
         let (conversation, members) = self.check_post(&actor, &request)?;
         let expected = request.command.clone();
         let job = self.posting_job(&actor, request, conversation, members, None);
-        // One writer on SQLite: no other node can get there first, so no retry loop.
-        let posted = self.db.write_batched_async(job).await?;
-        check_not_reused(&posted, Some(&expected))?;
+        let posted = self.write_posting_async(Some(expected), job).await?;
         self.deliver(&posted);
         Ok(self.posted_text(posted))
+    }
+
+    /// [`Node::write_posting`] for async callers: on SQLite the task awaits the batch writer
+    /// (one writer: no other node can get there first, so no retries); on PostgreSQL the
+    /// transaction and its retries run on the blocking pool.
+    pub(crate) async fn write_posting_async(
+        self: &Arc<Self>,
+        expected: Option<chit_proto::Command>,
+        job: impl Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Result<store::Posted, ApiError> {
+        if !self.db.is_sqlite() {
+            let node = self.clone();
+            return blocking(move || node.write_posting(expected.as_ref(), job)).await;
+        }
+        let posted = self.db.write_batched_async(job).await?;
+        check_not_reused(&posted, expected.as_ref())?;
+        Ok(posted)
     }
 
     fn posted_text(&self, posted: store::Posted) -> Envelope {
@@ -486,7 +502,7 @@ impl Node {
 
     /// The write of a post: its payment row (for an offer or request) and the message, in one
     /// transaction; a pure function of the database, so it may run again.
-    fn posting_job(
+    pub(crate) fn posting_job(
         &self,
         actor: &Handle,
         owned: PostRequest,
@@ -563,6 +579,16 @@ impl Node {
         }
         Ok(self.db.read(|c| store::mailbox(c, handle, after, limit))?)
     }
+}
+
+/// Runs blocking node work (database reads, the PostgreSQL engine) off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!(error = %e, "blocking task failed");
+        ApiError::internal()
+    })?
 }
 
 /// A stored message with the same id but another command: an id reused for something else.
