@@ -120,10 +120,18 @@ enum Wire {
 }
 
 impl Wire {
-    fn label(self) -> String {
+    fn label(self) -> &'static str {
         match self {
-            Self::Http => "over HTTP".into(),
-            Self::Calls => format!("over /v1/calls ({WINDOW} in flight)"),
+            Self::Http => "over HTTP",
+            Self::Calls => "over /v1/calls",
+        }
+    }
+
+    /// How many commands each connection has in flight.
+    fn in_flight(self) -> usize {
+        match self {
+            Self::Http => 1,
+            Self::Calls => WINDOW,
         }
     }
 }
@@ -271,6 +279,69 @@ pub fn run(
         value,
     };
 
+    // Latency first, on the quiet node: paced sends from one user to a live subscriber. (Right
+    // after the saturating runs below, the disk is still flushing their writes.)
+    let (mut sender_c, sender) = user(&node.url, "latency_sender")?;
+    let (receiver_c, receiver) = user(&node.url, "latency_receiver")?;
+    let count = (options.rate * options.latency_seconds) as usize;
+    let requests: Vec<PostRequest> = (0..count)
+        .map(|_| sender_c.seal_say(&sender, &receiver.handle, b"ping", &chit_client::new_id()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut listener = receiver_c.listen().map_err(|e| e.to_string())?;
+    listener
+        .set_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let (arrivals_tx, arrivals) = std::sync::mpsc::channel();
+    let receiving = std::thread::spawn(move || {
+        for _ in 0..count {
+            match listener.next_event() {
+                Ok(Event::Delivery(d)) => {
+                    let _ = arrivals_tx.send((d.message.id.clone(), Instant::now()));
+                }
+                _ => return,
+            }
+        }
+    });
+    let interval = Duration::from_nanos(1_000_000_000 / options.rate);
+    let sender_c = Arc::new(sender_c);
+    let start = Instant::now();
+    let mut sent_at = std::collections::HashMap::with_capacity(count);
+    for (i, request) in requests.iter().enumerate() {
+        let due = start + interval * i as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        sent_at.insert(request.command.id.clone(), Instant::now());
+        sender_c.post_request(request).map_err(|e| e.to_string())?;
+    }
+    receiving
+        .join()
+        .map_err(|_| "receiver panicked".to_owned())?;
+    let mut latencies: Vec<Duration> = arrivals
+        .try_iter()
+        .filter_map(|(id, at)| sent_at.get(&id).map(|s| at.saturating_duration_since(*s)))
+        .collect();
+    if latencies.len() < count {
+        return Err(format!(
+            "only {} of {count} messages reached the subscriber",
+            latencies.len()
+        ));
+    }
+    latencies.sort_unstable();
+    let achieved = count as f64 / start.elapsed().as_secs_f64();
+    report(&figure(
+        &format!(
+            "delivery latency at {} msg/s (achieved {achieved:.0}), send to subscriber",
+            options.rate
+        ),
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms",
+            percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.99).as_secs_f64() * 1e3
+        ),
+    ));
+
     // Pairs of users; payers funded from the sandbox rail.
     let mut pairs = Vec::new();
     for i in 0..options.pairs {
@@ -343,9 +414,10 @@ pub fn run(
         let settled = per_pair * options.pairs;
         report(&figure(
             &format!(
-                "settled payments/s {} ({} pairs, offer + accept)",
+                "settled payments/s {} ({} pairs × {} in flight)",
                 wire.label(),
-                options.pairs
+                options.pairs,
+                wire.in_flight()
             ),
             format!("{:.0}", settled as f64 / start.elapsed().as_secs_f64()),
         ));
@@ -396,72 +468,16 @@ pub fn run(
         }
         let sent = per_pair * options.pairs;
         report(&figure(
-            &format!("messages/s {} ({} senders)", wire.label(), options.pairs),
+            &format!(
+                "messages/s {} ({} senders × {} in flight)",
+                wire.label(),
+                options.pairs,
+                wire.in_flight()
+            ),
             format!("{:.0}", sent as f64 / start.elapsed().as_secs_f64()),
         ));
     }
 
-    // Latency: paced sends from one user to a live subscriber.
-    let (mut sender_c, sender) = user(&node.url, "latency_sender")?;
-    let (receiver_c, receiver) = user(&node.url, "latency_receiver")?;
-    let count = (options.rate * options.latency_seconds) as usize;
-    let requests: Vec<PostRequest> = (0..count)
-        .map(|_| sender_c.seal_say(&sender, &receiver.handle, b"ping", &chit_client::new_id()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    let mut listener = receiver_c.listen().map_err(|e| e.to_string())?;
-    listener
-        .set_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let (arrivals_tx, arrivals) = std::sync::mpsc::channel();
-    let receiving = std::thread::spawn(move || {
-        for _ in 0..count {
-            match listener.next_event() {
-                Ok(Event::Delivery(d)) => {
-                    let _ = arrivals_tx.send((d.message.id.clone(), Instant::now()));
-                }
-                _ => return,
-            }
-        }
-    });
-    let interval = Duration::from_nanos(1_000_000_000 / options.rate);
-    let sender_c = Arc::new(sender_c);
-    let start = Instant::now();
-    let mut sent_at = std::collections::HashMap::with_capacity(count);
-    for (i, request) in requests.iter().enumerate() {
-        let due = start + interval * i as u32;
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        sent_at.insert(request.command.id.clone(), Instant::now());
-        sender_c.post_request(request).map_err(|e| e.to_string())?;
-    }
-    receiving
-        .join()
-        .map_err(|_| "receiver panicked".to_owned())?;
-    let mut latencies: Vec<Duration> = arrivals
-        .try_iter()
-        .filter_map(|(id, at)| sent_at.get(&id).map(|s| at.saturating_duration_since(*s)))
-        .collect();
-    if latencies.len() < count {
-        return Err(format!(
-            "only {} of {count} messages reached the subscriber",
-            latencies.len()
-        ));
-    }
-    latencies.sort_unstable();
-    let achieved = count as f64 / start.elapsed().as_secs_f64();
-    report(&figure(
-        &format!(
-            "delivery latency at {} msg/s (achieved {achieved:.0}), send to subscriber",
-            options.rate
-        ),
-        format!(
-            "p50 {:.2} ms, p99 {:.2} ms",
-            percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-            percentile(&latencies, 0.99).as_secs_f64() * 1e3
-        ),
-    ));
     drop(node);
     Ok(())
 }
