@@ -377,6 +377,14 @@ async fn serve_calls(mut socket: WebSocket, node: AppState, token: String) {
                 let text = match incoming {
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(Message::Binary(_))) => {
+                        let e = ApiError::bad_request("bad_call", "calls are JSON text frames");
+                        if socket.send(Message::Text(reply_error(None, &e).into())).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    // Pings are answered by the socket itself.
                     Some(Ok(_)) => continue,
                 };
                 let permit = in_flight.clone().try_acquire_owned().expect("a permit is free");

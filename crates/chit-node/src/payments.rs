@@ -183,6 +183,19 @@ impl Node {
         Ok(results.pop().expect("one result per transfer"))
     }
 
+    /// [`Node::one_transfer`] awaited: the ledger's group commit without holding a thread.
+    async fn one_transfer_async(
+        &self,
+        t: NewTransfer,
+    ) -> Result<Result<Applied, TransferError>, ApiError> {
+        let mut results = self
+            .ledger
+            .create_transfers(vec![t])
+            .await
+            .map_err(ledger_error)?;
+        Ok(results.pop().expect("one result per transfer"))
+    }
+
     fn parse_amount(&self, text: &str) -> Result<Amount, ApiError> {
         Amount::parse_positive(text, &self.currencies)
             .map_err(|e| ApiError::bad_request("bad_amount", &e.to_string()))
@@ -304,14 +317,8 @@ impl Node {
         let request = Arc::new(request);
         let (node, checking, r) = (self.clone(), actor.clone(), request.clone());
         let draft = blocking(move || node.offer_draft(&checking, &r)).await?;
-        let hold = self.hold(&request, &draft)?;
-        let mut held = self
-            .ledger
-            .create_transfers(vec![hold])
-            .await
-            .map_err(ledger_error)?;
-        held.pop()
-            .expect("one result per transfer")
+        self.one_transfer_async(self.hold(&request, &draft)?)
+            .await?
             .map_err(transfer_error)?;
         let job = self.posting_job(
             &actor,
@@ -493,14 +500,8 @@ impl Node {
         }
         let (transfer, outcome) =
             self.offer_settlement(&payment, &signed.command.action, &signed)?;
-        let mut moved = self
-            .ledger
-            .create_transfers(vec![transfer])
-            .await
-            .map_err(ledger_error)?;
-        moved
-            .pop()
-            .expect("one result per transfer")
+        self.one_transfer_async(transfer)
+            .await?
             .map_err(transfer_error)?;
         let command = &signed.command;
         let job = self.outcome_job(

@@ -172,6 +172,12 @@ fn bad_calls_get_the_http_error_and_the_socket_stays_open() {
             alice_c.token().unwrap()
         );
         let (mut socket, _) = tungstenite::connect(url.as_str()).unwrap();
+        socket
+            .send(tungstenite::Message::Binary(b"{}".to_vec().into()))
+            .unwrap();
+        let reply: serde_json::Value =
+            serde_json::from_str(socket.read().unwrap().to_text().unwrap()).unwrap();
+        assert_eq!(reply["body"]["error"]["code"], "bad_call", "a binary frame");
         for frame in ["not json", r#"{"call": 7, "path": "/v1/messages"}"#] {
             socket
                 .send(tungstenite::Message::Text(frame.into()))
