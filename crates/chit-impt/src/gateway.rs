@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chit_node::keys::TokenSession;
+use chit_node::node::blocking;
 use chit_node::{ApiError, Node};
 use chit_proto::api::{digest_text, seal_direct, Delivery, PostRequest, SignedCommand};
 use chit_proto::{b64, Action, Command, EncryptionKey, Handle};
@@ -616,15 +617,12 @@ impl Session {
                 .await
                 .map_err(|e| trans_error(&p, &e))?;
         }
-        let (node2, me2) = (node.clone(), me.clone());
-        let posted = blocking(move || {
-            if send {
-                node2.offer(&me2, &request)
-            } else {
-                node2.request(&me2, &request)
-            }
-        })
-        .await;
+        let posted = if send {
+            node.clone().offer_async(me.clone(), request).await
+        } else {
+            let (node2, me2) = (node.clone(), me.clone());
+            blocking(move || node2.request(&me2, &request)).await
+        };
         match posted {
             Ok(_) => {
                 self.remember(
@@ -673,8 +671,7 @@ impl Session {
             (_, false) => Action::Reject { message },
         };
         let signed = self.signed(action);
-        let (node, me) = (self.node(), self.me().clone());
-        match blocking(move || node.act(&me, &signed)).await {
+        match self.node().act_async(self.me().clone(), signed).await {
             Ok(_) => Ok(Vec::new()),
             Err(e) if is_transaction_failure(&e) => Err(End::With(Pdu::ErrTrans {
                 kind: Kind::Final,
@@ -717,8 +714,8 @@ impl Session {
                 }
             }
         }
-        let (node, me) = (self.node(), self.me().clone());
-        blocking(move || node.post(&me, &request))
+        self.node()
+            .post_async(self.me().clone(), request)
             .await
             .map_err(|e| init_error(&e.message))?;
         Ok(Vec::new())
@@ -959,14 +956,6 @@ async fn write_all<S: AsyncWrite + Unpin>(socket: &mut S, pdus: &[Pdu]) -> std::
     tokio::time::timeout(WRITE_TIMEOUT, write)
         .await
         .map_err(|_| std::io::ErrorKind::TimedOut)?
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| ApiError::internal())?
 }
 
 /// SASL PLAIN's initial response for `handle` and an API token: `base64(NUL handle NUL token)`

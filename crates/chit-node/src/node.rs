@@ -582,7 +582,7 @@ impl Node {
 }
 
 /// Runs blocking node work (database reads, the PostgreSQL engine) off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(
+pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
