@@ -264,25 +264,12 @@ pub fn signature_checks_per_second() -> f64 {
     f64::from(rounds) / start.elapsed().as_secs_f64()
 }
 
-/// Runs the three measurements on a fresh node over `target`.
-pub fn run(
-    target: &Target,
-    options: NodeOptions,
-    report: &mut dyn FnMut(&NodeFigure),
-) -> Result<(), String> {
-    let scratch = Scratch::new(target)?;
-    let node = start_node(&scratch)?;
-    let engine = target.name();
-    let figure = |what: &str, value: String| NodeFigure {
-        engine,
-        what: what.to_owned(),
-        value,
-    };
-
-    // Latency first, on the quiet node: paced sends from one user to a live subscriber. (Right
-    // after the saturating runs below, the disk is still flushing their writes.)
-    let (mut sender_c, sender) = user(&node.url, "latency_sender")?;
-    let (receiver_c, receiver) = user(&node.url, "latency_receiver")?;
+/// Paced sends from one user to a live subscriber: what each message took from the start of its
+/// send to its arrival, between two new users named after `who`. Returns the rate achieved
+/// and the p50/p99 text.
+fn latency(url: &str, options: &NodeOptions, who: &str) -> Result<(f64, String), String> {
+    let (mut sender_c, sender) = user(url, &format!("{who}_sender"))?;
+    let (receiver_c, receiver) = user(url, &format!("{who}_receiver"))?;
     let count = (options.rate * options.latency_seconds) as usize;
     let requests: Vec<PostRequest> = (0..count)
         .map(|_| sender_c.seal_say(&sender, &receiver.handle, b"ping", &chit_client::new_id()))
@@ -330,16 +317,38 @@ pub fn run(
     }
     latencies.sort_unstable();
     let achieved = count as f64 / start.elapsed().as_secs_f64();
+    let text = format!(
+        "p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+    Ok((achieved, text))
+}
+
+/// Runs the three measurements on a fresh node over `target`.
+pub fn run(
+    target: &Target,
+    options: NodeOptions,
+    report: &mut dyn FnMut(&NodeFigure),
+) -> Result<(), String> {
+    let scratch = Scratch::new(target)?;
+    let node = start_node(&scratch)?;
+    let engine = target.name();
+    let figure = |what: &str, value: String| NodeFigure {
+        engine,
+        what: what.to_owned(),
+        value,
+    };
+
+    // Latency first, on the quiet node. (Right after the saturating runs below, the disk is
+    // still flushing their writes.)
+    let (achieved, text) = latency(&node.url, &options, "latency")?;
     report(&figure(
         &format!(
             "delivery latency at {} msg/s (achieved {achieved:.0}), send to subscriber",
             options.rate
         ),
-        format!(
-            "p50 {:.2} ms, p99 {:.2} ms",
-            percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-            percentile(&latencies, 0.99).as_secs_f64() * 1e3
-        ),
+        text,
     ));
 
     // Pairs of users; payers funded from the sandbox rail.
