@@ -158,7 +158,7 @@ impl Batcher {
     /// transaction in the engine's dialect.
     fn start(
         begin: &'static str,
-        restart_wal: Option<&'static str>,
+        restart_wal: &'static str,
         mut with_conn: impl FnMut(&mut dyn FnMut(&mut dyn Conn)) + Send + 'static,
     ) -> Arc<Self> {
         let (queue, jobs) = mpsc::sync_channel::<Job>(BATCH_QUEUE_MAX);
@@ -181,14 +181,11 @@ impl Batcher {
                     since_checkpoint += runs.as_ref().map_or(0, |r| r.len() as u64);
                     with_conn(&mut |c| {
                         results = run_batch(c, begin, runs.take().expect("runs once"));
-                        if let Some(sql) =
-                            restart_wal.filter(|_| since_checkpoint >= WAL_RESTART_JOBS)
+                        // Cheap: the checkpointer has copied most frames already. A failure
+                        // only postpones the restart; the commit stands.
+                        if since_checkpoint >= WAL_RESTART_JOBS && c.query(restart_wal, &[]).is_ok()
                         {
-                            // Cheap: the checkpointer has copied most frames already. A failure
-                            // only postpones the restart; the commit stands.
-                            if c.query(sql, &[]).is_ok() {
-                                since_checkpoint = 0;
-                            }
+                            since_checkpoint = 0;
                         }
                     });
                     for (reply, result) in replies.into_iter().zip(results) {
@@ -208,9 +205,8 @@ impl Batcher {
 /// batch where nothing fails). If anything but a job itself fails (a savepoint, the commit), no
 /// job is reported as done: the whole batch is answered with that error.
 fn run_batch(c: &mut dyn Conn, begin: &str, runs: Vec<JobFn>) -> Vec<JobResult> {
-    let all = |n: usize, e: &StoreError| (0..n).map(|_| Err(e.clone())).collect::<Vec<_>>();
     if let Err(e) = c.execute(begin, &[]) {
-        return all(runs.len(), &e);
+        return fail_all(runs.len(), &e);
     }
     let mut results = Vec::with_capacity(runs.len());
     for run in &runs {
@@ -224,14 +220,19 @@ fn run_batch(c: &mut dyn Conn, begin: &str, runs: Vec<JobFn>) -> Vec<JobResult> 
             Ok(_) => results,
             Err(e) => {
                 let _ = c.execute("ROLLBACK", &[]);
-                all(runs.len(), &e)
+                fail_all(runs.len(), &e)
             }
         };
     }
     if let Err(e) = c.execute("ROLLBACK", &[]) {
-        return all(runs.len(), &e);
+        return fail_all(runs.len(), &e);
     }
     run_batch_isolated(c, begin, runs)
+}
+
+/// The same error for every one of `n` jobs.
+fn fail_all(n: usize, e: &StoreError) -> Vec<JobResult> {
+    (0..n).map(|_| Err(e.clone())).collect()
 }
 
 fn panicked() -> StoreError {
@@ -240,9 +241,8 @@ fn panicked() -> StoreError {
 
 /// The careful way: each job in its own savepoint.
 fn run_batch_isolated(c: &mut dyn Conn, begin: &str, runs: Vec<JobFn>) -> Vec<JobResult> {
-    let all = |n: usize, e: &StoreError| (0..n).map(|_| Err(e.clone())).collect::<Vec<_>>();
     if let Err(e) = c.execute(begin, &[]) {
-        return all(runs.len(), &e);
+        return fail_all(runs.len(), &e);
     }
     let mut results = Vec::with_capacity(runs.len());
     let mut broken: Option<StoreError> = None;
@@ -278,7 +278,7 @@ fn run_batch_isolated(c: &mut dyn Conn, begin: &str, runs: Vec<JobFn>) -> Vec<Jo
         None => results,
         Some(e) => {
             let _ = c.execute("ROLLBACK", &[]);
-            all(results.len(), &e)
+            fail_all(results.len(), &e)
         }
     }
 }
@@ -312,7 +312,7 @@ impl Db {
         let checkpointer = chit_ledger_sqlite::start_checkpointer(sqlite_connect(path)?);
         let batch = Batcher::start(
             "BEGIN IMMEDIATE",
-            Some("PRAGMA wal_checkpoint(PASSIVE)"),
+            "PRAGMA wal_checkpoint(PASSIVE)",
             move |f| f(&mut SqliteConn(&batch_conn)),
         );
         let path = path.to_owned();
