@@ -220,6 +220,33 @@ pub fn pair(gw: &Gateway, alice: &User, bob: &User) -> (Raw, String, Raw, String
     (a, bob_t, b, alice_t)
 }
 
+/// One whole IMPT payment between two logged-in sessions. `starter` (with its token for the
+/// other user) sends `start` (`PAYSND` or `PAYRQST`) of `amount` under its request id `rid`;
+/// `answerer` (with its token for the starter) answers with `answer` (`PAYACCEPT` or
+/// `PAYDECLINE`); then each must hear `ending` (`TRANS_SUCCESS`, or `PAYCLOSED` with the state
+/// as `reason`) naming the other and its own request id.
+pub fn pay_and_answer(
+    (starter, answerer_t): (&mut Raw, &str),
+    (answerer, starter_t): (&mut Raw, &str),
+    (start, amount, rid): (&str, &str, &str),
+    answer: &str,
+    (ending, reason): (&str, &str),
+) {
+    starter.send(&format!(
+        "C > {start} [BEGIN] {answerer_t} chit {amount} {rid}"
+    ));
+    let theirs = incoming_request_id(answerer.recv(), start == "PAYSND");
+    answerer.send(&format!("C > {answer} [RES] {starter_t} {theirs}"));
+    assert_eq!(
+        answerer.recv_text(),
+        format!("S > {ending} [FINAL] {starter_t} {theirs}{reason}\r\n")
+    );
+    assert_eq!(
+        starter.recv_text(),
+        format!("S > {ending} [FINAL] {answerer_t} {rid}{reason}\r\n")
+    );
+}
+
 pub fn incoming_request_id(pdu: Pdu, expect_send: bool) -> String {
     match (pdu, expect_send) {
         (Pdu::PaySnd { payment, .. }, true) | (Pdu::PayRqst { payment, .. }, false) => {
@@ -273,42 +300,30 @@ fn payrqst_paid_or_declined() {
     let bob = gw.user("bob", Some("EUR:20.00"), ALL);
     let (mut a, bob_t, mut b, alice_t) = pair(&gw, &alice, &bob);
     // Alice asks, Bob pays.
-    a.send(&format!("C > PAYRQST [BEGIN] {bob_t} chit 7.50 0000000001"));
-    let rid = incoming_request_id(b.recv(), false);
-    b.send(&format!("C > PAYACCEPT [RES] {alice_t} {rid}"));
-    assert_eq!(
-        b.recv_text(),
-        format!("S > TRANS_SUCCESS [FINAL] {alice_t} {rid}\r\n")
-    );
-    assert_eq!(
-        a.recv_text(),
-        format!("S > TRANS_SUCCESS [FINAL] {bob_t} 0000000001\r\n")
+    pay_and_answer(
+        (&mut a, &bob_t),
+        (&mut b, &alice_t),
+        ("PAYRQST", "7.50", "0000000001"),
+        "PAYACCEPT",
+        ("TRANS_SUCCESS", ""),
     );
     assert_eq!(balance(&alice), "EUR:7.50");
     // Alice asks again, Bob declines (a rejection): both told, nothing moves, both stay.
-    a.send(&format!("C > PAYRQST [BEGIN] {bob_t} chit 1 0000000002"));
-    let rid = incoming_request_id(b.recv(), false);
-    b.send(&format!("C > PAYDECLINE [RES] {alice_t} {rid}"));
-    assert_eq!(
-        b.recv_text(),
-        format!("S > PAYCLOSED [FINAL] {alice_t} {rid} rejected\r\n")
-    );
-    assert_eq!(
-        a.recv_text(),
-        format!("S > PAYCLOSED [FINAL] {bob_t} 0000000002 rejected\r\n")
+    pay_and_answer(
+        (&mut a, &bob_t),
+        (&mut b, &alice_t),
+        ("PAYRQST", "1", "0000000002"),
+        "PAYDECLINE",
+        ("PAYCLOSED", " rejected"),
     );
     assert_eq!(balance(&bob), "EUR:12.50");
     // And an offer declined comes back.
-    b.send(&format!("C > PAYSND [BEGIN] {alice_t} chit 2 0000000003"));
-    let rid = incoming_request_id(a.recv(), true);
-    a.send(&format!("C > PAYDECLINE [RES] {bob_t} {rid}"));
-    assert_eq!(
-        a.recv_text(),
-        format!("S > PAYCLOSED [FINAL] {bob_t} {rid} declined\r\n")
-    );
-    assert_eq!(
-        b.recv_text(),
-        format!("S > PAYCLOSED [FINAL] {alice_t} 0000000003 declined\r\n")
+    pay_and_answer(
+        (&mut b, &alice_t),
+        (&mut a, &bob_t),
+        ("PAYSND", "2", "0000000003"),
+        "PAYDECLINE",
+        ("PAYCLOSED", " declined"),
     );
     assert_eq!(balance(&bob), "EUR:12.50");
 }

@@ -5,7 +5,7 @@ use std::io::Read;
 
 use chit_ledger_tests::Engine;
 
-use super::conformance::{incoming_request_id, pair};
+use super::conformance::{pair, pay_and_answer};
 use super::*;
 
 #[test]
@@ -14,16 +14,12 @@ fn a_payment_settles_over_tls_and_the_session_ends_with_close_notify() {
     let alice = gw.user("alice", Some("EUR:20.00"), ALL);
     let bob = gw.user("bob", None, ALL);
     let (mut a, bob_t, mut b, alice_t) = pair(&gw, &alice, &bob);
-    a.send(&format!("C > PAYSND [BEGIN] {bob_t} chit 5 0000000042"));
-    let rid = incoming_request_id(b.recv(), true);
-    b.send(&format!("C > PAYACCEPT [RES] {alice_t} {rid}"));
-    assert_eq!(
-        b.recv_text(),
-        format!("S > TRANS_SUCCESS [FINAL] {alice_t} {rid}\r\n")
-    );
-    assert_eq!(
-        a.recv_text(),
-        format!("S > TRANS_SUCCESS [FINAL] {bob_t} 0000000042\r\n")
+    pay_and_answer(
+        (&mut a, &bob_t),
+        (&mut b, &alice_t),
+        ("PAYSND", "5", "0000000042"),
+        "PAYACCEPT",
+        ("TRANS_SUCCESS", ""),
     );
     assert_eq!(
         bob.client.balances().unwrap().balances[0].balance,
