@@ -536,7 +536,9 @@ pub struct Calls {
 }
 
 impl Calls {
-    /// Sends one call (e.g. `"/v1/messages"` with a [`PostRequest`]); returns its number.
+    /// Queues one call (e.g. `"/v1/messages"` with a [`PostRequest`]); returns its number.
+    /// Queued calls go out together with the next [`Calls::recv`] or [`Calls::flush`] (or once
+    /// 128 KiB are queued): a burst of calls costs one write, not one each.
     pub fn send<B: Serialize>(&mut self, path: &str, body: &B) -> Result<u64, ClientError> {
         let call = chit_proto::api::Call {
             call: self.next,
@@ -545,16 +547,25 @@ impl Calls {
         };
         let text = serde_json::to_string(&call).expect("serialisable");
         self.socket
-            .send(tungstenite::Message::Text(text.into()))
+            .write(tungstenite::Message::Text(text.into()))
             .map_err(|e| ClientError::Transport(e.to_string()))?;
         self.next += 1;
         Ok(call.call)
     }
 
-    /// Blocks for the next reply: its call's number and the outcome, an error as over HTTP.
+    /// Sends every queued call now.
+    pub fn flush(&mut self) -> Result<(), ClientError> {
+        self.socket
+            .flush()
+            .map_err(|e| ClientError::Transport(e.to_string()))
+    }
+
+    /// Sends the queued calls, then blocks for the next reply: its call's number and the
+    /// outcome, an error as over HTTP.
     pub fn recv<T: DeserializeOwned>(
         &mut self,
     ) -> Result<(u64, Result<T, ClientError>), ClientError> {
+        self.flush()?;
         loop {
             let text = match self
                 .socket

@@ -367,7 +367,7 @@ async fn serve_calls(mut socket: WebSocket, node: AppState, token: String) {
         tokio::select! {
             reply = replied.recv() => {
                 let reply = reply.expect("the loop holds a sender");
-                if socket.send(Message::Text(reply.into())).await.is_err() {
+                if send_ready(&mut socket, reply, &mut replied).await.is_err() {
                     return;
                 }
             }
@@ -397,6 +397,21 @@ async fn serve_calls(mut socket: WebSocket, node: AppState, token: String) {
             }
         }
     }
+}
+
+/// Sends `first` and every other reply already waiting in one write: a group commit answers
+/// many calls at once, and a system call per reply would cost more than the replies.
+async fn send_ready(
+    socket: &mut WebSocket,
+    first: String,
+    replied: &mut tokio::sync::mpsc::Receiver<String>,
+) -> Result<(), axum::Error> {
+    use futures_util::SinkExt;
+    socket.feed(Message::Text(first.into())).await?;
+    while let Ok(next) = replied.try_recv() {
+        socket.feed(Message::Text(next.into())).await?;
+    }
+    socket.flush().await
 }
 
 /// One call, answered as JSON: the status and body its HTTP twin would give.

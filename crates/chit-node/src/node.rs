@@ -37,6 +37,9 @@ const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 pub const MAILBOX_PAGE_MAX: usize = 500;
 /// Retries of a write transaction that hit a concurrent writer (another node).
 const WRITE_RETRIES_MAX: u32 = 16;
+/// Checks (signature checks and short reads) running at once on the blocking pool: as many as
+/// the SQLite read pool has connections, so none of them queues for one.
+const CHECKS_PARALLEL: usize = 8;
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -111,6 +114,8 @@ pub struct Node {
     logins: RateLimiter,
     identities: crate::cache::Identities,
     sessions: crate::cache::Sessions,
+    /// Admits [`Node::check`]s; the rest wait as tasks, not as threads.
+    checks: tokio::sync::Semaphore,
 }
 
 fn hash_token(token: &str) -> [u8; 32] {
@@ -157,6 +162,7 @@ impl Node {
             logins: RateLimiter::default(),
             identities: crate::cache::Identities::default(),
             sessions: crate::cache::Sessions::default(),
+            checks: tokio::sync::Semaphore::new(CHECKS_PARALLEL),
         });
         node.open_system_accounts()?;
         Ok(node)
@@ -476,10 +482,11 @@ impl Node {
         }
     }
 
-    /// The user behind `handle`, or `unknown_handle`.
-    pub(crate) fn require_user(&self, handle: &Handle) -> Result<store::User, ApiError> {
+    /// The auto-accept setting of the user behind `handle`, or `unknown_handle`. (Reads only
+    /// the setting: a whole user row means checking two keys and parsing a certificate.)
+    pub(crate) fn require_auto_accept(&self, handle: &Handle) -> Result<String, ApiError> {
         self.db
-            .read(|c| store::user(c, handle))?
+            .read(|c| store::auto_accept(c, handle))?
             .ok_or_else(|| ApiError::not_found("unknown_handle", &format!("no user {handle}")))
     }
 
@@ -578,6 +585,25 @@ impl Node {
             ));
         }
         Ok(self.db.read(|c| store::mailbox(c, handle, after, limit))?)
+    }
+}
+
+impl Node {
+    /// Runs `f` on the blocking pool, at most [`CHECKS_PARALLEL`] at a time. For the checks
+    /// before a command (signatures, reads), never for work that waits on a commit: a thousand
+    /// calls in flight then wait here as tasks instead of as a thousand threads queueing for
+    /// eight database connections (which cost more in switching than the checks themselves).
+    pub(crate) async fn check<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Node) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _admitted = self
+            .checks
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal())?;
+        let node = self.clone();
+        blocking(move || f(&node)).await
     }
 }
 

@@ -254,7 +254,7 @@ impl Node {
                 "you cannot pay yourself",
             ));
         }
-        let recipient = self.require_user(to)?;
+        let recipient_auto_accept = self.require_auto_accept(to)?;
         let amount = self.parse_amount(amount)?;
         let now = self.now_ms();
         if expires_at_ms <= now || expires_at_ms > now + OFFER_TTL_MAX_MS {
@@ -277,7 +277,7 @@ impl Node {
             (to.clone(), actor.clone())
         };
         Ok(Draft {
-            recipient_auto_accept: recipient.auto_accept,
+            recipient_auto_accept,
             part: PaymentPart {
                 payment: command.id.clone(),
                 kind: kind.into(),
@@ -315,8 +315,10 @@ impl Node {
         request: PostRequest,
     ) -> Result<Envelope, ApiError> {
         let request = Arc::new(request);
-        let (node, checking, r) = (self.clone(), actor.clone(), request.clone());
-        let draft = blocking(move || node.offer_draft(&checking, &r)).await?;
+        let (checking, r) = (actor.clone(), request.clone());
+        let draft = self
+            .check(move |node| node.offer_draft(&checking, &r))
+            .await?;
         self.one_transfer_async(self.hold(&request, &draft)?)
             .await?
             .map_err(transfer_error)?;
@@ -488,8 +490,10 @@ impl Node {
         signed: SignedCommand,
     ) -> Result<Envelope, ApiError> {
         let signed = Arc::new(signed);
-        let (node, s) = (self.clone(), signed.clone());
-        let payment = blocking(move || node.check_decision(&actor, &s)).await?;
+        let s = signed.clone();
+        let payment = self
+            .check(move |node| node.check_decision(&actor, &s))
+            .await?;
         let on_offer = matches!(
             signed.command.action,
             Action::Accept { .. } | Action::Decline { .. } | Action::Cancel { .. }

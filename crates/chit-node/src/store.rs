@@ -85,6 +85,16 @@ pub fn user(c: &mut dyn Conn, handle: &Handle) -> Result<Option<User>, StoreErro
     .transpose()
 }
 
+/// The user's auto-accept setting; `None` for an unknown handle.
+pub fn auto_accept(c: &mut dyn Conn, handle: &Handle) -> Result<Option<String>, StoreError> {
+    c.query_opt(
+        "SELECT auto_accept FROM users WHERE handle = $1",
+        &[handle.as_str().into()],
+    )?
+    .map(|r| r.text(0))
+    .transpose()
+}
+
 pub fn put_challenge(
     c: &mut dyn Conn,
     nonce: &[u8],

@@ -65,6 +65,36 @@ fn pipelined_messages_are_each_stored_once_and_answered_by_number() {
 }
 
 #[test]
+fn a_flushed_call_goes_out_without_reading_a_reply() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut alice_c, alice) = node.user("alice");
+        let (bob_c, _) = node.user("bob");
+        let bob = Handle::new("bob").unwrap();
+        let mut calls = alice_c.calls().unwrap();
+        let id = chit_client::new_id();
+        let request = alice_c.seal_say(&alice, &bob, b"flushed", &id).unwrap();
+        calls.send("/v1/messages", &request).unwrap();
+        // Queued calls wait for a recv or a flush; this one must arrive with neither a recv
+        // nor another call after it.
+        calls.flush().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !bob_c
+            .mailbox(0, 10)
+            .unwrap()
+            .iter()
+            .any(|d| d.message.id == id)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{engine:?}: the flushed call never reached the node"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
 fn offers_requests_and_decisions_work_over_the_socket_as_over_http() {
     for engine in engines() {
         let node = TestNode::start(engine);
