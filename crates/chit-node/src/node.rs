@@ -572,23 +572,6 @@ impl Node {
         Ok(posted)
     }
 
-    pub fn mailbox(
-        &self,
-        handle: &Handle,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<Delivery>, ApiError> {
-        if limit == 0 || limit > MAILBOX_PAGE_MAX {
-            return Err(ApiError::bad_request(
-                "bad_limit",
-                &format!("limit must be 1 to {MAILBOX_PAGE_MAX}"),
-            ));
-        }
-        Ok(self.db.read(|c| store::mailbox(c, handle, after, limit))?)
-    }
-}
-
-impl Node {
     /// Runs `f` on the blocking pool, at most [`CHECKS_PARALLEL`] at a time. For the checks
     /// before a command (signatures, reads), never for work that waits on a commit: a thousand
     /// calls in flight then wait here as tasks instead of as a thousand threads queueing for
@@ -604,6 +587,21 @@ impl Node {
             .map_err(|_| ApiError::internal())?;
         let node = self.clone();
         blocking(move || f(&node)).await
+    }
+
+    pub fn mailbox(
+        &self,
+        handle: &Handle,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, ApiError> {
+        if limit == 0 || limit > MAILBOX_PAGE_MAX {
+            return Err(ApiError::bad_request(
+                "bad_limit",
+                &format!("limit must be 1 to {MAILBOX_PAGE_MAX}"),
+            ));
+        }
+        Ok(self.db.read(|c| store::mailbox(c, handle, after, limit))?)
     }
 }
 
