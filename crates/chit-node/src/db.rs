@@ -137,6 +137,8 @@ struct Job {
 
 /// Most jobs one batch transaction runs.
 pub const BATCH_JOBS_MAX: usize = 256;
+/// SQLite read connections (WAL readers never wait for the writer, only for a connection).
+pub const SQLITE_READERS: usize = 8;
 /// Most jobs waiting for the batch writer; submitters wait beyond it (backpressure).
 pub const BATCH_QUEUE_MAX: usize = 4096;
 /// Jobs after which the batch writer itself completes a checkpoint, so its next transaction
@@ -318,7 +320,10 @@ impl Db {
         let path = path.to_owned();
         Ok(Self::Sqlite {
             writer: Arc::new(Mutex::new(writer)),
-            readers: Arc::new(Pool::new(8, Box::new(move || sqlite_connect(&path)))),
+            readers: Arc::new(Pool::new(
+                SQLITE_READERS,
+                Box::new(move || sqlite_connect(&path)),
+            )),
             batch,
             _checkpointer: Arc::new(checkpointer),
         })

@@ -39,7 +39,7 @@ pub const MAILBOX_PAGE_MAX: usize = 500;
 const WRITE_RETRIES_MAX: u32 = 16;
 /// Checks (signature checks and short reads) running at once on the blocking pool: as many as
 /// the SQLite read pool has connections, so none of them queues for one.
-const CHECKS_PARALLEL: usize = 8;
+const CHECKS_PARALLEL: usize = crate::db::SQLITE_READERS;
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
