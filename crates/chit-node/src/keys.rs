@@ -155,9 +155,8 @@ impl Node {
         if &k.handle != actor || !live || !k.scope.iter().any(|s| s == scope) {
             return Err(denied());
         }
-        key.verify(message, signature).map_err(|_| {
-            ApiError::bad_request("bad_signature", "the command signature does not verify")
-        })
+        key.verify(message, signature)
+            .map_err(|_| crate::node::bad_signature())
     }
 
     /// Opens a token session (IMPT's SASL PLAIN): the token must derive a live key of

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod node;
 pub mod payments;
 pub mod rails;
+pub mod signatures;
 pub mod store;
 
 pub use error::ApiError;

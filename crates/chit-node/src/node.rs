@@ -116,6 +116,16 @@ pub struct Node {
     sessions: crate::cache::Sessions,
     /// Admits [`Node::check`]s; the rest wait as tasks, not as threads.
     checks: tokio::sync::Semaphore,
+    /// Checks the signatures of async callers in batches.
+    signatures: crate::signatures::SignatureChecks,
+}
+
+/// Proof that a command's signature was checked: what the checks after it take, so none of
+/// them can be reached with an unchecked command.
+pub(crate) struct SignatureChecked(());
+
+pub(crate) fn bad_signature() -> ApiError {
+    ApiError::bad_request("bad_signature", "the command signature does not verify")
 }
 
 fn hash_token(token: &str) -> [u8; 32] {
@@ -163,6 +173,7 @@ impl Node {
             identities: crate::cache::Identities::default(),
             sessions: crate::cache::Sessions::default(),
             checks: tokio::sync::Semaphore::new(CHECKS_PARALLEL),
+            signatures: crate::signatures::SignatureChecks::start(),
         });
         node.open_system_accounts()?;
         Ok(node)
@@ -346,28 +357,40 @@ impl Node {
 
     /// Posts a signed message from `actor`. Retrying the same command returns the same message.
     pub fn post(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
-        let (conversation, members) = self.check_post(actor, request)?;
+        let checked = self.verify_post_request(actor, request)?;
+        self.post_checked(actor, request, checked)
+    }
+
+    fn post_checked(
+        &self,
+        actor: &Handle,
+        request: &PostRequest,
+        checked: SignatureChecked,
+    ) -> Result<Envelope, ApiError> {
+        let (conversation, members) = self.check_post(actor, request, checked)?;
         let posted = self.post_signed(actor, request, conversation, members, None)?;
         Ok(self.posted_text(posted))
     }
 
-    /// [`Node::post`] for async callers (the HTTP handler and the calls socket). When both
-    /// users' keys are cached and the signer is the identity key, the checks need no I/O and
-    /// run here; on SQLite the task then awaits the batch writer. Everything else goes to the
-    /// blocking pool. Same checks, same answers either way.
+    /// [`Node::post`] for async callers (the HTTP handler and the calls socket). The signature
+    /// is checked in a batch; when the recipient's key is cached the other checks need no I/O
+    /// and run here, and on SQLite the task then awaits the batch writer. Everything else goes
+    /// to the blocking pool. Same checks, same answers either way.
     pub async fn post_async(
         self: Arc<Self>,
         actor: Handle,
         request: PostRequest,
     ) -> Result<Envelope, ApiError> {
-        let cached = request.signer.is_none()
-            && self.identities.get(&actor).is_some()
-            && matches!(&request.command.action,
+        let command = &request.command;
+        let checked = self
+            .verify_command_async(&actor, command, &request.signature, request.signer.as_ref())
+            .await?;
+        let cached = matches!(&request.command.action,
                 Action::Say { to, .. } if self.identities.get(to).is_some());
         if !cached || !self.db.is_sqlite() {
-            return blocking(move || self.post(&actor, &request)).await;
+            return blocking(move || self.post_checked(&actor, &request, checked)).await;
         }
-        let (conversation, members) = self.check_post(&actor, &request)?;
+        let (conversation, members) = self.check_post(&actor, &request, checked)?;
         let expected = request.command.clone();
         let job = self.posting_job(&actor, request, conversation, members, None);
         let posted = self.write_posting_async(Some(expected), job).await?;
@@ -402,15 +425,15 @@ impl Node {
         posted.envelope
     }
 
-    /// Everything a text post must pass before it is written: the signature, the recipient,
-    /// the body. Returns the conversation and its members.
+    /// Everything a text post must pass after its signature and before it is written: the
+    /// recipient, the body. Returns the conversation and its members.
     fn check_post(
         &self,
         actor: &Handle,
         request: &PostRequest,
+        _: SignatureChecked,
     ) -> Result<(String, Vec<Handle>), ApiError> {
         let command = &request.command;
-        self.verify_command(actor, command, &request.signature, request.signer.as_ref())?;
         let Action::Say { to, body_digest } = &command.action else {
             return Err(ApiError::bad_request(
                 "unsupported_action",
@@ -437,23 +460,59 @@ impl Node {
         command: &chit_proto::Command,
         signature: &Signature,
         signer: Option<&chit_proto::IdentityKey>,
-    ) -> Result<(), ApiError> {
-        if &command.actor != actor {
-            return Err(ApiError::forbidden(
-                "the command's actor is not the logged-in user",
-            ));
-        }
-        check_command_id(&command.id)?;
+    ) -> Result<SignatureChecked, ApiError> {
+        check_actor_and_id(actor, command)?;
         if let Some(key) = signer {
             let scope = command.action.scope();
-            return self.verify_by_api_key(actor, key, scope, &command.signing_bytes(), signature);
+            self.verify_by_api_key(actor, key, scope, &command.signing_bytes(), signature)?;
+            return Ok(SignatureChecked(()));
         }
         self.verifier(actor)?
             .ok_or_else(generic_auth_error)?
             .verify(&command.signing_bytes(), signature)
-            .map_err(|_| {
-                ApiError::bad_request("bad_signature", "the command signature does not verify")
-            })
+            .map_err(|_| bad_signature())?;
+        Ok(SignatureChecked(()))
+    }
+
+    /// [`Node::verify_command`] for a message, offer or request.
+    pub(crate) fn verify_post_request(
+        &self,
+        actor: &Handle,
+        request: &PostRequest,
+    ) -> Result<SignatureChecked, ApiError> {
+        let command = &request.command;
+        self.verify_command(actor, command, &request.signature, request.signer.as_ref())
+    }
+
+    /// [`Node::verify_command`] for async callers: a cached identity key's signature joins a
+    /// batch ([`crate::signatures`]); an API key's or an uncached one (a read) goes to the check
+    /// lane. Same answers either way.
+    pub(crate) async fn verify_command_async(
+        self: &Arc<Self>,
+        actor: &Handle,
+        command: &chit_proto::Command,
+        signature: &Signature,
+        signer: Option<&chit_proto::IdentityKey>,
+    ) -> Result<SignatureChecked, ApiError> {
+        let cached = signer
+            .is_none()
+            .then(|| self.identities.get(actor))
+            .flatten();
+        let Some(verifier) = cached else {
+            let (actor, command, signature, signer) =
+                (actor.clone(), command.clone(), *signature, signer.copied());
+            return self
+                .check(move |node| {
+                    node.verify_command(&actor, &command, &signature, signer.as_ref())
+                })
+                .await;
+        };
+        check_actor_and_id(actor, command)?;
+        self.signatures
+            .verify(verifier, command.signing_bytes(), *signature)
+            .await
+            .map_err(|_| bad_signature())?;
+        Ok(SignatureChecked(()))
     }
 
     /// A registered user's identity key, ready to verify; `None` for an unknown handle.
@@ -637,6 +696,15 @@ pub(crate) fn sorted_members(a: &Handle, b: &Handle) -> Vec<Handle> {
 }
 
 /// Ids are 32 hex digits (128 bits), chosen by the wallet.
+fn check_actor_and_id(actor: &Handle, command: &chit_proto::Command) -> Result<(), ApiError> {
+    if &command.actor != actor {
+        return Err(ApiError::forbidden(
+            "the command's actor is not the logged-in user",
+        ));
+    }
+    check_command_id(&command.id)
+}
+
 fn check_command_id(id: &str) -> Result<(), ApiError> {
     if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())

@@ -20,7 +20,7 @@ use chit_proto::{Action, Handle, Receipt, SealedBody};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::node::{blocking, Node};
+use crate::node::{blocking, Node, SignatureChecked};
 use crate::store::{self, NewMessage};
 
 /// Ledger reason codes (the transfer's `code`).
@@ -224,10 +224,14 @@ impl Node {
         Ok(Balances { balances })
     }
 
-    /// Checks an offer or request and returns what it asks for.
-    fn draft(&self, actor: &Handle, request: &PostRequest) -> Result<Draft, ApiError> {
+    /// Checks a signed offer or request and returns what it asks for.
+    fn draft(
+        &self,
+        actor: &Handle,
+        request: &PostRequest,
+        _: SignatureChecked,
+    ) -> Result<Draft, ApiError> {
         let command = &request.command;
-        self.verify_command(actor, command, &request.signature, request.signer.as_ref())?;
         let (kind, to, amount, expires_at_ms, body_digest) = match &command.action {
             Action::Offer {
                 to,
@@ -298,7 +302,8 @@ impl Node {
 
     /// Sends a push payment: holds the money and posts the offer into the conversation.
     pub fn offer(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
-        let draft = self.offer_draft(actor, request)?;
+        let checked = self.verify_post_request(actor, request)?;
+        let draft = self.offer_draft(actor, request, checked)?;
         self.one_transfer(self.hold(request, &draft)?)?
             .map_err(transfer_error)?;
         let offer = self.post_payment(actor, request, &draft)?;
@@ -306,18 +311,23 @@ impl Node {
         Ok(offer)
     }
 
-    /// [`Node::offer`] for async callers: the checks (which read the recipient) run on the
-    /// blocking pool; the hold and the posting are awaited without holding a thread, so a
-    /// thousand offers in flight wait on two group commits, not on a thousand threads.
+    /// [`Node::offer`] for async callers: the signature is checked in a batch, the other
+    /// checks (which read the recipient) run on the check lane; the hold and the posting are
+    /// awaited without holding a thread, so a thousand offers in flight wait on two group
+    /// commits, not on a thousand threads.
     pub async fn offer_async(
         self: Arc<Self>,
         actor: Handle,
         request: PostRequest,
     ) -> Result<Envelope, ApiError> {
+        let command = &request.command;
+        let checked = self
+            .verify_command_async(&actor, command, &request.signature, request.signer.as_ref())
+            .await?;
         let request = Arc::new(request);
         let (checking, r) = (actor.clone(), request.clone());
         let draft = self
-            .check(move |node| node.offer_draft(&checking, &r))
+            .check(move |node| node.offer_draft(&checking, &r, checked))
             .await?;
         self.one_transfer_async(self.hold(&request, &draft)?)
             .await?
@@ -341,8 +351,13 @@ impl Node {
         Ok(posted.envelope)
     }
 
-    fn offer_draft(&self, actor: &Handle, request: &PostRequest) -> Result<Draft, ApiError> {
-        let draft = self.draft(actor, request)?;
+    fn offer_draft(
+        &self,
+        actor: &Handle,
+        request: &PostRequest,
+        checked: SignatureChecked,
+    ) -> Result<Draft, ApiError> {
+        let draft = self.draft(actor, request, checked)?;
         if draft.part.kind != "offer" {
             return Err(ApiError::bad_request(
                 "unsupported_action",
@@ -435,7 +450,8 @@ impl Node {
 
     /// Sends an invoice: nothing is held; the payer chooses Pay now, Pay later or Reject.
     pub fn request(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
-        let draft = self.draft(actor, request)?;
+        let checked = self.verify_post_request(actor, request)?;
+        let draft = self.draft(actor, request, checked)?;
         if draft.part.kind != "request" {
             return Err(ApiError::bad_request(
                 "unsupported_action",
@@ -477,22 +493,30 @@ impl Node {
     /// A decision on a payment, signed by the actor: accept, decline or cancel an offer; pay
     /// (now or later), reject or cancel a request.
     pub fn act(&self, actor: &Handle, signed: &SignedCommand) -> Result<Envelope, ApiError> {
-        let payment = self.check_decision(actor, signed)?;
+        let command = &signed.command;
+        let checked =
+            self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
+        let payment = self.check_decision(actor, signed, checked)?;
         self.decide(&payment, signed)
     }
 
-    /// [`Node::act`] for async callers: the checks (which read the payment) on the blocking
-    /// pool; accepting, declining or cancelling an offer, the hot path, then awaits the ledger
-    /// and the posting without holding a thread. Other decisions finish on the blocking pool.
+    /// [`Node::act`] for async callers: the signature checked in a batch, the other checks
+    /// (which read the payment) on the check lane; accepting, declining or cancelling an offer,
+    /// the hot path, then awaits the ledger and the posting without holding a thread. Other
+    /// decisions finish on the blocking pool.
     pub async fn act_async(
         self: Arc<Self>,
         actor: Handle,
         signed: SignedCommand,
     ) -> Result<Envelope, ApiError> {
+        let command = &signed.command;
+        let checked = self
+            .verify_command_async(&actor, command, &signed.signature, signed.signer.as_ref())
+            .await?;
         let signed = Arc::new(signed);
         let s = signed.clone();
         let payment = self
-            .check(move |node| node.check_decision(&actor, &s))
+            .check(move |node| node.check_decision(&actor, &s, checked))
             .await?;
         let on_offer = matches!(
             signed.command.action,
@@ -524,9 +548,9 @@ impl Node {
         &self,
         actor: &Handle,
         signed: &SignedCommand,
+        _: SignatureChecked,
     ) -> Result<store::Payment, ApiError> {
         let command = &signed.command;
-        self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
         let message = match &command.action {
             Action::Accept { message }
             | Action::Decline { message }

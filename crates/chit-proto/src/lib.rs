@@ -7,11 +7,12 @@ pub mod canon;
 pub mod handle;
 pub mod keys;
 pub mod seal;
+pub mod verify;
 
 pub use handle::{Handle, HandleError};
 pub use keys::{
-    api_token_key, new_api_token, EncryptionKey, EncryptionSecret, IdentityKey, IdentitySecret,
-    KeyError, Signature, Verifier,
+    api_token_key, new_api_token, verify_batch, EncryptionKey, EncryptionSecret, IdentityKey,
+    IdentitySecret, KeyError, Signature, Verifier,
 };
 pub use seal::{SealError, SealedBody};
 pub mod statements;

@@ -637,9 +637,11 @@ fn bench_node(target: &BenchTarget, options: chit_bench::node::NodeOptions) -> R
     println!("chit bench node: a node on 127.0.0.1:0 and SDK clients on the same machine; durable commits");
     println!("machine: {}", chit_bench::machine::describe());
     println!("requests are signed and sealed before timing starts");
+    let (single, batched) = chit_bench::node::signature_checks_per_second();
     println!(
-        "for scale: one core checks {:.0} Ed25519 signatures/s (every signed command needs one)\n",
-        chit_bench::node::signature_checks_per_second()
+        "for scale: one core checks {single:.0} Ed25519 signatures/s one by one, {batched:.0}/s in batches \
+         of {} (every signed command needs one)\n",
+        chit_node::signatures::SIGNATURE_BATCH_MAX
     );
     for target in targets {
         chit_bench::node::run(&target, options, &mut |f| {
