@@ -101,6 +101,9 @@ impl Row {
 pub trait Conn {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
+    /// True when no other transaction can write while this one does (SQLite), so a value read
+    /// in it cannot be taken by another writer before the commit.
+    fn one_writer_at_a_time(&self) -> bool;
 
     fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, params)?.into_iter().next())
@@ -291,6 +294,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_requests.sql"),
     include_str!("../migrations/sqlite/0004_rails.sql"),
     include_str!("../migrations/sqlite/0005_api_keys.sql"),
+    include_str!("../migrations/sqlite/0006_numbers_from_indexes.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_node.sql"),
@@ -608,6 +612,10 @@ impl rusqlite::ToSql for Value {
 }
 
 impl Conn for SqliteConn<'_> {
+    fn one_writer_at_a_time(&self) -> bool {
+        true
+    }
+
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         let mut stmt = self.prepare(sql, params)?;
         let n = stmt
@@ -676,6 +684,10 @@ fn to_pg(v: &Value) -> Box<dyn postgres::types::ToSql + Sync + '_> {
 }
 
 impl<C: postgres::GenericClient> Conn for PgConn<'_, C> {
+    fn one_writer_at_a_time(&self) -> bool {
+        false
+    }
+
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         let boxed: Vec<_> = params.iter().map(to_pg).collect();
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
