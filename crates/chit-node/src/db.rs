@@ -171,14 +171,7 @@ impl Batcher {
             .name("chit-node-writer".into())
             .spawn(move || {
                 let mut since_checkpoint = 0u64;
-                while let Ok(first) = jobs.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < BATCH_JOBS_MAX {
-                        match jobs.try_recv() {
-                            Ok(job) => batch.push(job),
-                            Err(_) => break,
-                        }
-                    }
+                while let Some(batch) = next_batch(&jobs, BATCH_JOBS_MAX) {
                     let (runs, replies): (Vec<JobFn>, Vec<_>) =
                         batch.into_iter().map(|j| (j.run, j.reply)).unzip();
                     let mut runs = Some(runs);
@@ -201,6 +194,20 @@ impl Batcher {
             .expect("spawn node writer");
         Arc::new(Self { queue })
     }
+}
+
+/// Waits for the first item on `queue`, then takes whatever else is already waiting, up to
+/// `max` in all: a batch grows only as large as the load makes it. `None` once every sender
+/// is gone.
+pub(crate) fn next_batch<T>(queue: &mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
+    let mut batch = vec![queue.recv().ok()?];
+    while batch.len() < max {
+        match queue.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
 }
 
 /// One batch transaction, optimistically: every job runs straight in the transaction and the

@@ -695,7 +695,7 @@ pub(crate) fn sorted_members(a: &Handle, b: &Handle) -> Vec<Handle> {
     members
 }
 
-/// Ids are 32 hex digits (128 bits), chosen by the wallet.
+/// A command must be the logged-in user's own and carry a well-formed id.
 fn check_actor_and_id(actor: &Handle, command: &chit_proto::Command) -> Result<(), ApiError> {
     if &command.actor != actor {
         return Err(ApiError::forbidden(
@@ -705,6 +705,7 @@ fn check_actor_and_id(actor: &Handle, command: &chit_proto::Command) -> Result<(
     check_command_id(&command.id)
 }
 
+/// Ids are 32 hex digits (128 bits), chosen by the wallet.
 fn check_command_id(id: &str) -> Result<(), ApiError> {
     if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())

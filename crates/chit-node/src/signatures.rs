@@ -33,14 +33,7 @@ impl SignatureChecks {
         std::thread::Builder::new()
             .name("chit-node-signatures".into())
             .spawn(move || {
-                while let Ok(first) = checks.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < SIGNATURE_BATCH_MAX {
-                        match checks.try_recv() {
-                            Ok(check) => batch.push(check),
-                            Err(_) => break,
-                        }
-                    }
+                while let Some(batch) = crate::db::next_batch(&checks, SIGNATURE_BATCH_MAX) {
                     check_batch(batch);
                 }
             })
