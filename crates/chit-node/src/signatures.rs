@@ -1,5 +1,5 @@
 //! Group checking of signatures: one thread takes every signature waiting and checks them in
-//! one batch ([`chit_proto::verify_batch`], about half the work of checking them one by one),
+//! one batch ([`chit_proto::verify_batch`], a fraction of the work of checking them one by one),
 //! the way the batch writer shares one commit. Under light load a batch is one signature, so
 //! nobody waits for company; under load the batches grow by themselves.
 

@@ -127,7 +127,7 @@ impl Verifier {
     }
 }
 
-/// Checks many signatures in one go, about half the work of checking them one by one: `Ok`
+/// Checks many signatures in one go, a fraction of the work of checking them one by one: `Ok`
 /// exactly when every one would pass [`Verifier::verify`]. Says nothing about which failed;
 /// whoever needs that checks them one by one after an `Err`.
 pub fn verify_batch(items: &[(&Verifier, &[u8], &Signature)]) -> Result<(), KeyError> {
