@@ -5,6 +5,7 @@
 //! prepared). DDL differs between the two and lives in per-engine migrations.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -111,8 +112,8 @@ pub trait Conn {
 }
 
 /// The node database: SQLite (one writer connection, a batch writer for the hot path, pooled
-/// readers) or PostgreSQL (pooled; the server already shares WAL flushes between concurrent
-/// commits, so it needs no batching of ours).
+/// readers) or PostgreSQL (a batch writer for the hot path on a connection of its own, pooled
+/// connections for the rest; every connection prepares each statement once).
 #[derive(Clone)]
 pub enum Db {
     Sqlite {
@@ -124,7 +125,8 @@ pub enum Db {
         _checkpointer: Arc<std::sync::mpsc::Sender<()>>,
     },
     Postgres {
-        pool: Arc<Pool<postgres::Client>>,
+        pool: Arc<Pool<PgClient>>,
+        batch: Arc<Batcher>,
     },
 }
 
@@ -159,12 +161,16 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Starts the writer thread. `with_conn` lends it the connection; `begin` opens a write
-    /// transaction in the engine's dialect.
+    /// Starts the writer thread. `with_conn` lends it the connection (or says why there is
+    /// none: every job of that batch fails with it); `begin` opens a write transaction in the
+    /// engine's dialect; `restart_wal`, when the engine has one of its own to run, restarts
+    /// the write-ahead log.
     fn start(
         begin: &'static str,
-        restart_wal: &'static str,
-        mut with_conn: impl FnMut(&mut dyn FnMut(&mut dyn Conn)) + Send + 'static,
+        restart_wal: Option<&'static str>,
+        mut with_conn: impl FnMut(&mut dyn FnMut(&mut dyn Conn)) -> Result<(), StoreError>
+            + Send
+            + 'static,
     ) -> Arc<Self> {
         let (queue, jobs) = mpsc::sync_channel::<Job>(BATCH_QUEUE_MAX);
         std::thread::Builder::new()
@@ -174,18 +180,24 @@ impl Batcher {
                 while let Some(batch) = next_batch(&jobs, BATCH_JOBS_MAX) {
                     let (runs, replies): (Vec<JobFn>, Vec<_>) =
                         batch.into_iter().map(|j| (j.run, j.reply)).unzip();
+                    let jobs = runs.len();
                     let mut runs = Some(runs);
                     let mut results = Vec::new();
-                    since_checkpoint += runs.as_ref().map_or(0, |r| r.len() as u64);
-                    with_conn(&mut |c| {
+                    since_checkpoint += jobs as u64;
+                    let lent = with_conn(&mut |c| {
                         results = run_batch(c, begin, runs.take().expect("runs once"));
                         // Cheap: the checkpointer has copied most frames already. A failure
                         // only postpones the restart; the commit stands.
-                        if since_checkpoint >= WAL_RESTART_JOBS && c.query(restart_wal, &[]).is_ok()
-                        {
-                            since_checkpoint = 0;
+                        if let Some(restart) = restart_wal {
+                            if since_checkpoint >= WAL_RESTART_JOBS && c.query(restart, &[]).is_ok()
+                            {
+                                since_checkpoint = 0;
+                            }
                         }
                     });
+                    if let Err(e) = lent {
+                        results = fail_all(jobs, &e);
+                    }
                     for (reply, result) in replies.into_iter().zip(results) {
                         reply(result);
                     }
@@ -325,8 +337,11 @@ impl Db {
         let checkpointer = chit_ledger_sqlite::start_checkpointer(sqlite_connect(path)?);
         let batch = Batcher::start(
             "BEGIN IMMEDIATE",
-            "PRAGMA wal_checkpoint(PASSIVE)",
-            move |f| f(&mut SqliteConn(&batch_conn)),
+            Some("PRAGMA wal_checkpoint(PASSIVE)"),
+            move |f| {
+                f(&mut SqliteConn(&batch_conn));
+                Ok(())
+            },
         );
         let path = path.to_owned();
         Ok(Self::Sqlite {
@@ -342,14 +357,27 @@ impl Db {
 
     /// Connects to (and migrates) the PostgreSQL database at `url`.
     pub fn postgres(url: &str) -> Result<Self, StoreError> {
-        let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(pg_err)?;
-        postgres_migrate(&mut client)?;
+        let mut client = PgClient::connect(url)?;
+        postgres_migrate(&mut client.client)?;
+        // The batch writer keeps its connection and reconnects when the server dropped it
+        // (a restart); a batch that finds no server fails with the reason.
+        let mut writer = Some(client);
+        let writer_url = url.to_owned();
+        let batch = Batcher::start("BEGIN", None, move |f| {
+            if writer.as_ref().is_none_or(|w| w.client.is_closed()) {
+                writer = None;
+                writer = Some(PgClient::connect(&writer_url)?);
+            }
+            f(&mut writer.as_mut().expect("connected above").conn());
+            Ok(())
+        });
         let url = url.to_owned();
         Ok(Self::Postgres {
             pool: Arc::new(Pool::new(
-                16,
-                Box::new(move || postgres::Client::connect(&url, postgres::NoTls).map_err(pg_err)),
+                PG_POOL_MAX,
+                Box::new(move || PgClient::connect(&url)),
             )),
+            batch,
         })
     }
 
@@ -379,9 +407,12 @@ impl Db {
                     }
                 }
             }
-            Self::Postgres { pool, .. } => pool.with(|client| {
-                let mut tx = client.transaction().map_err(pg_err)?;
-                let v = f(&mut PgConn(&mut tx))?;
+            Self::Postgres { pool, .. } => pool.with(|pg| {
+                let mut tx = pg.client.transaction().map_err(pg_err)?;
+                let v = f(&mut PgConn {
+                    client: &mut tx,
+                    statements: &mut pg.statements,
+                })?;
                 tx.commit().map_err(pg_err)?;
                 Ok(v)
             }),
@@ -395,30 +426,19 @@ impl Db {
     ) -> Result<T, StoreError> {
         match self {
             Self::Sqlite { readers, .. } => readers.with(|conn| f(&mut SqliteConn(conn))),
-            Self::Postgres { pool, .. } => pool.with(|client| f(&mut PgConn(client))),
+            Self::Postgres { pool, .. } => pool.with(|pg| f(&mut pg.conn())),
         }
     }
 
     /// Runs `f` as one write transaction for the hot path (posting messages and payment
-    /// updates): on SQLite as one job of a group-committed batch, isolated from the other jobs
-    /// by a savepoint; on PostgreSQL as a transaction of its own, whose commit the server
-    /// already groups with concurrent ones. Durable before it returns either way.
-    /// `f` may run more than once (a batch that must be redone), so it must be a pure function
-    /// of the database.
+    /// updates): as one job of a group-committed batch, undone alone if it fails. Durable
+    /// before it returns. `f` may run more than once (a batch that must be redone), so it must
+    /// be a pure function of the database.
     pub fn write_batched<T: Send + 'static>(
         &self,
         f: impl Fn(&mut dyn Conn) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let batch = match self {
-            Self::Sqlite { batch, .. } => batch,
-            // As in a batch, a job that panics is a failed write, not a crashed caller.
-            Self::Postgres { .. } => {
-                return self.write(|c| {
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(c)))
-                        .unwrap_or_else(|_| Err(panicked()))
-                })
-            }
-        };
+        let batch = self.batcher();
         let (reply, answer) = mpsc::channel();
         let job = Job {
             run: job_fn(f),
@@ -430,22 +450,13 @@ impl Db {
         downcast(answer.recv().map_err(|_| writer_stopped())?)
     }
 
-    /// [`Db::write_batched`] for async callers: on SQLite the task awaits the batch writer
-    /// without holding a thread (no blocking-pool hop on the hot path); on PostgreSQL the
-    /// transaction runs on the blocking pool.
+    /// [`Db::write_batched`] for async callers: the task awaits the batch writer without
+    /// holding a thread (no blocking-pool hop on the hot path).
     pub async fn write_batched_async<T: Send + 'static>(
         &self,
         f: impl Fn(&mut dyn Conn) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let batch = match self {
-            Self::Sqlite { batch, .. } => batch.clone(),
-            Self::Postgres { .. } => {
-                let db = self.clone();
-                return tokio::task::spawn_blocking(move || db.write_batched(f))
-                    .await
-                    .map_err(|_| panicked())?;
-            }
-        };
+        let batch = self.batcher().clone();
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
             run: job_fn(f),
@@ -465,6 +476,14 @@ impl Db {
             Err(mpsc::TrySendError::Disconnected(_)) => return Err(writer_stopped()),
         }
         downcast(answer.await.map_err(|_| writer_stopped())?)
+    }
+}
+
+impl Db {
+    fn batcher(&self) -> &Arc<Batcher> {
+        match self {
+            Self::Sqlite { batch, .. } | Self::Postgres { batch, .. } => batch,
+        }
     }
 }
 
@@ -502,7 +521,12 @@ fn pg_err(e: postgres::Error) -> StoreError {
     };
     match e.code() {
         Some(c) if *c == postgres::error::SqlState::UNIQUE_VIOLATION => StoreError::Conflict(text),
-        Some(c) if *c == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE => {
+        // Another writer (another node, or this node's batch writer against a pooled
+        // connection) got there first; the caller's retry runs it again.
+        Some(c)
+            if *c == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == postgres::error::SqlState::T_R_DEADLOCK_DETECTED =>
+        {
             StoreError::Conflict(text)
         }
         _ => StoreError::Backend(text),
@@ -659,7 +683,54 @@ impl Conn for SqliteConn<'_> {
     }
 }
 
-struct PgConn<'a, C: postgres::GenericClient>(&'a mut C);
+/// PostgreSQL connections the pool keeps open.
+const PG_POOL_MAX: usize = 16;
+/// Most statements a PostgreSQL connection keeps prepared; the node has fewer kinds of
+/// statement than this, so the cache is only ever cleared if that changes.
+const PG_STATEMENTS_MAX: usize = 256;
+
+/// A PostgreSQL connection and the statements prepared on it: each is parsed and planned once
+/// per connection, so running it is one round trip instead of two (prepare, then execute).
+/// Prepared statements outlive the transaction that prepared them, even a rolled-back one.
+pub struct PgClient {
+    client: postgres::Client,
+    statements: HashMap<String, postgres::Statement>,
+}
+
+impl PgClient {
+    fn connect(url: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            client: postgres::Client::connect(url, postgres::NoTls).map_err(pg_err)?,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn conn(&mut self) -> PgConn<'_, postgres::Client> {
+        PgConn {
+            client: &mut self.client,
+            statements: &mut self.statements,
+        }
+    }
+}
+
+struct PgConn<'a, C: postgres::GenericClient> {
+    client: &'a mut C,
+    statements: &'a mut HashMap<String, postgres::Statement>,
+}
+
+impl<C: postgres::GenericClient> PgConn<'_, C> {
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, StoreError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql).map_err(pg_err)?;
+        if self.statements.len() >= PG_STATEMENTS_MAX {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
 
 /// SQL NULL for a parameter of any type (a typed `None` only fits columns of its own type).
 #[derive(Debug)]
@@ -699,14 +770,16 @@ impl<C: postgres::GenericClient> Conn for PgConn<'_, C> {
         let boxed: Vec<_> = params.iter().map(to_pg).collect();
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
             boxed.iter().map(|b| b.as_ref()).collect();
-        self.0.execute(sql, &refs).map_err(pg_err)
+        let statement = self.statement(sql)?;
+        self.client.execute(&statement, &refs).map_err(pg_err)
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         let boxed: Vec<_> = params.iter().map(to_pg).collect();
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
             boxed.iter().map(|b| b.as_ref()).collect();
-        let rows = self.0.query(sql, &refs).map_err(pg_err)?;
+        let statement = self.statement(sql)?;
+        let rows = self.client.query(&statement, &refs).map_err(pg_err)?;
         rows.iter()
             .map(|r| {
                 let mut values = Vec::with_capacity(r.len());
