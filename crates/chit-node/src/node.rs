@@ -581,9 +581,7 @@ impl Node {
         let time_ms = self.now_ms();
         move |c| {
             if let Some((part, digest)) = &payment {
-                if store::payment(c, &owned.command.id)?.is_none() {
-                    store::insert_payment(c, part, &conversation, digest, time_ms)?;
-                }
+                store::insert_payment(c, part, &conversation, digest, time_ms)?;
             }
             let part = payment.as_ref().map(|(part, _)| part);
             store::post_message(

@@ -471,6 +471,8 @@ pub struct Payment {
     pub body_digest: String,
 }
 
+/// Inserts a payment unless its id is taken (a retry, or an id reused for something else, which
+/// the caller finds out from the posting): the stored row stands either way.
 pub fn insert_payment(
     c: &mut dyn Conn,
     p: &PaymentPart,
@@ -481,7 +483,7 @@ pub fn insert_payment(
     c.execute(
         "INSERT INTO payments (id, kind, conversation_id, payer, payee, amount, state, \
          expires_at_ms, body_digest, created_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
         &[
             p.payment.as_str().into(),
             p.kind.as_str().into(),
