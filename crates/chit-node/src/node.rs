@@ -37,9 +37,9 @@ const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 pub const MAILBOX_PAGE_MAX: usize = 500;
 /// Retries of a write transaction that hit a concurrent writer (another node).
 const WRITE_RETRIES_MAX: u32 = 16;
-/// Checks (signature checks and short reads) running at once on the blocking pool: as many as
-/// the SQLite read pool has connections, so none of them queues for one.
-const CHECKS_PARALLEL: usize = crate::db::SQLITE_READERS;
+/// Checks (signature checks and short reads) running at once on the blocking pool, on
+/// PostgreSQL: half its connection pool, so other work still finds connections.
+const CHECKS_PARALLEL: usize = 8;
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -629,14 +629,21 @@ impl Node {
         Ok(posted)
     }
 
-    /// Runs `f` on the blocking pool, at most [`CHECKS_PARALLEL`] at a time. For the checks
-    /// before a command (signatures, reads), never for work that waits on a commit: a thousand
-    /// calls in flight then wait here as tasks instead of as a thousand threads queueing for
-    /// eight database connections (which cost more in switching than the checks themselves).
+    /// Runs the checks before a command (a signature, short reads), never work that waits on a
+    /// commit. On SQLite right on the calling task: a read there is a lookup in a WAL snapshot
+    /// that waits for no writer, tens of microseconds, less than the hand-off to a blocking
+    /// thread and back (which took a tenth of the node's CPU; settled payments/s rose ~10 %
+    /// without it). On PostgreSQL every read is a round trip to the server, so the checks go to
+    /// the blocking pool, at most [`CHECKS_PARALLEL`] at a time: a thousand calls in flight then
+    /// wait here as tasks instead of as a thousand threads queueing for connections (which cost
+    /// more in switching than the checks themselves).
     pub(crate) async fn check<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Node) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
+        if self.db.is_sqlite() {
+            return f(self);
+        }
         let _admitted = self
             .checks
             .acquire()
