@@ -477,9 +477,7 @@ impl Db {
         }
         downcast(answer.await.map_err(|_| writer_stopped())?)
     }
-}
 
-impl Db {
     fn batcher(&self) -> &Arc<Batcher> {
         match self {
             Self::Sqlite { batch, .. } | Self::Postgres { batch, .. } => batch,
