@@ -31,15 +31,110 @@ pub const BODY_BYTES_MAX: usize = 256 * 1024;
 
 type AppState = Arc<Node>;
 
+/// Open HTTP connections (WebSockets included) by default; see [`serve`].
+pub const CONNECTIONS_MAX: usize = 4096;
+
 /// Serves the API on `listener` until `shutdown` resolves; in-flight requests finish first.
+/// At most `connections_max` connections are open at once: further ones wait in the kernel's
+/// accept queue until one closes (as on the IMPT gateway), so a flood of connections costs the
+/// node a bounded number of sockets and tasks and never its file descriptors.
 pub async fn serve(
     listener: TcpListener,
     node: Arc<Node>,
+    connections_max: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let listener = LimitedListener {
+        listener,
+        open: Arc::new(tokio::sync::Semaphore::new(connections_max)),
+    };
     axum::serve(listener, router(node))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// A listener that accepts only while fewer than its limit of connections are open.
+struct LimitedListener {
+    listener: TcpListener,
+    open: Arc<tokio::sync::Semaphore>,
+}
+
+impl axum::serve::Listener for LimitedListener {
+    type Io = Counted;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let permit = self
+            .open
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the connection limit is never closed");
+        let (stream, address) = axum::serve::Listener::accept(&mut self.listener).await;
+        (
+            Counted {
+                stream,
+                _permit: permit,
+            },
+            address,
+        )
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
+    }
+}
+
+/// An accepted connection; its place under the limit is freed when it is dropped.
+struct Counted {
+    stream: tokio::net::TcpStream,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
 }
 
 pub fn router(node: Arc<Node>) -> Router {

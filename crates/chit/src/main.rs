@@ -183,6 +183,9 @@ struct ServeArgs {
     /// PEM private key of the IMPT certificate.
     #[arg(long, env = "CHIT_IMPT_TLS_KEY")]
     impt_tls_key: Option<std::path::PathBuf>,
+    /// Open HTTP and WebSocket connections at most; more wait to be accepted [default: 4096].
+    #[arg(long, env = "CHIT_CONNECTIONS_MAX")]
+    connections_max: Option<usize>,
 }
 
 /// The config file: the same settings as the flags.
@@ -198,6 +201,7 @@ struct ConfigFile {
     impt: Option<String>,
     impt_tls_cert: Option<std::path::PathBuf>,
     impt_tls_key: Option<std::path::PathBuf>,
+    connections_max: Option<usize>,
 }
 
 /// Settings after flags, environment, config file and defaults are merged (in that order).
@@ -210,6 +214,7 @@ struct Settings {
     impt: Option<String>,
     /// Certificate and key files when IMPT speaks TLS.
     impt_tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    connections_max: usize,
 }
 
 impl ServeArgs {
@@ -257,6 +262,13 @@ impl ServeArgs {
             }
             (Some(cert), Some(key)) => Some((cert, key)),
         };
+        let connections_max = self
+            .connections_max
+            .or(file.connections_max)
+            .unwrap_or(chit_node::http::CONNECTIONS_MAX);
+        if connections_max == 0 {
+            anyhow::bail!("connections_max must be at least 1");
+        }
         Ok(Settings {
             data_dir: self
                 .data_dir
@@ -270,6 +282,7 @@ impl ServeArgs {
             currencies: chit_core::Currencies::new(all, default)?,
             impt,
             impt_tls,
+            connections_max,
         })
     }
 }
@@ -535,6 +548,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         Some((cert, key)) => Some(chit_impt::tls::acceptor(cert, key)?),
         None => None,
     };
+    let connections_max = args.connections_max;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CHIT_LOG")
@@ -606,7 +620,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             shutdown_signal().await;
             let _ = stop.send(true);
         });
-        chit_node::http::serve(listener, node, stopping(stopped)).await?;
+        chit_node::http::serve(listener, node, connections_max, stopping(stopped)).await?;
         if let Some(gateway) = gateway {
             gateway.await??;
         }

@@ -116,9 +116,14 @@ impl Gateway {
                     config,
                     until(stopped.clone()),
                 ));
-                chit_node::http::serve(http, serving, until(stopped))
-                    .await
-                    .unwrap();
+                chit_node::http::serve(
+                    http,
+                    serving,
+                    chit_node::http::CONNECTIONS_MAX,
+                    until(stopped),
+                )
+                .await
+                .unwrap();
                 gateway.await.unwrap().unwrap();
             });
         });

@@ -2,6 +2,7 @@
 //! the SDK, on every engine.
 
 mod calls;
+mod connections;
 mod identity;
 mod keys;
 mod messages;
@@ -48,6 +49,11 @@ pub struct TestNode {
 
 impl TestNode {
     pub fn start(engine: Engine) -> Self {
+        Self::start_with_connections_max(engine, chit_node::http::CONNECTIONS_MAX)
+    }
+
+    /// A node that keeps at most `connections_max` HTTP connections open.
+    pub fn start_with_connections_max(engine: Engine, connections_max: usize) -> Self {
         let db = TestDb::new(engine);
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ShiftedClock::default());
@@ -76,7 +82,7 @@ impl TestNode {
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 ready.send(listener.local_addr().unwrap()).unwrap();
-                chit_node::http::serve(listener, serving, async {
+                chit_node::http::serve(listener, serving, connections_max, async {
                     let _ = stopped.await;
                 })
                 .await

@@ -341,7 +341,7 @@ fn serve_reads_a_config_file_and_flags_override_it() {
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\ncurrencies = [\"EUR/2\", \"JPY/0\"]\ndefault_currency = \"JPY\"\n",
+            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\ncurrencies = [\"EUR/2\", \"JPY/0\"]\ndefault_currency = \"JPY\"\nconnections_max = 64\n",
             data.to_str().unwrap()
         ),
     )
@@ -378,6 +378,15 @@ fn serve_reads_a_config_file_and_flags_override_it() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("config"), "{err}");
+    let out = Command::new(CHIT)
+        .args(["serve", "--connections-max", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("connections_max must be at least 1"),
+        "{err}"
+    );
 }
 
 /// One line from the IMPT gateway.
