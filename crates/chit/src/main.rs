@@ -317,9 +317,12 @@ enum Bench {
         /// Concurrent client pairs.
         #[arg(long, default_value_t = 16)]
         pairs: usize,
-        /// Paced rate for the latency run, messages/s.
+        /// Paced rate for the latency run, messages/s over all its pairs.
         #[arg(long, default_value_t = 1_000)]
         rate: u64,
+        /// Sender/receiver pairs in the latency run, each with its own subscriber.
+        #[arg(long, default_value_t = 50)]
+        latency_pairs: usize,
     },
     /// Durable ledger transfers/s for batch sizes 1, 100, 1000, 8000 (uniform and hot-account loads).
     Ledger {
@@ -465,16 +468,21 @@ fn run(cli: Cli) -> Result<()> {
                     messages,
                     pairs,
                     rate,
+                    latency_pairs,
                 },
         } => {
             if *pairs == 0 || *payments < *pairs || *messages < *pairs || *rate == 0 {
                 bail!("--pairs must be positive and at most --payments and --messages; --rate positive");
+            }
+            if *latency_pairs == 0 || *latency_pairs as u64 > *rate {
+                bail!("--latency-pairs must be positive and at most --rate");
             }
             let options = chit_bench::node::NodeOptions {
                 pairs: *pairs,
                 payments: *payments,
                 messages: *messages,
                 rate: *rate,
+                latency_pairs: *latency_pairs,
                 ..Default::default()
             };
             bench_node(target, options)
