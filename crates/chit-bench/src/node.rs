@@ -1,8 +1,8 @@
 //! The node benchmark: a real node (HTTP on 127.0.0.1:0) and SDK clients on the same machine.
 //! Figures: settled payments/s (a signed offer plus a signed accept, both over HTTP), messages/s,
 //! and delivery latency p50/p99 from the start of a send to a live WebSocket subscriber at a
-//! paced rate over many sender/receiver pairs. Requests are signed and sealed before the clock starts: the figures are the
-//! node's, not the client's cryptography sharing the same two cores.
+//! paced rate over many sender/receiver pairs. Requests are signed and sealed before the clock
+//! starts: the figures are the node's, not the client's cryptography sharing the same two cores.
 
 use std::time::{Duration, Instant};
 
