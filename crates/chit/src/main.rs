@@ -323,6 +323,9 @@ enum Bench {
         /// Sender/receiver pairs in the latency run, each with its own subscriber.
         #[arg(long, default_value_t = 50)]
         latency_pairs: usize,
+        /// Length of the latency run in seconds (longer runs steady its p99).
+        #[arg(long, default_value_t = 5)]
+        latency_seconds: u64,
     },
     /// Durable ledger transfers/s for batch sizes 1, 100, 1000, 8000 (uniform and hot-account loads).
     Ledger {
@@ -469,13 +472,14 @@ fn run(cli: Cli) -> Result<()> {
                     pairs,
                     rate,
                     latency_pairs,
+                    latency_seconds,
                 },
         } => {
             if *pairs == 0 || *payments < *pairs || *messages < *pairs || *rate == 0 {
                 bail!("--pairs must be positive and at most --payments and --messages; --rate positive");
             }
-            if *latency_pairs == 0 || *latency_pairs as u64 > *rate {
-                bail!("--latency-pairs must be positive and at most --rate");
+            if *latency_pairs == 0 || *latency_pairs as u64 > *rate || *latency_seconds == 0 {
+                bail!("--latency-pairs must be positive and at most --rate; --latency-seconds positive");
             }
             let options = chit_bench::node::NodeOptions {
                 pairs: *pairs,
@@ -483,7 +487,7 @@ fn run(cli: Cli) -> Result<()> {
                 messages: *messages,
                 rate: *rate,
                 latency_pairs: *latency_pairs,
-                ..Default::default()
+                latency_seconds: *latency_seconds,
             };
             bench_node(target, options)
         }
