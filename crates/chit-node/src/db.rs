@@ -682,7 +682,7 @@ impl Conn for SqliteConn<'_> {
 }
 
 /// PostgreSQL connections the pool keeps open.
-const PG_POOL_MAX: usize = 16;
+pub const PG_POOL_MAX: usize = 16;
 /// Most statements a PostgreSQL connection keeps prepared; the node has fewer kinds of
 /// statement than this, so the cache is only ever cleared if that changes.
 const PG_STATEMENTS_MAX: usize = 256;

@@ -39,7 +39,7 @@ pub const MAILBOX_PAGE_MAX: usize = 500;
 const WRITE_RETRIES_MAX: u32 = 16;
 /// Checks (signature checks and short reads) running at once on the blocking pool, on
 /// PostgreSQL: half its connection pool, so other work still finds connections.
-const CHECKS_PARALLEL: usize = 8;
+const CHECKS_PARALLEL: usize = crate::db::PG_POOL_MAX / 2;
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
