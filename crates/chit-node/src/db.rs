@@ -109,6 +109,35 @@ pub trait Conn {
     fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, params)?.into_iter().next())
     }
+
+    /// Takes `locks` (sorted, without repeats) for the rest of the transaction, in that order.
+    fn lock(&mut self, locks: &[WriteLock]) -> Result<(), StoreError>;
+}
+
+/// A lock a batched write takes before it runs, named by what it numbers: a user's mailbox and
+/// the conversations they are in. On PostgreSQL a batch takes the locks of all its jobs at
+/// once, in ascending order, before any job runs, so two writers (two nodes on one database)
+/// can never wait for each other in a cycle. Without it, a batch posting to alice then bob and
+/// another posting to bob then alice lock the counter rows in opposite orders and deadlock;
+/// PostgreSQL breaks the tie only after `deadlock_timeout` (1 s), and under load the retries
+/// meet again. SQLite has one writer at a time and needs none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WriteLock(i64);
+
+impl WriteLock {
+    /// The lock on what is numbered for the user `handle` (lowercase, as handles are stored):
+    /// a PostgreSQL advisory lock key, the same on every node. Two users whose keys collide
+    /// only wait for each other.
+    pub fn user(handle: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(b"chit-node user write lock\0")
+            .chain_update(handle.as_bytes())
+            .finalize();
+        let mut key = [0u8; 8];
+        key.copy_from_slice(&digest[..8]);
+        Self(i64::from_be_bytes(key))
+    }
 }
 
 /// The node database: SQLite (one writer connection, a batch writer for the hot path, pooled
@@ -136,6 +165,7 @@ type JobFn = Box<dyn Fn(&mut dyn Conn) -> JobResult + Send>;
 
 struct Job {
     run: JobFn,
+    locks: Vec<WriteLock>,
     /// Hands the result to the submitter: a blocked thread or an awaiting task.
     reply: Box<dyn FnOnce(JobResult) + Send>,
 }
@@ -178,6 +208,10 @@ impl Batcher {
             .spawn(move || {
                 let mut since_checkpoint = 0u64;
                 while let Some(batch) = next_batch(&jobs, BATCH_JOBS_MAX) {
+                    let mut locks: Vec<WriteLock> =
+                        batch.iter().flat_map(|j| j.locks.iter().copied()).collect();
+                    locks.sort_unstable();
+                    locks.dedup();
                     let (runs, replies): (Vec<JobFn>, Vec<_>) =
                         batch.into_iter().map(|j| (j.run, j.reply)).unzip();
                     let jobs = runs.len();
@@ -185,7 +219,8 @@ impl Batcher {
                     let mut results = Vec::new();
                     since_checkpoint += jobs as u64;
                     let lent = with_conn(&mut |c| {
-                        results = run_batch(c, begin, runs.take().expect("runs once"));
+                        let runs = runs.take().expect("runs once");
+                        results = run_batch(c, begin, &locks, runs);
                         // Cheap: the checkpointer has copied most frames already. A failure
                         // only postpones the restart; the commit stands.
                         if let Some(restart) = restart_wal {
@@ -228,8 +263,13 @@ pub(crate) fn next_batch<T>(queue: &mpsc::Receiver<T>, max: usize) -> Option<Vec
 /// savepoints cost a statement journal of every page a job touches, too dear for the usual
 /// batch where nothing fails). If anything but a job itself fails (a savepoint, the commit), no
 /// job is reported as done: the whole batch is answered with that error.
-fn run_batch(c: &mut dyn Conn, begin: &str, runs: Vec<JobFn>) -> Vec<JobResult> {
-    if let Err(e) = c.execute(begin, &[]) {
+fn run_batch(
+    c: &mut dyn Conn,
+    begin: &str,
+    locks: &[WriteLock],
+    runs: Vec<JobFn>,
+) -> Vec<JobResult> {
+    if let Err(e) = begin_locked(c, begin, locks) {
         return fail_all(runs.len(), &e);
     }
     let mut results = Vec::with_capacity(runs.len());
@@ -251,7 +291,17 @@ fn run_batch(c: &mut dyn Conn, begin: &str, runs: Vec<JobFn>) -> Vec<JobResult> 
     if let Err(e) = c.execute("ROLLBACK", &[]) {
         return fail_all(runs.len(), &e);
     }
-    run_batch_isolated(c, begin, runs)
+    run_batch_isolated(c, begin, locks, runs)
+}
+
+/// Opens the batch's transaction and takes every lock its jobs named, before any job runs.
+fn begin_locked(c: &mut dyn Conn, begin: &str, locks: &[WriteLock]) -> Result<(), StoreError> {
+    c.execute(begin, &[])?;
+    if let Err(e) = c.lock(locks) {
+        let _ = c.execute("ROLLBACK", &[]);
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// The same error for every one of `n` jobs.
@@ -264,8 +314,13 @@ fn panicked() -> StoreError {
 }
 
 /// The careful way: each job in its own savepoint.
-fn run_batch_isolated(c: &mut dyn Conn, begin: &str, runs: Vec<JobFn>) -> Vec<JobResult> {
-    if let Err(e) = c.execute(begin, &[]) {
+fn run_batch_isolated(
+    c: &mut dyn Conn,
+    begin: &str,
+    locks: &[WriteLock],
+    runs: Vec<JobFn>,
+) -> Vec<JobResult> {
+    if let Err(e) = begin_locked(c, begin, locks) {
         return fail_all(runs.len(), &e);
     }
     let mut results = Vec::with_capacity(runs.len());
@@ -433,15 +488,19 @@ impl Db {
     /// Runs `f` as one write transaction for the hot path (posting messages and payment
     /// updates): as one job of a group-committed batch, undone alone if it fails. Durable
     /// before it returns. `f` may run more than once (a batch that must be redone), so it must
-    /// be a pure function of the database.
+    /// be a pure function of the database. `locks` names everything `f` numbers (the users of
+    /// the conversation it posts to); `f` must write nothing another writer may write unless
+    /// a lock in `locks` covers it.
     pub fn write_batched<T: Send + 'static>(
         &self,
+        locks: Vec<WriteLock>,
         f: impl Fn(&mut dyn Conn) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let batch = self.batcher();
         let (reply, answer) = mpsc::channel();
         let job = Job {
             run: job_fn(f),
+            locks,
             reply: Box::new(move |result| {
                 let _ = reply.send(result);
             }),
@@ -454,12 +513,14 @@ impl Db {
     /// holding a thread (no blocking-pool hop on the hot path).
     pub async fn write_batched_async<T: Send + 'static>(
         &self,
+        locks: Vec<WriteLock>,
         f: impl Fn(&mut dyn Conn) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let batch = self.batcher().clone();
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
             run: job_fn(f),
+            locks,
             reply: Box::new(move |result| {
                 let _ = reply.send(result);
             }),
@@ -645,6 +706,12 @@ impl Conn for SqliteConn<'_> {
         true
     }
 
+    /// Nothing to take: a SQLite write transaction (`BEGIN IMMEDIATE`) already excludes every
+    /// other writer.
+    fn lock(&mut self, _: &[WriteLock]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         let mut stmt = self.prepare(sql, params)?;
         let n = stmt
@@ -762,6 +829,23 @@ fn to_pg(v: &Value) -> Box<dyn postgres::types::ToSql + Sync + '_> {
 impl<C: postgres::GenericClient> Conn for PgConn<'_, C> {
     fn one_writer_at_a_time(&self) -> bool {
         false
+    }
+
+    /// Transaction-scoped advisory locks, taken in the order given (`unnest` reads an array out
+    /// in order): one round trip for them all.
+    fn lock(&mut self, locks: &[WriteLock]) -> Result<(), StoreError> {
+        if locks.is_empty() {
+            return Ok(());
+        }
+        debug_assert!(
+            locks.windows(2).all(|w| w[0] < w[1]),
+            "locks sorted, no repeats"
+        );
+        let keys: Vec<i64> = locks.iter().map(|l| l.0).collect();
+        let statement =
+            self.statement("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k")?;
+        self.client.execute(&statement, &[&keys]).map_err(pg_err)?;
+        Ok(())
     }
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {

@@ -19,7 +19,7 @@ use chit_proto::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::db::Db;
+use crate::db::{Db, WriteLock};
 use crate::error::ApiError;
 use crate::events::Hub;
 use crate::store::{self, NewMessage};
@@ -404,16 +404,18 @@ impl Node {
     pub(crate) async fn write_posting_async(
         self: &Arc<Self>,
         expected: Option<chit_proto::Command>,
-        job: impl Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError>
-            + Send
-            + Sync
-            + 'static,
+        job: PostingJob<
+            impl Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError>
+                + Send
+                + Sync
+                + 'static,
+        >,
     ) -> Result<store::Posted, ApiError> {
         if !self.db.is_sqlite() {
             let node = self.clone();
             return blocking(move || node.write_posting(expected.as_ref(), job)).await;
         }
-        let posted = self.db.write_batched_async(job).await?;
+        let posted = self.db.write_batched_async(job.locks, job.run).await?;
         check_not_reused(&posted, expected.as_ref())?;
         Ok(posted)
     }
@@ -575,32 +577,36 @@ impl Node {
         conversation: String,
         members: Vec<Handle>,
         payment: Option<(chit_proto::api::PaymentPart, String)>,
-    ) -> impl Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError> + Send + Sync + 'static
-    {
+    ) -> PostingJob<
+        impl Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError> + Send + Sync + 'static,
+    > {
         let sender = actor.clone();
         let time_ms = self.now_ms();
-        move |c| {
-            if let Some((part, digest)) = &payment {
-                store::insert_payment(c, part, &conversation, digest, time_ms)?;
-            }
-            let part = payment.as_ref().map(|(part, _)| part);
-            store::post_message(
-                c,
-                &NewMessage {
-                    id: &owned.command.id,
-                    conversation: &conversation,
-                    members: &members,
-                    sender: &sender,
-                    kind: part.map_or("text", |p| p.kind.as_str()),
-                    time_ms,
-                    body: &owned.body,
-                    command: Some(&owned.command),
-                    signature: Some(&owned.signature),
-                    signer: owned.signer.as_ref(),
-                    payment: part,
-                    receipt: None,
-                },
-            )
+        PostingJob {
+            locks: member_locks(&members),
+            run: move |c: &mut dyn crate::db::Conn| {
+                if let Some((part, digest)) = &payment {
+                    store::insert_payment(c, part, &conversation, digest, time_ms)?;
+                }
+                let part = payment.as_ref().map(|(part, _)| part);
+                store::post_message(
+                    c,
+                    &NewMessage {
+                        id: &owned.command.id,
+                        conversation: &conversation,
+                        members: &members,
+                        sender: &sender,
+                        kind: part.map_or("text", |p| p.kind.as_str()),
+                        time_ms,
+                        body: &owned.body,
+                        command: Some(&owned.command),
+                        signature: Some(&owned.signature),
+                        signer: owned.signer.as_ref(),
+                        payment: part,
+                        receipt: None,
+                    },
+                )
+            },
         }
     }
 
@@ -609,18 +615,20 @@ impl Node {
     pub(crate) fn write_posting(
         &self,
         expected: Option<&chit_proto::Command>,
-        f: impl Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError>
-            + Send
-            + Sync
-            + 'static,
+        job: PostingJob<
+            impl Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError>
+                + Send
+                + Sync
+                + 'static,
+        >,
     ) -> Result<store::Posted, ApiError> {
         // Group-committed with other postings; retried when another node's writer got there
         // first (the job is a pure function of the database, so running it again is safe).
-        let f = Arc::new(f);
+        let f = Arc::new(job.run);
         let mut attempt = 0;
         let posted = loop {
-            let job = f.clone();
-            match self.db.write_batched(move |c| job(c)) {
+            let run = f.clone();
+            match self.db.write_batched(job.locks.clone(), move |c| run(c)) {
                 Err(StoreError::Conflict(_)) if attempt < WRITE_RETRIES_MAX => attempt += 1,
                 other => break other?,
             }
@@ -698,6 +706,22 @@ pub(crate) fn sorted_members(a: &Handle, b: &Handle) -> Vec<Handle> {
     members.sort();
     members.dedup();
     members
+}
+
+/// A posting for the batch writer: the write (a pure function of the database, so it may run
+/// again) and the locks it takes first, one per member of the conversation it posts to (their
+/// mailboxes and the conversation are numbered in it; see [`WriteLock`]).
+pub(crate) struct PostingJob<F> {
+    pub(crate) locks: Vec<WriteLock>,
+    pub(crate) run: F,
+}
+
+/// The locks of a posting to a conversation of `members`.
+pub(crate) fn member_locks(members: &[Handle]) -> Vec<WriteLock> {
+    members
+        .iter()
+        .map(|m| WriteLock::user(m.as_str()))
+        .collect()
 }
 
 /// A command must be the logged-in user's own and carry a well-formed id.

@@ -989,10 +989,12 @@ impl Node {
         update_id: &str,
         actor: &Handle,
         signed: Option<&SignedCommand>,
-    ) -> impl Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, chit_ledger::StoreError>
-           + Send
-           + Sync
-           + 'static {
+    ) -> crate::node::PostingJob<
+        impl Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, chit_ledger::StoreError>
+            + Send
+            + Sync
+            + 'static,
+    > {
         let now = self.now_ms();
         let part = PaymentPart {
             state: outcome.state.into(),
@@ -1018,29 +1020,32 @@ impl Node {
             (payment.part.payment.clone(), payment.conversation.clone());
         let (update_id, sender, signed_owned) =
             (update_id.to_owned(), actor.clone(), signed.cloned());
-        move |c| {
-            for from in &from_states {
-                if *from != state && store::set_payment_state(c, &payment_id, from, state)? {
-                    break;
+        crate::node::PostingJob {
+            locks: crate::node::member_locks(&members),
+            run: move |c: &mut dyn crate::db::Conn| {
+                for from in &from_states {
+                    if *from != state && store::set_payment_state(c, &payment_id, from, state)? {
+                        break;
+                    }
                 }
-            }
-            store::post_message(
-                c,
-                &NewMessage {
-                    id: &update_id,
-                    conversation: &conversation,
-                    members: &members,
-                    sender: &sender,
-                    kind: "payment_update",
-                    time_ms: now,
-                    body: &empty,
-                    command: signed_owned.as_ref().map(|s| &s.command),
-                    signature: signed_owned.as_ref().map(|s| &s.signature),
-                    signer: signed_owned.as_ref().and_then(|s| s.signer.as_ref()),
-                    payment: Some(&part),
-                    receipt: receipt.as_ref(),
-                },
-            )
+                store::post_message(
+                    c,
+                    &NewMessage {
+                        id: &update_id,
+                        conversation: &conversation,
+                        members: &members,
+                        sender: &sender,
+                        kind: "payment_update",
+                        time_ms: now,
+                        body: &empty,
+                        command: signed_owned.as_ref().map(|s| &s.command),
+                        signature: signed_owned.as_ref().map(|s| &s.signature),
+                        signer: signed_owned.as_ref().and_then(|s| s.signer.as_ref()),
+                        payment: Some(&part),
+                        receipt: receipt.as_ref(),
+                    },
+                )
+            },
         }
     }
 

@@ -184,7 +184,7 @@ fn a_failing_job_in_a_batch_undoes_only_itself() {
             .map(|i| {
                 let db = db.clone();
                 std::thread::spawn(move || {
-                    db.write_batched(move |c| {
+                    db.write_batched(Vec::new(), move |c| {
                         c.execute(
                             "INSERT INTO challenges (nonce, handle, expires_at_ms) VALUES ($1, $2, $3)",
                             &[vec![i].into(), "probe".into(), chit_node::db::Value::Int(i64::MAX)],
@@ -239,7 +239,7 @@ fn two_writers_number_one_conversation_without_gaps() {
                         let id = format!("m-{w}-{t}-{i}");
                         let post = |db: &Db| {
                             let (id, members) = (id.clone(), members.clone());
-                            db.write_batched(move |c| {
+                            db.write_batched(locks(&members), move |c| {
                                 store::post_message(
                                     c,
                                     &NewMessage {
@@ -283,5 +283,97 @@ fn two_writers_number_one_conversation_without_gaps() {
             seqs.sort_unstable();
             assert_eq!(seqs, (1..=n as u64).collect::<Vec<_>>(), "{engine:?}");
         }
+    }
+}
+
+/// The locks a posting to `members` takes (as the node's postings do).
+fn locks(members: &[Handle]) -> Vec<chit_node::db::WriteLock> {
+    members
+        .iter()
+        .map(|m| chit_node::db::WriteLock::user(m.as_str()))
+        .collect()
+}
+
+/// Regression: two writers on one PostgreSQL database (two nodes) group-committing posts into
+/// conversations that share members (alice–bob, bob–carol, carol–alice, …) deadlocked, each
+/// batch holding one member's counter rows and waiting for another's; PostgreSQL broke the tie
+/// only after a second, with an error. Each batch now takes its members' locks in one order
+/// before it writes: every post succeeds at the first attempt (a deadlock would surface here
+/// as a conflict error) and every mailbox is numbered without a gap.
+#[test]
+fn writers_posting_to_overlapping_conversations_never_deadlock() {
+    use chit_node::db::Db;
+    use chit_node::store::{self, NewMessage};
+    const USERS: usize = 5;
+    const THREADS_PER_WRITER: usize = 8;
+    const POSTS_PER_THREAD: usize = 40;
+    for engine in engines() {
+        let test_db = TestDb::new(engine);
+        let open = || match engine {
+            Engine::Sqlite => Db::sqlite(std::path::Path::new(&test_db.location)).unwrap(),
+            Engine::Postgres => Db::postgres(&test_db.location).unwrap(),
+        };
+        let writers = [open(), open()];
+        let users: Vec<Handle> = (0..USERS)
+            .map(|u| Handle::new(&format!("user{u}")).unwrap())
+            .collect();
+        let mut threads = Vec::new();
+        for (w, db) in writers.iter().enumerate() {
+            for t in 0..THREADS_PER_WRITER {
+                let (db, users) = (db.clone(), users.clone());
+                threads.push(std::thread::spawn(move || {
+                    for i in 0..POSTS_PER_THREAD {
+                        // Each thread walks the conversations in its own order, so batches
+                        // meet the same members in every order.
+                        let a = (w * THREADS_PER_WRITER + t + i) % USERS;
+                        let b = (a + 1 + (t + i) % (USERS - 1)) % USERS;
+                        let mut members = vec![users[a].clone(), users[b].clone()];
+                        members.sort();
+                        let conversation = format!("{}|{}", members[0], members[1]);
+                        let id = format!("m-{w}-{t}-{i}");
+                        let sender = users[a].clone();
+                        let posted = db
+                            .write_batched(locks(&members), move |c| {
+                                store::post_message(
+                                    c,
+                                    &NewMessage {
+                                        id: &id,
+                                        conversation: &conversation,
+                                        members: &members,
+                                        sender: &sender,
+                                        kind: "text",
+                                        time_ms: 1,
+                                        body: &Default::default(),
+                                        command: None,
+                                        signature: None,
+                                        signer: None,
+                                        payment: None,
+                                        receipt: None,
+                                    },
+                                )
+                            })
+                            .unwrap();
+                        assert!(posted.created);
+                    }
+                }));
+            }
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+        let mut delivered = 0;
+        for user in &users {
+            let mailbox = writers[0]
+                .read(|c| store::mailbox(c, user, 0, 100_000))
+                .unwrap();
+            let cursors: Vec<u64> = mailbox.iter().map(|d| d.cursor).collect();
+            assert_eq!(cursors, (1..=mailbox.len() as u64).collect::<Vec<_>>());
+            delivered += mailbox.len();
+        }
+        assert_eq!(
+            delivered,
+            2 * 2 * THREADS_PER_WRITER * POSTS_PER_THREAD,
+            "{engine:?}: every post in both members' mailboxes"
+        );
     }
 }
