@@ -254,7 +254,7 @@ async fn metrics(State(node): State<AppState>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        node.metrics.render(),
+        node.metrics.render(node.db.batches_redone()),
     )
         .into_response()
 }

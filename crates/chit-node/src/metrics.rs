@@ -23,8 +23,9 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The exposition text for `GET /metrics`.
-    pub fn render(&self) -> String {
+    /// The exposition text for `GET /metrics`; `batches_redone` is the database's count
+    /// ([`crate::db::Db::batches_redone`]).
+    pub fn render(&self, batches_redone: u64) -> String {
         let mut out = String::new();
         let mut series = |name: &str, kind: &str, help: &str, samples: &[(&str, &AtomicU64)]| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -76,6 +77,12 @@ impl Metrics {
             "gauge",
             "Connected WebSocket event streams.",
             &[("", &self.live_subscribers)],
+        );
+        series(
+            "chit_write_batches_redone_total",
+            "counter",
+            "Group commits redone job by job because a job failed or met another writer.",
+            &[("", &AtomicU64::new(batches_redone))],
         );
         out
     }

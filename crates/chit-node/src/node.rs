@@ -583,7 +583,7 @@ impl Node {
         let sender = actor.clone();
         let time_ms = self.now_ms();
         PostingJob {
-            locks: member_locks(&members),
+            locks: store::posting_locks(&members, &owned.command.id),
             run: move |c: &mut dyn crate::db::Conn| {
                 if let Some((part, digest)) = &payment {
                     store::insert_payment(c, part, &conversation, digest, time_ms)?;
@@ -709,19 +709,12 @@ pub(crate) fn sorted_members(a: &Handle, b: &Handle) -> Vec<Handle> {
 }
 
 /// A posting for the batch writer: the write (a pure function of the database, so it may run
-/// again) and the locks it takes first, one per member of the conversation it posts to (their
-/// mailboxes and the conversation are numbered in it; see [`WriteLock`]).
+/// again) and the locks it takes first: one per member of the conversation it posts to (their
+/// mailboxes and the conversation are numbered in it) and one on the message id (see
+/// [`WriteLock`]).
 pub(crate) struct PostingJob<F> {
     pub(crate) locks: Vec<WriteLock>,
     pub(crate) run: F,
-}
-
-/// The locks of a posting to a conversation of `members`.
-pub(crate) fn member_locks(members: &[Handle]) -> Vec<WriteLock> {
-    members
-        .iter()
-        .map(|m| WriteLock::user(m.as_str()))
-        .collect()
 }
 
 /// A command must be the logged-in user's own and carry a well-formed id.

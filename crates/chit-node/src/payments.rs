@@ -1021,7 +1021,7 @@ impl Node {
         let (update_id, sender, signed_owned) =
             (update_id.to_owned(), actor.clone(), signed.cloned());
         crate::node::PostingJob {
-            locks: crate::node::member_locks(&members),
+            locks: store::posting_locks(&members, &update_id),
             run: move |c: &mut dyn crate::db::Conn| {
                 for from in &from_states {
                     if *from != state && store::set_payment_state(c, &payment_id, from, state)? {

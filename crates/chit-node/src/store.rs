@@ -8,7 +8,7 @@ use chit_proto::{
     Certificate, Command, EncryptionKey, Handle, IdentityKey, Receipt, SealedBody, Signature,
 };
 
-use crate::db::{Conn, Row, Value};
+use crate::db::{Conn, Row, Value, WriteLock};
 
 /// A registered user as the node keeps them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -200,6 +200,13 @@ pub struct Posted {
     pub deliveries: Vec<(Handle, u64)>,
     /// False when the id was already posted (a retry): nothing new was written.
     pub created: bool,
+}
+
+/// The locks a batch takes before [`post_message`] of `id` to a conversation of `members`: one
+/// per member (their mailboxes and the conversation are numbered in it) and one on the id.
+pub fn posting_locks(members: &[Handle], id: &str) -> Vec<WriteLock> {
+    let users = members.iter().map(|m| WriteLock::user(m.as_str()));
+    users.chain([WriteLock::message(id)]).collect()
 }
 
 /// Posts a message into its conversation (created on first use) and every member's mailbox.

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use chit_client::{Client, Event};
 use chit_ledger_tests::engines;
+use chit_node::db::Db;
+use chit_node::store::{self, NewMessage};
 use chit_proto::{Handle, Signature};
 
 use super::*;
@@ -209,6 +211,7 @@ fn a_failing_job_in_a_batch_undoes_only_itself() {
         nonces.sort_unstable();
         let expected: Vec<u8> = (0..64).filter(|i| i % 3 != 0 && *i != 5).collect();
         assert_eq!(nonces, expected, "{engine:?}");
+        assert!(db.batches_redone() >= 1, "{engine:?}: failing jobs redo their batch");
     }
 }
 
@@ -218,8 +221,6 @@ fn a_failing_job_in_a_batch_undoes_only_itself() {
 /// neither numbered nor delivered again.
 #[test]
 fn two_writers_number_one_conversation_without_gaps() {
-    use chit_node::db::Db;
-    use chit_node::store::{self, NewMessage};
     const THREADS_PER_WRITER: usize = 4;
     const POSTS_PER_THREAD: usize = 25;
     for engine in engines() {
@@ -239,7 +240,7 @@ fn two_writers_number_one_conversation_without_gaps() {
                         let id = format!("m-{w}-{t}-{i}");
                         let post = |db: &Db| {
                             let (id, members) = (id.clone(), members.clone());
-                            db.write_batched(locks(&members), move |c| {
+                            db.write_batched(store::posting_locks(&members, &id), move |c| {
                                 store::post_message(
                                     c,
                                     &NewMessage {
@@ -286,24 +287,49 @@ fn two_writers_number_one_conversation_without_gaps() {
     }
 }
 
-/// The locks a posting to `members` takes (as the node's postings do).
-fn locks(members: &[Handle]) -> Vec<chit_node::db::WriteLock> {
-    members
-        .iter()
-        .map(|m| chit_node::db::WriteLock::user(m.as_str()))
-        .collect()
+/// Posts a bodiless text `id` from the first of `members` through the batch writer, as the
+/// node posts: one attempt, no retry.
+fn post(
+    db: &chit_node::db::Db,
+    members: &[Handle],
+    id: &str,
+) -> Result<chit_node::store::Posted, chit_ledger::StoreError> {
+    use chit_node::store::{self, NewMessage};
+    let mut members = members.to_vec();
+    let sender = members[0].clone();
+    members.sort();
+    let conversation = format!("{}|{}", members[0], members[1]);
+    let id = id.to_owned();
+    db.write_batched(store::posting_locks(&members, &id), move |c| {
+        store::post_message(
+            c,
+            &NewMessage {
+                id: &id,
+                conversation: &conversation,
+                members: &members,
+                sender: &sender,
+                kind: "text",
+                time_ms: 1,
+                body: &Default::default(),
+                command: None,
+                signature: None,
+                signer: None,
+                payment: None,
+                receipt: None,
+            },
+        )
+    })
 }
 
-/// Regression: two writers on one PostgreSQL database (two nodes) group-committing posts into
-/// conversations that share members (alice–bob, bob–carol, carol–alice, …) deadlocked, each
-/// batch holding one member's counter rows and waiting for another's; PostgreSQL broke the tie
-/// only after a second, with an error. Each batch now takes its members' locks in one order
-/// before it writes: every post succeeds at the first attempt (a deadlock would surface here
-/// as a conflict error) and every mailbox is numbered without a gap.
+/// Regression: two writers on one PostgreSQL database (two nodes, each with its writers)
+/// group-committing posts into conversations that share members (user0–user1, user1–user2, …)
+/// deadlocked, each batch holding one member's counter rows and waiting for another's;
+/// PostgreSQL broke the tie only after a second, with an error. Each batch now takes its jobs'
+/// locks in one order before it writes: every post succeeds at its first attempt (a deadlock
+/// would surface here as a conflict error, or as a batch redone) and every mailbox is numbered
+/// without a gap.
 #[test]
 fn writers_posting_to_overlapping_conversations_never_deadlock() {
-    use chit_node::db::Db;
-    use chit_node::store::{self, NewMessage};
     const USERS: usize = 5;
     const THREADS_PER_WRITER: usize = 8;
     const POSTS_PER_THREAD: usize = 40;
@@ -327,32 +353,8 @@ fn writers_posting_to_overlapping_conversations_never_deadlock() {
                         // meet the same members in every order.
                         let a = (w * THREADS_PER_WRITER + t + i) % USERS;
                         let b = (a + 1 + (t + i) % (USERS - 1)) % USERS;
-                        let mut members = vec![users[a].clone(), users[b].clone()];
-                        members.sort();
-                        let conversation = format!("{}|{}", members[0], members[1]);
-                        let id = format!("m-{w}-{t}-{i}");
-                        let sender = users[a].clone();
-                        let posted = db
-                            .write_batched(locks(&members), move |c| {
-                                store::post_message(
-                                    c,
-                                    &NewMessage {
-                                        id: &id,
-                                        conversation: &conversation,
-                                        members: &members,
-                                        sender: &sender,
-                                        kind: "text",
-                                        time_ms: 1,
-                                        body: &Default::default(),
-                                        command: None,
-                                        signature: None,
-                                        signer: None,
-                                        payment: None,
-                                        receipt: None,
-                                    },
-                                )
-                            })
-                            .unwrap();
+                        let members = [users[a].clone(), users[b].clone()];
+                        let posted = post(&db, &members, &format!("m-{w}-{t}-{i}")).unwrap();
                         assert!(posted.created);
                     }
                 }));
@@ -374,6 +376,62 @@ fn writers_posting_to_overlapping_conversations_never_deadlock() {
             delivered,
             2 * 2 * THREADS_PER_WRITER * POSTS_PER_THREAD,
             "{engine:?}: every post in both members' mailboxes"
+        );
+        let redone: u64 = writers.iter().map(Db::batches_redone).sum();
+        assert_eq!(redone, 0, "{engine:?}: no batch failed and was redone");
+    }
+}
+
+/// Regression: message ids are the clients', so two conversations can race for one. Two
+/// batches inserting ids X then Y and Y then X waited for each other's uncommitted rows
+/// (a deadlock), or one failed on the unique index and its batch was redone. With a lock per
+/// id taken up front, the later post of an id finds the first committed and writes nothing: no
+/// error, no batch redone, each id stored once.
+#[test]
+fn posts_racing_for_the_same_ids_from_two_writers_never_fail() {
+    const THREADS_PER_WRITER: usize = 8;
+    const IDS: usize = 40;
+    for engine in engines() {
+        let test_db = TestDb::new(engine);
+        let open = || match engine {
+            Engine::Sqlite => Db::sqlite(std::path::Path::new(&test_db.location)).unwrap(),
+            Engine::Postgres => Db::postgres(&test_db.location).unwrap(),
+        };
+        let writers = [open(), open()];
+        let mut threads = Vec::new();
+        for (w, db) in writers.iter().enumerate() {
+            for t in 0..THREADS_PER_WRITER {
+                let db = db.clone();
+                threads.push(std::thread::spawn(move || {
+                    // A conversation of this thread's own; the shared ids, half of the
+                    // threads from the first, half from the last.
+                    let k = w * THREADS_PER_WRITER + t;
+                    let members = [
+                        Handle::new(&format!("own{k}a")).unwrap(),
+                        Handle::new(&format!("own{k}b")).unwrap(),
+                    ];
+                    let mut created = 0;
+                    for i in 0..IDS {
+                        let n = if k % 2 == 0 { i } else { IDS - 1 - i };
+                        let id = format!("shared-{n}");
+                        if post(&db, &members, &id).unwrap().created {
+                            created += 1;
+                        }
+                    }
+                    created
+                }));
+            }
+        }
+        let created: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(created, IDS, "{engine:?}: each id created once");
+        let stored = writers[0]
+            .read(|c| c.query("SELECT count(*) FROM messages", &[]))
+            .unwrap();
+        assert_eq!(stored[0].int(0).unwrap(), IDS as i64, "{engine:?}");
+        let redone: u64 = writers.iter().map(Db::batches_redone).sum();
+        assert_eq!(
+            redone, 0,
+            "{engine:?}: no insert waited for another's and failed"
         );
     }
 }

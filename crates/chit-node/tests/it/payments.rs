@@ -417,6 +417,7 @@ fn metrics_count_what_happened() {
         r#"chit_payments_total{kind="offer"} 2"#,
         r#"chit_payment_outcomes_total{outcome="settled"} 1"#,
         r#"chit_payment_outcomes_total{outcome="closed"} 1"#,
+        "chit_write_batches_redone_total 0",
     ] {
         assert!(
             text.lines().any(|l| l == line),
