@@ -211,7 +211,10 @@ fn a_failing_job_in_a_batch_undoes_only_itself() {
         nonces.sort_unstable();
         let expected: Vec<u8> = (0..64).filter(|i| i % 3 != 0 && *i != 5).collect();
         assert_eq!(nonces, expected, "{engine:?}");
-        assert!(db.batches_redone() >= 1, "{engine:?}: failing jobs redo their batch");
+        assert!(
+            db.batches_redone() >= 1,
+            "{engine:?}: failing jobs redo their batch"
+        );
     }
 }
 
