@@ -116,9 +116,10 @@ pub trait Conn {
 }
 
 /// A lock a batched write takes before it runs, named by what it writes that another writer
-/// may write too: a user's mailbox and conversations, a message id. On PostgreSQL a batch takes the locks of all its jobs at
-/// once, in ascending order, before any job runs, so two writers (two nodes on one database)
-/// can never wait for each other in a cycle. Without it, a batch posting to alice then bob and
+/// may write too: a user's mailbox and conversations, a message id. On PostgreSQL a batch
+/// takes the locks of all its jobs at once, in ascending order, before any job runs, so two
+/// writers (of one node, or of two nodes on one database) never wait for each other in a
+/// cycle. Without it, a batch posting to alice then bob and
 /// another posting to bob then alice lock the counter rows in opposite orders and deadlock;
 /// PostgreSQL breaks the tie only after `deadlock_timeout` (1 s), and under load the retries
 /// meet again. SQLite has one writer at a time and needs none.
@@ -198,6 +199,17 @@ pub const BATCH_QUEUE_MAX: usize = 4096;
 /// reached 200 MB in `chit bench node`, at 2,048 under 90 MB, and throughput rose.
 const WAL_RESTART_JOBS: u64 = 2_048;
 
+/// How an engine's batch writers run their transactions.
+#[derive(Clone, Copy)]
+struct Dialect {
+    /// Opens a write transaction.
+    begin: &'static str,
+    /// Restarts the write-ahead log, for an engine with one of its own to run.
+    restart_wal: Option<&'static str>,
+    /// Most locks one batch takes ([`PG_BATCH_LOCKS_MAX`]), where locks take room.
+    locks_max: usize,
+}
+
 /// Group commit for node writes: a writer thread with its own connection gathers whatever jobs
 /// are queued for it, runs them in one transaction (a failing job undoes only itself), commits
 /// durably once, and only then answers every submitter. SQLite has one such writer; PostgreSQL
@@ -210,23 +222,17 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Starts `writers` writer threads. `connection` makes each its way to a connection: a
-    /// function that lends it (or says why there is none: every job of that batch fails with
-    /// it). `begin` opens a write transaction in the engine's dialect; `restart_wal`, when the
-    /// engine has one of its own to run, restarts the write-ahead log.
-    fn start<W>(
-        writers: usize,
-        begin: &'static str,
-        restart_wal: Option<&'static str>,
-        mut connection: impl FnMut() -> W,
-    ) -> Arc<Self>
+    /// Starts `writers` writer threads for an engine's `dialect`. `connection` makes each its
+    /// way to a connection: a function that lends it (or says why there is none: every job of
+    /// that batch fails with it).
+    fn start<W>(writers: usize, dialect: Dialect, mut connection: impl FnMut() -> W) -> Arc<Self>
     where
         W: FnMut(&mut dyn FnMut(&mut dyn Conn)) -> Result<(), StoreError> + Send + 'static,
     {
         assert!(writers > 0, "a batcher needs a writer");
         let redone = Arc::new(AtomicU64::new(0));
         let queues = (0..writers)
-            .map(|_| Self::spawn_writer(begin, restart_wal, redone.clone(), connection()))
+            .map(|_| Self::spawn_writer(dialect, redone.clone(), connection()))
             .collect();
         Arc::new(Self { queues, redone })
     }
@@ -239,8 +245,7 @@ impl Batcher {
     }
 
     fn spawn_writer(
-        begin: &'static str,
-        restart_wal: Option<&'static str>,
+        dialect: Dialect,
         redone: Arc<AtomicU64>,
         mut with_conn: impl FnMut(&mut dyn FnMut(&mut dyn Conn)) -> Result<(), StoreError>
             + Send
@@ -251,7 +256,11 @@ impl Batcher {
             .name("chit-node-writer".into())
             .spawn(move || {
                 let mut since_checkpoint = 0u64;
-                while let Some(batch) = next_batch(&jobs, BATCH_JOBS_MAX) {
+                let mut carried = None;
+                let within = (dialect.locks_max, |j: &Job| j.locks.len());
+                while let Some(batch) =
+                    next_batch_weighed(&jobs, BATCH_JOBS_MAX, within, &mut carried)
+                {
                     let mut locks: Vec<WriteLock> =
                         batch.iter().flat_map(|j| j.locks.iter().copied()).collect();
                     locks.sort_unstable();
@@ -264,10 +273,10 @@ impl Batcher {
                     since_checkpoint += jobs as u64;
                     let lent = with_conn(&mut |c| {
                         let runs = runs.take().expect("runs once");
-                        results = run_batch(c, begin, &locks, runs, &redone);
+                        results = run_batch(c, dialect.begin, &locks, runs, &redone);
                         // Cheap: the checkpointer has copied most frames already. A failure
                         // only postpones the restart; the commit stands.
-                        if let Some(restart) = restart_wal {
+                        if let Some(restart) = dialect.restart_wal {
                             if since_checkpoint >= WAL_RESTART_JOBS && c.query(restart, &[]).is_ok()
                             {
                                 since_checkpoint = 0;
@@ -291,10 +300,34 @@ impl Batcher {
 /// `max` in all: a batch grows only as large as the load makes it. `None` once every sender
 /// is gone.
 pub(crate) fn next_batch<T>(queue: &mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
-    let mut batch = vec![queue.recv().ok()?];
+    next_batch_weighed(queue, max, (usize::MAX, |_| 0), &mut None)
+}
+
+/// [`next_batch`], keeping the batch's summed `weight` within `weight_max` too: the item that
+/// would pass it is left in `carried` and starts the next batch (an item heavier than that on
+/// its own still goes, alone).
+fn next_batch_weighed<T>(
+    queue: &mpsc::Receiver<T>,
+    max: usize,
+    (weight_max, weight): (usize, impl Fn(&T) -> usize),
+    carried: &mut Option<T>,
+) -> Option<Vec<T>> {
+    let first = match carried.take() {
+        Some(item) => item,
+        None => queue.recv().ok()?,
+    };
+    let mut total = weight(&first);
+    let mut batch = vec![first];
     while batch.len() < max {
         match queue.try_recv() {
-            Ok(item) => batch.push(item),
+            Ok(item) if total.saturating_add(weight(&item)) > weight_max => {
+                *carried = Some(item);
+                break;
+            }
+            Ok(item) => {
+                total = total.saturating_add(weight(&item));
+                batch.push(item);
+            }
             Err(_) => break,
         }
     }
@@ -437,18 +470,19 @@ impl Db {
         }
         let checkpointer = chit_ledger_sqlite::start_checkpointer(sqlite_connect(path)?);
         let mut batch_conn = Some(batch_conn);
-        let batch = Batcher::start(
-            1,
-            "BEGIN IMMEDIATE",
-            Some("PRAGMA wal_checkpoint(PASSIVE)"),
-            || {
-                let conn = batch_conn.take().expect("SQLite has one batch writer");
-                move |f: &mut dyn FnMut(&mut dyn Conn)| {
-                    f(&mut SqliteConn(&conn));
-                    Ok(())
-                }
-            },
-        );
+        let sqlite = Dialect {
+            begin: "BEGIN IMMEDIATE",
+            restart_wal: Some("PRAGMA wal_checkpoint(PASSIVE)"),
+            // `BEGIN IMMEDIATE` is the one lock; none is taken per job.
+            locks_max: usize::MAX,
+        };
+        let batch = Batcher::start(1, sqlite, || {
+            let conn = batch_conn.take().expect("SQLite has one batch writer");
+            move |f: &mut dyn FnMut(&mut dyn Conn)| {
+                f(&mut SqliteConn(&conn));
+                Ok(())
+            }
+        });
         let path = path.to_owned();
         Ok(Self::Sqlite {
             writer: Arc::new(Mutex::new(writer)),
@@ -469,7 +503,12 @@ impl Db {
         // reconnects when the server dropped it (a restart); a batch that finds no server fails
         // with the reason.
         let mut first = Some(client);
-        let batch = Batcher::start(PG_WRITERS, "BEGIN", None, || {
+        let postgres = Dialect {
+            begin: "BEGIN",
+            restart_wal: None,
+            locks_max: PG_BATCH_LOCKS_MAX,
+        };
+        let batch = Batcher::start(PG_WRITERS, postgres, || {
             let writer_url = url.to_owned();
             let mut writer = first.take();
             move |f: &mut dyn FnMut(&mut dyn Conn)| {
@@ -543,9 +582,8 @@ impl Db {
     /// Runs `f` as one write transaction for the hot path (posting messages and payment
     /// updates): as one job of a group-committed batch, undone alone if it fails. Durable
     /// before it returns. `f` may run more than once (a batch that must be redone), so it must
-    /// be a pure function of the database. `locks` names everything `f` numbers (the users of
-    /// the conversation it posts to); `f` must write nothing another writer may write unless
-    /// a lock in `locks` covers it.
+    /// be a pure function of the database. `f` must write nothing another writer may write
+    /// unless one of `locks` covers it (a posting's are [`crate::store::posting_locks`]).
     pub fn write_batched<T: Send + 'static>(
         &self,
         locks: Vec<WriteLock>,
@@ -819,6 +857,13 @@ pub const PG_POOL_MAX: usize = 16;
 /// to 11,826–12,271 and settled payments/s from 1,690–2,061 to 2,508–2,621 (`chit bench node
 /// --engine postgres`, 2 cores), and four measured the same as two.
 pub const PG_WRITERS: usize = 2;
+/// Most advisory locks one PostgreSQL batch takes (a posting takes three: two members and its
+/// id), so about 85 postings a batch. Advisory locks live in the server's shared lock table,
+/// which holds `max_locks_per_transaction` × `max_connections` entries (64 × 100 by default)
+/// for every session together; a batch that found it full would fail. At this bound a node's
+/// writers hold at most 512, so ten nodes (5,120 of 6,400) fit the default table. (Measured:
+/// no change in messages/s against unbounded batches, 11,346 / 11,919 and 11,239 / 10,377.)
+pub const PG_BATCH_LOCKS_MAX: usize = 256;
 /// Most statements a PostgreSQL connection keeps prepared; the node has fewer kinds of
 /// statement than this, so the cache is only ever cleared if that changes.
 const PG_STATEMENTS_MAX: usize = 256;
@@ -961,5 +1006,29 @@ impl<C: postgres::GenericClient> Conn for PgConn<'_, C> {
                 Ok(Row(values))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch stays within its weight: the item that would pass it starts the next batch, in
+    /// its turn, and one heavier than the bound on its own still goes, alone.
+    #[test]
+    fn a_batch_keeps_within_its_weight_and_carries_the_rest_over() {
+        let (queue, items) = mpsc::channel();
+        for weight in [3, 3, 3, 9, 1, 1] {
+            queue.send(weight).unwrap();
+        }
+        drop(queue);
+        let within = (7, |w: &usize| *w);
+        let mut carried = None;
+        let mut batches = Vec::new();
+        while let Some(batch) = next_batch_weighed(&items, 256, within, &mut carried) {
+            batches.push(batch);
+        }
+        assert_eq!(batches, [vec![3, 3], vec![3], vec![9], vec![1, 1]]);
+        assert_eq!(next_batch_weighed(&items, 256, within, &mut carried), None);
     }
 }

@@ -404,12 +404,7 @@ impl Node {
     pub(crate) async fn write_posting_async(
         self: &Arc<Self>,
         expected: Option<chit_proto::Command>,
-        job: PostingJob<
-            impl Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError>
-                + Send
-                + Sync
-                + 'static,
-        >,
+        job: PostingJob<impl PostingWrite>,
     ) -> Result<store::Posted, ApiError> {
         if !self.db.is_sqlite() {
             let node = self.clone();
@@ -577,9 +572,7 @@ impl Node {
         conversation: String,
         members: Vec<Handle>,
         payment: Option<(chit_proto::api::PaymentPart, String)>,
-    ) -> PostingJob<
-        impl Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError> + Send + Sync + 'static,
-    > {
+    ) -> PostingJob<impl PostingWrite> {
         let sender = actor.clone();
         let time_ms = self.now_ms();
         PostingJob {
@@ -615,12 +608,7 @@ impl Node {
     pub(crate) fn write_posting(
         &self,
         expected: Option<&chit_proto::Command>,
-        job: PostingJob<
-            impl Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError>
-                + Send
-                + Sync
-                + 'static,
-        >,
+        job: PostingJob<impl PostingWrite>,
     ) -> Result<store::Posted, ApiError> {
         // Group-committed with other postings; retried when another node's writer got there
         // first (the job is a pure function of the database, so running it again is safe).
@@ -712,9 +700,20 @@ pub(crate) fn sorted_members(a: &Handle, b: &Handle) -> Vec<Handle> {
 /// again) and the locks it takes first: one per member of the conversation it posts to (their
 /// mailboxes and the conversation are numbered in it) and one on the message id (see
 /// [`WriteLock`]).
-pub(crate) struct PostingJob<F> {
+pub(crate) struct PostingJob<F: PostingWrite> {
     pub(crate) locks: Vec<WriteLock>,
     pub(crate) run: F,
+}
+
+/// The write of a posting: a pure function of the database, so it may run again.
+pub(crate) trait PostingWrite:
+    Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError> + Send + Sync + 'static
+{
+}
+
+impl<F> PostingWrite for F where
+    F: Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, StoreError> + Send + Sync + 'static
+{
 }
 
 /// A command must be the logged-in user's own and carry a well-formed id.

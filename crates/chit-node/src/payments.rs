@@ -989,12 +989,7 @@ impl Node {
         update_id: &str,
         actor: &Handle,
         signed: Option<&SignedCommand>,
-    ) -> crate::node::PostingJob<
-        impl Fn(&mut dyn crate::db::Conn) -> Result<store::Posted, chit_ledger::StoreError>
-            + Send
-            + Sync
-            + 'static,
-    > {
+    ) -> crate::node::PostingJob<impl crate::node::PostingWrite> {
         let now = self.now_ms();
         let part = PaymentPart {
             state: outcome.state.into(),
