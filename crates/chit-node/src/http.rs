@@ -402,6 +402,10 @@ async fn events(
 ) -> Response {
     // Subscribe before the upgrade completes, so nothing posted meanwhile is missed.
     let receiver = node.hub.subscribe(&handle);
+    let upgrade = upgrade
+        .max_message_size(EVENTS_INCOMING_BYTES_MAX)
+        .max_frame_size(EVENTS_INCOMING_BYTES_MAX)
+        .read_buffer_size(SOCKET_READ_BUFFER_BYTES);
     upgrade.on_upgrade(move |socket| async move {
         crate::metrics::Metrics::inc(&node.metrics.live_subscribers);
         forward_events(socket, receiver).await;
@@ -437,6 +441,15 @@ async fn forward_events(
     }
 }
 
+/// Largest message a client may send on its event stream, which only ever carries pings and
+/// the close (anything else is read and dropped).
+pub const EVENTS_INCOMING_BYTES_MAX: usize = 4 * 1024;
+/// Read buffer of a WebSocket. The library's default, 128 KiB, is zeroed before every read:
+/// with many small calls that showed in the profile (about 2 % of all samples); at 16 KiB,
+/// messages/s over `/v1/calls` measured 29,557 / 27,556 / 30,876 against 27,762 / 26,997 /
+/// 28,650 (alternating runs; settled payments/s unchanged).
+const SOCKET_READ_BUFFER_BYTES: usize = 16 * 1024;
+
 /// Calls one socket may have in flight; beyond it the node stops reading the socket until
 /// replies have gone out (backpressure instead of an unbounded queue).
 pub const CALLS_IN_FLIGHT_MAX: usize = 256;
@@ -452,6 +465,7 @@ async fn calls(
 ) -> Response {
     upgrade
         .max_message_size(BODY_BYTES_MAX)
+        .read_buffer_size(SOCKET_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| serve_calls(socket, node, token))
 }
 

@@ -438,3 +438,48 @@ fn posts_racing_for_the_same_ids_from_two_writers_never_fail() {
         );
     }
 }
+
+/// The event stream carries nothing from the client but pings and the close: a larger message
+/// ends the stream instead of being buffered (the library would take up to 64 MiB), and a
+/// small one is ignored with the stream still delivering.
+#[test]
+fn an_event_stream_refuses_large_client_messages() {
+    let node = TestNode::start(Engine::Sqlite);
+    let (mut alice_c, alice) = node.user("alice");
+    let (bob_c, _) = node.user("bob");
+    let bob = Handle::new("bob").unwrap();
+    let url = format!(
+        "{}/v1/events?token={}",
+        node.url.replacen("http://", "ws://", 1),
+        bob_c.token().unwrap()
+    );
+    let (mut small, _) = tungstenite::connect(url.as_str()).unwrap();
+    small
+        .send(tungstenite::Message::Text("hello".into()))
+        .unwrap();
+    let (mut large, _) = tungstenite::connect(url.as_str()).unwrap();
+    let text = "x".repeat(chit_node::http::EVENTS_INCOMING_BYTES_MAX + 1);
+    large.send(tungstenite::Message::Text(text.into())).unwrap();
+    if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = large.get_mut() {
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
+    let closed = loop {
+        match large.read() {
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break false
+            }
+            Ok(tungstenite::Message::Close(_)) | Err(_) => break true,
+            Ok(_) => {}
+        }
+    };
+    assert!(closed, "the large message ended the stream");
+    let sent = alice_c.say(&alice, &bob, b"still here").unwrap();
+    let event: serde_json::Value =
+        serde_json::from_str(small.read().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(event["message"]["id"], sent.id.as_str());
+}
