@@ -6,7 +6,7 @@ use std::time::Duration;
 use chit_client::{Client, Event};
 use chit_ledger_tests::engines;
 use chit_node::db::Db;
-use chit_node::store::{self, NewMessage};
+use chit_node::store;
 use chit_proto::{Handle, Signature};
 
 use super::*;
@@ -228,11 +228,7 @@ fn two_writers_number_one_conversation_without_gaps() {
     const POSTS_PER_THREAD: usize = 25;
     for engine in engines() {
         let test_db = TestDb::new(engine);
-        let open = || match engine {
-            Engine::Sqlite => Db::sqlite(std::path::Path::new(&test_db.location)).unwrap(),
-            Engine::Postgres => Db::postgres(&test_db.location).unwrap(),
-        };
-        let writers = [open(), open()];
+        let writers = two_writers(engine, &test_db);
         let members = vec![Handle::new("alice").unwrap(), Handle::new("bob").unwrap()];
         let mut threads = Vec::new();
         for (w, db) in writers.iter().enumerate() {
@@ -241,32 +237,10 @@ fn two_writers_number_one_conversation_without_gaps() {
                 threads.push(std::thread::spawn(move || {
                     for i in 0..POSTS_PER_THREAD {
                         let id = format!("m-{w}-{t}-{i}");
-                        let post = |db: &Db| {
-                            let (id, members) = (id.clone(), members.clone());
-                            db.write_batched(store::posting_locks(&members, &id), move |c| {
-                                store::post_message(
-                                    c,
-                                    &NewMessage {
-                                        id: &id,
-                                        conversation: "alice|bob",
-                                        members: &members,
-                                        sender: &members[0],
-                                        kind: "text",
-                                        time_ms: 1,
-                                        body: &Default::default(),
-                                        command: None,
-                                        signature: None,
-                                        signer: None,
-                                        payment: None,
-                                        receipt: None,
-                                    },
-                                )
-                            })
-                        };
-                        let first = post(&db).unwrap();
+                        let first = post(&db, &members, &id).unwrap();
                         assert!(first.created);
                         assert_eq!(first.deliveries.len(), 2);
-                        let again = post(&db).unwrap();
+                        let again = post(&db, &members, &id).unwrap();
                         assert!(!again.created, "a retry posts nothing new");
                         assert_eq!(again.envelope.seq, first.envelope.seq);
                     }
@@ -290,6 +264,15 @@ fn two_writers_number_one_conversation_without_gaps() {
     }
 }
 
+/// Two handles on one fresh database, as two nodes (or two processes on one SQLite file) have.
+fn two_writers(engine: Engine, test_db: &TestDb) -> [Db; 2] {
+    let open = || match engine {
+        Engine::Sqlite => Db::sqlite(std::path::Path::new(&test_db.location)).unwrap(),
+        Engine::Postgres => Db::postgres(&test_db.location).unwrap(),
+    };
+    [open(), open()]
+}
+
 /// Posts a bodiless text `id` from the first of `members` through the batch writer, as the
 /// node posts: one attempt, no retry.
 fn post(
@@ -297,7 +280,7 @@ fn post(
     members: &[Handle],
     id: &str,
 ) -> Result<chit_node::store::Posted, chit_ledger::StoreError> {
-    use chit_node::store::{self, NewMessage};
+    use chit_node::store::NewMessage;
     let mut members = members.to_vec();
     let sender = members[0].clone();
     members.sort();
@@ -338,11 +321,7 @@ fn writers_posting_to_overlapping_conversations_never_deadlock() {
     const POSTS_PER_THREAD: usize = 40;
     for engine in engines() {
         let test_db = TestDb::new(engine);
-        let open = || match engine {
-            Engine::Sqlite => Db::sqlite(std::path::Path::new(&test_db.location)).unwrap(),
-            Engine::Postgres => Db::postgres(&test_db.location).unwrap(),
-        };
-        let writers = [open(), open()];
+        let writers = two_writers(engine, &test_db);
         let users: Vec<Handle> = (0..USERS)
             .map(|u| Handle::new(&format!("user{u}")).unwrap())
             .collect();
@@ -396,11 +375,7 @@ fn posts_racing_for_the_same_ids_from_two_writers_never_fail() {
     const IDS: usize = 40;
     for engine in engines() {
         let test_db = TestDb::new(engine);
-        let open = || match engine {
-            Engine::Sqlite => Db::sqlite(std::path::Path::new(&test_db.location)).unwrap(),
-            Engine::Postgres => Db::postgres(&test_db.location).unwrap(),
-        };
-        let writers = [open(), open()];
+        let writers = two_writers(engine, &test_db);
         let mut threads = Vec::new();
         for (w, db) in writers.iter().enumerate() {
             for t in 0..THREADS_PER_WRITER {
