@@ -275,11 +275,7 @@ fn two_writers(engine: Engine, test_db: &TestDb) -> [Db; 2] {
 
 /// Posts a bodiless text `id` from the first of `members` through the batch writer, as the
 /// node posts: one attempt, no retry.
-fn post(
-    db: &chit_node::db::Db,
-    members: &[Handle],
-    id: &str,
-) -> Result<chit_node::store::Posted, chit_ledger::StoreError> {
+fn post(db: &Db, members: &[Handle], id: &str) -> Result<store::Posted, chit_ledger::StoreError> {
     use chit_node::store::NewMessage;
     let mut members = members.to_vec();
     let sender = members[0].clone();
