@@ -11,4 +11,4 @@ pub mod time;
 pub use amount::{Amount, AmountError, MINOR_MAX};
 pub use currency::{Currencies, Currency, CurrencyCode, CurrencyError};
 pub use id::{AccountId, IdError, TransferId};
-pub use time::Timestamp;
+pub use time::{iso8601, parse_time, show_utc, TimeError, Timestamp};

@@ -1,16 +1,20 @@
 //! The Chit node: identities and certificates, sealed messages with live push and mailboxes,
-//! and (next) payments as messages on top of the ledger. `chit serve` wires it up.
+//! and payments as messages on top of the ledger. `chit serve` wires it up.
 
 pub mod cache;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod funding;
 pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod node;
+pub mod outcomes;
 pub mod payments;
 pub mod rails;
+pub mod refunds;
+pub mod requests;
 pub mod signatures;
 pub mod store;
 

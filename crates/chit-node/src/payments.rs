@@ -4,7 +4,9 @@
 //! id (the wallet's signed command id). Accepting posts it, declining or cancelling voids it,
 //! expiry voids it under an id derived from the offer's, so every step is idempotent through
 //! the ledger however often and from however many nodes it is retried. Each outcome becomes a
-//! `payment_update` message in the conversation with a node-signed receipt.
+//! `payment_update` message in the conversation with a node-signed receipt (see
+//! [`crate::outcomes`]); requests have their own room ([`crate::requests`]), as do refunds and
+//! money moving through rails ([`crate::refunds`], [`crate::funding`]).
 
 use std::sync::Arc;
 
@@ -16,12 +18,13 @@ use chit_proto::api::{
     digest_text, direct_conversation, Balance, Balances, Delivery, Envelope, PaymentPart,
     PostRequest, SignedCommand,
 };
-use chit_proto::{Action, Handle, Receipt, SealedBody};
+use chit_proto::{Action, Handle, Outcome};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::node::{blocking, Node, SignatureChecked};
-use crate::store::{self, NewMessage};
+use crate::outcomes::Transition;
+use crate::store;
 
 /// Ledger reason codes (the transfer's `code`).
 pub const CODE_OFFER: u16 = 10;
@@ -32,6 +35,8 @@ pub const CODE_OFFER_DECLINE: u16 = 13;
 pub const CODE_OFFER_CANCEL: u16 = 14;
 pub const CODE_OFFER_EXPIRE: u16 = 15;
 pub const CODE_REQUEST_PAY: u16 = 12;
+/// A settled payment given back by its payee.
+pub const CODE_REFUND: u16 = 16;
 pub const CODE_TOP_UP: u16 = 20;
 pub const CODE_CASH_OUT: u16 = 21;
 /// Ledger account codes.
@@ -69,7 +74,7 @@ pub fn bank_account(currency: &Currency) -> AccountId {
 }
 
 /// The id of the node's own step on a payment (e.g. its expiry): the same on every node.
-fn derived_id(payment: &str, step: &str) -> TransferId {
+pub(crate) fn derived_id(payment: &str, step: &str) -> TransferId {
     TransferId::new(derive_u128(&[
         b"chit/v1/step",
         payment.as_bytes(),
@@ -78,12 +83,12 @@ fn derived_id(payment: &str, step: &str) -> TransferId {
     .expect("derived ids avoid the reserved values")
 }
 
-fn transfer_id(id: &str) -> Result<TransferId, ApiError> {
+pub(crate) fn transfer_id(id: &str) -> Result<TransferId, ApiError> {
     id.parse()
         .map_err(|_| ApiError::bad_request("bad_id", "ids are 32 hexadecimal digits, not all zero"))
 }
 
-fn ledger_error(e: LedgerError) -> ApiError {
+pub(crate) fn ledger_error(e: LedgerError) -> ApiError {
     match e {
         LedgerError::Store(s) => s.into(),
         other => {
@@ -97,7 +102,8 @@ fn ledger_error(e: LedgerError) -> ApiError {
     }
 }
 
-/// Maps a rejected transfer to what the person asking should hear.
+/// Maps a rejected transfer to what the person asking should hear (insufficient funds are
+/// told with the amounts: see [`Node::refused_transfer`]).
 fn transfer_error(e: TransferError) -> ApiError {
     use axum::http::StatusCode;
     match e {
@@ -175,7 +181,10 @@ impl Node {
         Ok(())
     }
 
-    fn one_transfer(&self, t: NewTransfer) -> Result<Result<Applied, TransferError>, ApiError> {
+    pub(crate) fn one_transfer(
+        &self,
+        t: NewTransfer,
+    ) -> Result<Result<Applied, TransferError>, ApiError> {
         let mut results = self
             .ledger
             .create_transfers_blocking(vec![t])
@@ -196,9 +205,39 @@ impl Node {
         Ok(results.pop().expect("one result per transfer"))
     }
 
-    fn parse_amount(&self, text: &str) -> Result<Amount, ApiError> {
+    pub(crate) fn parse_amount(&self, text: &str) -> Result<Amount, ApiError> {
         Amount::parse_positive(text, &self.currencies)
             .map_err(|e| ApiError::bad_request("bad_amount", &e.to_string()))
+    }
+
+    /// What `payer` hears when the ledger refused to move `amount` from their account: for
+    /// insufficient funds, how much is available.
+    pub(crate) fn refused_transfer(
+        &self,
+        e: TransferError,
+        payer: &Handle,
+        amount: &str,
+    ) -> ApiError {
+        if e != TransferError::InsufficientFunds {
+            return transfer_error(e);
+        }
+        let available = self
+            .parse_amount(amount)
+            .ok()
+            .and_then(|a| {
+                let account = self
+                    .ledger
+                    .account(user_account(payer, &a.currency()))
+                    .ok()??;
+                let minor = u64::try_from(account.available()).ok()?;
+                Amount::from_minor(a.currency(), minor).ok()
+            })
+            .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "insufficient_funds",
+            &format!("insufficient funds: {available} available, {amount} needed"),
+        )
     }
 
     pub fn balances(&self, handle: &Handle) -> Result<Balances, ApiError> {
@@ -225,7 +264,7 @@ impl Node {
     }
 
     /// Checks a signed offer or request and returns what it asks for.
-    fn draft(
+    pub(crate) fn draft(
         &self,
         actor: &Handle,
         request: &PostRequest,
@@ -300,21 +339,10 @@ impl Node {
         })
     }
 
-    /// Sends a push payment: holds the money and posts the offer into the conversation.
-    pub fn offer(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
-        let checked = self.verify_post_request(actor, request)?;
-        let draft = self.offer_draft(actor, request, checked)?;
-        self.one_transfer(self.hold(request, &draft)?)?
-            .map_err(transfer_error)?;
-        let offer = self.post_payment(actor, request, &draft)?;
-        self.auto_accept(&draft)?;
-        Ok(offer)
-    }
-
-    /// [`Node::offer`] for async callers: the signature is checked in a batch, the other
-    /// checks (which read the recipient) run on the check lane; the hold and the posting are
-    /// awaited without holding a thread, so a thousand offers in flight wait on two group
-    /// commits, not on a thousand threads.
+    /// Sends a push payment: holds the money and posts the offer into the conversation. The
+    /// signature is checked in a batch, the other checks (which read the recipient) run on the
+    /// check lane; the hold and the posting are awaited without holding a thread, so a thousand
+    /// offers in flight wait on two group commits, not on a thousand threads.
     pub async fn offer_async(
         self: Arc<Self>,
         actor: Handle,
@@ -329,9 +357,13 @@ impl Node {
         let draft = self
             .check(move |node| node.offer_draft(&checking, &r, checked))
             .await?;
-        self.one_transfer_async(self.hold(&request, &draft)?)
-            .await?
-            .map_err(transfer_error)?;
+        let hold = self
+            .one_transfer_async(self.hold(&request, &draft)?)
+            .await?;
+        if let Err(e) = hold {
+            let (node, payer, amount) = (self.clone(), actor.clone(), draft.part.amount.clone());
+            return Err(blocking(move || Ok(node.refused_transfer(e, &payer, &amount))).await?);
+        }
         let job = self.posting_job(
             &actor,
             (*request).clone(),
@@ -387,6 +419,11 @@ impl Node {
         })
     }
 
+    /// A payment (offer or request) as the node holds it now.
+    pub fn payment(&self, id: &str) -> Result<Option<store::Payment>, ApiError> {
+        Ok(self.db.read(|c| store::payment(c, id))?)
+    }
+
     /// Sets who the user accepts offers from without being asked.
     pub fn set_auto_accept(&self, handle: &Handle, mode: &str) -> Result<(), ApiError> {
         if !["off", "contacts", "everyone"].contains(&mode) {
@@ -434,13 +471,9 @@ impl Node {
         };
         match self.one_transfer(t)? {
             Ok(_) => {
-                let outcome = Outcome {
-                    state: "accepted",
-                    from: vec!["pending"],
-                    receipt: true,
-                    reason: None,
-                };
-                self.record_outcome(&payment, &outcome, &update.to_string(), payee, None)?;
+                let transfers = vec![pending_id.to_string(), update.to_string()];
+                let transition = Transition::settled(Outcome::Accepted, vec!["pending"], transfers);
+                self.record_outcome(&payment, &transition, &update.to_string(), payee, None)?;
             }
             // Someone (the payer cancelling, say) got there first: nothing to do.
             Err(e) => tracing::info!(payment = %id, error = %e, "auto-accept not applied"),
@@ -448,21 +481,7 @@ impl Node {
         Ok(())
     }
 
-    /// Sends an invoice: nothing is held; the payer chooses Pay now, Pay later or Reject.
-    pub fn request(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
-        let checked = self.verify_post_request(actor, request)?;
-        let draft = self.draft(actor, request, checked)?;
-        if draft.part.kind != "request" {
-            return Err(ApiError::bad_request(
-                "unsupported_action",
-                "this endpoint takes requests",
-            ));
-        }
-        transfer_id(&request.command.id)?;
-        self.post_payment(actor, request, &draft)
-    }
-
-    fn post_payment(
+    pub(crate) fn post_payment(
         &self,
         actor: &Handle,
         request: &PostRequest,
@@ -491,19 +510,10 @@ impl Node {
     }
 
     /// A decision on a payment, signed by the actor: accept, decline or cancel an offer; pay
-    /// (now or later), reject or cancel a request.
-    pub fn act(&self, actor: &Handle, signed: &SignedCommand) -> Result<Envelope, ApiError> {
-        let command = &signed.command;
-        let checked =
-            self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
-        let payment = self.check_decision(actor, signed, checked)?;
-        self.decide(&payment, signed)
-    }
-
-    /// [`Node::act`] for async callers: the signature checked in a batch, the other checks
-    /// (which read the payment) on the check lane; accepting, declining or cancelling an offer,
-    /// the hot path, then awaits the ledger and the posting without holding a thread. Other
-    /// decisions finish on the blocking pool.
+    /// (now or later), reject or cancel a request; refund either once settled. The signature
+    /// is checked in a batch, the other checks (which read the payment) on the check lane;
+    /// accepting, declining or cancelling an offer, the hot path, then awaits the ledger and the
+    /// posting without holding a thread. Other decisions finish on the blocking pool.
     pub async fn act_async(
         self: Arc<Self>,
         actor: Handle,
@@ -524,9 +534,13 @@ impl Node {
         ) && payment.part.kind == "offer";
         if !on_offer {
             let node = self.clone();
-            return blocking(move || node.decide(&payment, &signed)).await;
+            return blocking(move || match signed.command.action {
+                Action::Refund { .. } => node.refund(&payment, &signed),
+                _ => node.decide_request(&payment, &signed),
+            })
+            .await;
         }
-        let (transfer, outcome) =
+        let (transfer, transition) =
             self.offer_settlement(&payment, &signed.command.action, &signed)?;
         self.one_transfer_async(transfer)
             .await?
@@ -534,13 +548,13 @@ impl Node {
         let command = &signed.command;
         let job = self.outcome_job(
             &payment,
-            &outcome,
+            &transition,
             &command.id,
             &command.actor,
             Some(&signed),
         );
         let posted = self.write_posting_async(Some(command.clone()), job).await?;
-        Ok(self.finish_outcome(posted, &outcome))
+        Ok(self.finish_outcome(posted, &transition))
     }
 
     /// Who may decide what, checked against the stored payment; returns that payment.
@@ -556,7 +570,8 @@ impl Node {
             | Action::Decline { message }
             | Action::Cancel { message }
             | Action::Pay { message, .. }
-            | Action::Reject { message } => message,
+            | Action::Reject { message }
+            | Action::Refund { message } => message,
             _ => {
                 return Err(ApiError::bad_request(
                     "unsupported_action",
@@ -574,13 +589,8 @@ impl Node {
             Action::Accept { .. } | Action::Decline { .. } if is_offer => &p.payee == actor,
             Action::Cancel { .. } if is_offer => &p.payer == actor,
             Action::Pay { .. } | Action::Reject { .. } if !is_offer => &p.payer == actor,
-            Action::Cancel { .. } => &p.payee == actor,
-            _ => {
-                return Err(ApiError::bad_request(
-                    "wrong_kind",
-                    &format!("that does not apply to a {}", p.kind),
-                ))
-            }
+            Action::Cancel { .. } | Action::Refund { .. } => &p.payee == actor,
+            action => return Err(wrong_kind(action, is_offer)),
         };
         if !allowed {
             return Err(ApiError::forbidden("this payment is not yours to decide"));
@@ -588,578 +598,39 @@ impl Node {
         Ok(payment)
     }
 
-    /// Carries out a checked decision.
-    fn decide(
-        &self,
-        payment: &store::Payment,
-        signed: &SignedCommand,
-    ) -> Result<Envelope, ApiError> {
-        let is_offer = payment.part.kind == "offer";
-        match (&signed.command.action, is_offer) {
-            (
-                Action::Pay {
-                    at_ms: Some(at), ..
-                },
-                _,
-            ) if *at > self.now_ms() => self.schedule(payment, *at, signed),
-            (Action::Pay { .. }, _) => self.pay_request(payment, signed, "pending"),
-            (Action::Reject { .. }, _) => self.close_request(payment, "rejected", signed),
-            (Action::Cancel { .. }, false) => self.close_request(payment, "cancelled", signed),
-            (action, _) => self.settle_offer(payment, action, signed),
-        }
-    }
-
-    fn settle_offer(
-        &self,
-        payment: &store::Payment,
-        action: &Action,
-        signed: &SignedCommand,
-    ) -> Result<Envelope, ApiError> {
-        let (transfer, outcome) = self.offer_settlement(payment, action, signed)?;
-        self.one_transfer(transfer)?.map_err(transfer_error)?;
-        self.record_signed(payment, &outcome, signed)
-    }
-
     /// The ledger transfer that accepts (posts), declines or cancels (voids) an offer's hold,
-    /// its id the decision's, and the outcome to record once it is applied.
+    /// its id the decision's, and the transition to record once it is applied.
     fn offer_settlement(
         &self,
         payment: &store::Payment,
         action: &Action,
         signed: &SignedCommand,
-    ) -> Result<(NewTransfer, Outcome), ApiError> {
+    ) -> Result<(NewTransfer, Transition), ApiError> {
         let amount = self.parse_amount(&payment.part.amount)?;
         let pending_id = transfer_id(&payment.part.payment)?;
         let void = TransferAction::VoidPending { pending_id };
-        let (transfer, state, code) = match action {
+        let (transfer, outcome, code) = match action {
             Action::Accept { .. } => (
                 TransferAction::PostPending {
                     pending_id,
                     amount: amount.minor(),
                 },
-                "accepted",
+                Outcome::Accepted,
                 CODE_OFFER_ACCEPT,
             ),
-            Action::Decline { .. } => (void, "declined", CODE_OFFER_DECLINE),
-            _ => (void, "cancelled", CODE_OFFER_CANCEL),
+            Action::Decline { .. } => (void, Outcome::Declined, CODE_OFFER_DECLINE),
+            _ => (void, Outcome::Cancelled, CODE_OFFER_CANCEL),
         };
+        let id = transfer_id(&signed.command.id)?;
         let t = NewTransfer {
-            id: transfer_id(&signed.command.id)?,
+            id,
             action: transfer,
             code,
             reference: pending_id.as_u128(),
             linked: false,
         };
-        let outcome = Outcome {
-            state,
-            from: vec!["pending"],
-            receipt: true,
-            reason: None,
-        };
-        Ok((t, outcome))
-    }
-
-    /// Pays a request now: claim it (`from` → `paying`), move the money under an id derived
-    /// from the request (so it can only ever be paid once), then mark it paid with a receipt.
-    fn pay_request(
-        &self,
-        payment: &store::Payment,
-        signed: &SignedCommand,
-        from: &str,
-    ) -> Result<Envelope, ApiError> {
-        let id = &payment.part.payment;
-        let command_json = serde_json::to_string(signed).expect("serialisable");
-        let now = self.now_ms();
-        let claimed = self.write(|c| {
-            Ok(store::start_paying(c, id, from, &command_json, now)?
-                || (from == "pending"
-                    && store::start_paying(c, id, "scheduled", &command_json, now)?))
-        })?;
-        if !claimed {
-            return Err(self.closed_error(id)?);
-        }
-        match self.move_request_money(payment)? {
-            Ok(()) => {
-                let outcome = Outcome {
-                    state: "paid",
-                    from: vec!["paying"],
-                    receipt: true,
-                    reason: None,
-                };
-                let update = derived_id(id, "paid").to_string();
-                self.record_outcome(
-                    payment,
-                    &outcome,
-                    &update,
-                    &signed.command.actor,
-                    Some(signed),
-                )
-            }
-            Err(e) => {
-                self.write(|c| store::set_payment_state(c, id, "paying", "pending"))?;
-                Err(transfer_error(e))
-            }
-        }
-    }
-
-    fn move_request_money(
-        &self,
-        payment: &store::Payment,
-    ) -> Result<Result<(), TransferError>, ApiError> {
-        let amount = self.parse_amount(&payment.part.amount)?;
-        let reference = transfer_id(&payment.part.payment)?;
-        let t = NewTransfer {
-            id: derived_id(&payment.part.payment, "pay"),
-            action: TransferAction::Immediate {
-                debit_account_id: user_account(&payment.part.payer, &amount.currency()),
-                credit_account_id: user_account(&payment.part.payee, &amount.currency()),
-                amount: amount.minor(),
-                currency: amount.currency().code(),
-            },
-            code: CODE_REQUEST_PAY,
-            reference: reference.as_u128(),
-            linked: false,
-        };
-        Ok(self.one_transfer(t)?.map(|_| ()))
-    }
-
-    /// The error for acting on a request that is no longer open.
-    fn closed_error(&self, id: &str) -> Result<ApiError, ApiError> {
-        let state = self
-            .db
-            .read(|c| store::payment(c, id))?
-            .map(|p| p.part.state)
-            .unwrap_or_default();
-        Ok(match state.as_str() {
-            "paid" | "paying" => ApiError::conflict("already_paid", "this request is already paid"),
-            "expired" => ApiError::new(
-                axum::http::StatusCode::GONE,
-                "expired",
-                "this request has expired",
-            ),
-            _ => ApiError::conflict("already_closed", &format!("this request was {state}")),
-        })
-    }
-
-    fn schedule(
-        &self,
-        payment: &store::Payment,
-        at_ms: u64,
-        signed: &SignedCommand,
-    ) -> Result<Envelope, ApiError> {
-        if at_ms >= payment.part.expires_at_ms {
-            return Err(ApiError::bad_request(
-                "after_expiry",
-                "schedule the payment before the request expires",
-            ));
-        }
-        let json = serde_json::to_string(signed).expect("serialisable");
-        if !self.write(|c| store::schedule_payment(c, &payment.part.payment, at_ms, &json))? {
-            return Err(self.closed_error(&payment.part.payment)?);
-        }
-        let scheduled = store::Payment {
-            part: PaymentPart {
-                pay_at_ms: Some(at_ms),
-                ..payment.part.clone()
-            },
-            ..payment.clone()
-        };
-        let outcome = Outcome {
-            state: "scheduled",
-            from: vec!["scheduled"],
-            receipt: false,
-            reason: None,
-        };
-        self.record_signed(&scheduled, &outcome, signed)
-    }
-
-    fn close_request(
-        &self,
-        payment: &store::Payment,
-        state: &'static str,
-        signed: &SignedCommand,
-    ) -> Result<Envelope, ApiError> {
-        let id = &payment.part.payment;
-        let closed = self.write(|c| {
-            Ok(store::set_payment_state(c, id, "pending", state)?
-                || store::set_payment_state(c, id, "scheduled", state)?)
-        })?;
-        if !closed {
-            return Err(self.closed_error(id)?);
-        }
-        let outcome = Outcome {
-            state,
-            from: vec![state],
-            receipt: false,
-            reason: None,
-        };
-        self.record_signed(payment, &outcome, signed)
-    }
-
-    /// Makes the payments scheduled for now, with the payer's stored signed command; tells both
-    /// sides when one cannot be made.
-    pub fn run_scheduled(&self, limit: usize) -> Result<usize, ApiError> {
-        let due = self
-            .db
-            .read(|c| store::due_scheduled(c, self.now_ms(), limit))?;
-        let mut paid = 0;
-        for (id, json) in due {
-            let Some(payment) = self.db.read(|c| store::payment(c, &id))? else {
-                continue;
-            };
-            let Ok(signed) = serde_json::from_str::<SignedCommand>(&json) else {
-                tracing::error!(payment = %id, "stored pay command is unreadable");
-                continue;
-            };
-            match self.pay_request(&payment, &signed, "scheduled") {
-                Ok(_) => paid += 1,
-                Err(e) if e.code == "insufficient_funds" => {
-                    let outcome = Outcome {
-                        state: "payment_failed",
-                        from: vec![],
-                        receipt: false,
-                        reason: Some("insufficient funds"),
-                    };
-                    let update = derived_id(
-                        &id,
-                        &format!("failed/{}", payment.part.pay_at_ms.unwrap_or(0)),
-                    )
-                    .to_string();
-                    let actor = payment.part.payer.clone();
-                    self.record_outcome(&payment, &outcome, &update, &actor, None)?;
-                }
-                Err(e) => {
-                    tracing::info!(payment = %id, code = %e.code, "scheduled payment not made")
-                }
-            }
-        }
-        Ok(paid)
-    }
-
-    /// Finishes or undoes payments interrupted mid-way (state `paying` for over `age_ms`): if
-    /// the money moved, the request is marked paid; if not, it is open again.
-    pub fn recover_paying(&self, age_ms: u64, limit: usize) -> Result<usize, ApiError> {
-        let stale = self
-            .db
-            .read(|c| store::stale_paying(c, self.now_ms().saturating_sub(age_ms), limit))?;
-        for id in &stale {
-            let Some(payment) = self.db.read(|c| store::payment(c, id))? else {
-                continue;
-            };
-            let moved = self
-                .ledger
-                .transfer(derived_id(id, "pay"))
-                .map_err(ledger_error)?
-                .is_some();
-            if moved {
-                let outcome = Outcome {
-                    state: "paid",
-                    from: vec!["paying"],
-                    receipt: true,
-                    reason: None,
-                };
-                let actor = payment.part.payer.clone();
-                self.record_outcome(
-                    &payment,
-                    &outcome,
-                    &derived_id(id, "paid").to_string(),
-                    &actor,
-                    None,
-                )?;
-            } else {
-                self.write(|c| store::set_payment_state(c, id, "paying", "pending"))?;
-            }
-        }
-        Ok(stale.len())
-    }
-
-    /// Closes payments whose time is up and tells both sides. Safe on every node at once: an
-    /// offer's void has one id, so the ledger applies it once; update messages are idempotent.
-    pub fn expire_due(&self, limit: usize) -> Result<usize, ApiError> {
-        let due = self
-            .db
-            .read(|c| store::due_payments(c, self.now_ms(), limit))?;
-        let mut expired = 0;
-        for payment in due {
-            let id = payment.part.payment.clone();
-            let void_id = derived_id(&id, "expire");
-            let outcome = Outcome {
-                state: "expired",
-                from: vec!["pending", "scheduled"],
-                receipt: payment.part.kind == "offer",
-                reason: None,
-            };
-            if payment.part.kind == "offer" {
-                let t = NewTransfer {
-                    id: void_id,
-                    action: TransferAction::VoidPending {
-                        pending_id: transfer_id(&id)?,
-                    },
-                    code: CODE_OFFER_EXPIRE,
-                    reference: transfer_id(&id)?.as_u128(),
-                    linked: false,
-                };
-                match self.one_transfer(t)? {
-                    Ok(_) | Err(TransferError::PendingTransferExpired) => {}
-                    // Resolved already. Normally its own flow recorded that; if a crash came
-                    // between the ledger and the record, the ledger's word repairs it now.
-                    Err(
-                        TransferError::PendingTransferAlreadyPosted
-                        | TransferError::PendingTransferAlreadyVoided,
-                    ) => {
-                        self.reconcile(&payment)?;
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::warn!(payment = %id, error = %e, "expiry void rejected");
-                        continue;
-                    }
-                }
-            }
-            let actor = payment.part.payer.clone();
-            self.record_outcome(&payment, &outcome, &void_id.to_string(), &actor, None)?;
-            expired += 1;
-        }
-        Ok(expired)
-    }
-
-    /// Rebuilds an offer's outcome from the ledger: which transfer resolved its hold, and by its
-    /// code, how. Records it (idempotently) if the node's state still says pending.
-    pub fn reconcile(&self, payment: &store::Payment) -> Result<(), ApiError> {
-        let pending_id = transfer_id(&payment.part.payment)?;
-        let status = self
-            .ledger
-            .pending_status(pending_id)
-            .map_err(ledger_error)?;
-        let Some(by) = status.and_then(|s| s.resolved_by) else {
-            return Ok(());
-        };
-        let Some(resolution) = self.ledger.transfer(by).map_err(ledger_error)? else {
-            return Ok(());
-        };
-        let (state, actor) = match resolution.code {
-            CODE_OFFER_DECLINE => ("declined", &payment.part.payee),
-            CODE_OFFER_CANCEL => ("cancelled", &payment.part.payer),
-            CODE_OFFER_EXPIRE => ("expired", &payment.part.payer),
-            _ => ("accepted", &payment.part.payee),
-        };
-        let outcome = Outcome {
-            state,
-            from: vec!["pending"],
-            receipt: true,
-            reason: None,
-        };
-        tracing::warn!(payment = %payment.part.payment, state, "payment state repaired from the ledger");
-        self.record_outcome(payment, &outcome, &by.to_string(), actor, None)?;
-        Ok(())
-    }
-
-    /// Records an outcome caused by a signed command: the update carries that command.
-    fn record_signed(
-        &self,
-        payment: &store::Payment,
-        outcome: &Outcome,
-        signed: &SignedCommand,
-    ) -> Result<Envelope, ApiError> {
-        let command = &signed.command;
-        self.record_outcome(payment, outcome, &command.id, &command.actor, Some(signed))
-    }
-
-    /// Writes the payment's new state and posts the update (with a receipt when money moved)
-    /// to both sides. The update's id makes it idempotent.
-    fn record_outcome(
-        &self,
-        payment: &store::Payment,
-        outcome: &Outcome,
-        update_id: &str,
-        actor: &Handle,
-        signed: Option<&SignedCommand>,
-    ) -> Result<Envelope, ApiError> {
-        let job = self.outcome_job(payment, outcome, update_id, actor, signed);
-        let posted = self.write_posting(signed.map(|s| &s.command), job)?;
-        Ok(self.finish_outcome(posted, outcome))
-    }
-
-    /// The write of an outcome: the payment's new state and the update message (with a
-    /// node-signed receipt when money moved), in one transaction.
-    fn outcome_job(
-        &self,
-        payment: &store::Payment,
-        outcome: &Outcome,
-        update_id: &str,
-        actor: &Handle,
-        signed: Option<&SignedCommand>,
-    ) -> crate::node::PostingJob<impl crate::node::PostingWrite> {
-        let now = self.now_ms();
-        let part = PaymentPart {
-            state: outcome.state.into(),
-            reason: outcome.reason.map(str::to_owned),
-            ..payment.part.clone()
-        };
-        let receipt = outcome.receipt.then(|| {
-            Receipt::issue(
-                update_id.to_owned(),
-                payment.part.payer.clone(),
-                payment.part.payee.clone(),
-                payment.part.amount.clone(),
-                now,
-                payment.part.payment.clone(),
-                payment.body_digest.clone(),
-                &self.key,
-            )
-        });
-        let members = crate::node::sorted_members(&payment.part.payer, &payment.part.payee);
-        let empty = SealedBody::default();
-        let (state, from_states) = (outcome.state, outcome.from.clone());
-        let (payment_id, conversation) =
-            (payment.part.payment.clone(), payment.conversation.clone());
-        let (update_id, sender, signed_owned) =
-            (update_id.to_owned(), actor.clone(), signed.cloned());
-        crate::node::PostingJob {
-            locks: store::posting_locks(&members, &update_id),
-            run: move |c: &mut dyn crate::db::Conn| {
-                for from in &from_states {
-                    if *from != state && store::set_payment_state(c, &payment_id, from, state)? {
-                        break;
-                    }
-                }
-                store::post_message(
-                    c,
-                    &NewMessage {
-                        id: &update_id,
-                        conversation: &conversation,
-                        members: &members,
-                        sender: &sender,
-                        kind: "payment_update",
-                        time_ms: now,
-                        body: &empty,
-                        command: signed_owned.as_ref().map(|s| &s.command),
-                        signature: signed_owned.as_ref().map(|s| &s.signature),
-                        signer: signed_owned.as_ref().and_then(|s| s.signer.as_ref()),
-                        payment: Some(&part),
-                        receipt: receipt.as_ref(),
-                    },
-                )
-            },
-        }
-    }
-
-    /// Delivers a recorded outcome and counts it.
-    fn finish_outcome(&self, posted: store::Posted, outcome: &Outcome) -> Envelope {
-        self.deliver(&posted);
-        if posted.created {
-            let settled = ["accepted", "paid"].contains(&outcome.state);
-            let closed = ["declined", "cancelled", "expired", "rejected"].contains(&outcome.state);
-            if settled {
-                crate::metrics::Metrics::inc(&self.metrics.settled);
-            } else if closed {
-                crate::metrics::Metrics::inc(&self.metrics.closed);
-            }
-        }
-        posted.envelope
-    }
-
-    /// Moves money in from a rail (only the labelled `sandbox` rail exists so far) or out to it.
-    pub fn top_up_or_cash_out(
-        &self,
-        actor: &Handle,
-        signed: &SignedCommand,
-    ) -> Result<Balances, ApiError> {
-        let command = &signed.command;
-        self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
-        let (rail, amount, inward) = match &command.action {
-            Action::TopUp { rail, amount } => (rail, amount, true),
-            Action::CashOut { rail, amount } => (rail, amount, false),
-            _ => {
-                return Err(ApiError::bad_request(
-                    "unsupported_action",
-                    "not a top-up or cash-out",
-                ))
-            }
-        };
-        if rail != "sandbox" {
-            return Err(ApiError::bad_request(
-                "unknown_rail",
-                "the only rail is `sandbox` (play money)",
-            ));
-        }
-        // Money comes from, and goes to, a linked account the rail verified.
-        if self
-            .db
-            .read(|c| store::linked_account(c, actor, rail))?
-            .is_none()
-        {
-            return Err(ApiError::conflict(
-                "no_linked_account",
-                "link an account on this rail first (chit link sandbox <IBAN>)",
-            ));
-        }
-        let amount = self.parse_amount(amount)?;
-        if inward && amount.minor() > SANDBOX_TOP_UP_MAX_MINOR {
-            return Err(ApiError::bad_request(
-                "limit_exceeded",
-                "a sandbox top-up is at most 10000.00",
-            ));
-        }
-        let (user, bank) = (
-            user_account(actor, &amount.currency()),
-            bank_account(&amount.currency()),
-        );
-        let (debit, credit, code) = if inward {
-            (bank, user, CODE_TOP_UP)
-        } else {
-            (user, bank, CODE_CASH_OUT)
-        };
-        let t = NewTransfer {
-            id: transfer_id(&command.id)?,
-            action: TransferAction::Immediate {
-                debit_account_id: debit,
-                credit_account_id: credit,
-                amount: amount.minor(),
-                currency: amount.currency().code(),
-            },
-            code,
-            reference: 0,
-            linked: false,
-        };
-        self.one_transfer(t)?.map_err(transfer_error)?;
-        self.balances(actor)
-    }
-
-    /// Links an external account: the rail verifies it first, and only then is it stored.
-    pub fn link(
-        &self,
-        actor: &Handle,
-        signed: &SignedCommand,
-    ) -> Result<chit_proto::api::LinkedAccount, ApiError> {
-        let command = &signed.command;
-        self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
-        let Action::Link { rail, reference } = &command.action else {
-            return Err(ApiError::bad_request("unsupported_action", "not a link"));
-        };
-        let verified = crate::rails::verify_account(rail, reference).map_err(|e| match e {
-            crate::rails::RailError::UnknownRail(_) => {
-                ApiError::bad_request("unknown_rail", &e.to_string())
-            }
-            crate::rails::RailError::BadIban(_) => {
-                ApiError::bad_request("account_not_verified", &e.to_string())
-            }
-        })?;
-        let now = self.now_ms();
-        self.write(|c| store::link_account(c, actor, rail, &verified, now))?;
-        Ok(chit_proto::api::LinkedAccount {
-            rail: rail.clone(),
-            reference: crate::rails::mask(&verified),
-            verified_at_ms: now,
-        })
-    }
-
-    /// Whether `handle` has a verified account linked on `rail`.
-    pub fn has_linked_account(&self, handle: &Handle, rail: &str) -> Result<bool, ApiError> {
-        Ok(self
-            .db
-            .read(|c| store::linked_account(c, handle, rail))?
-            .is_some())
+        let transfers = vec![pending_id.to_string(), id.to_string()];
+        Ok((t, Transition::settled(outcome, vec!["pending"], transfers)))
     }
 
     pub(crate) fn deliver(&self, posted: &store::Posted) {
@@ -1175,18 +646,23 @@ impl Node {
     }
 }
 
-/// What an update records: the new state, which states it may come from, whether money moved
-/// (so a receipt is due), and why, when something did not happen.
-struct Outcome {
-    state: &'static str,
-    from: Vec<&'static str>,
-    receipt: bool,
-    reason: Option<&'static str>,
+/// The answer to a decision that does not apply to this kind of payment, naming the one that
+/// does.
+fn wrong_kind(action: &Action, is_offer: bool) -> ApiError {
+    let hint = match (action, is_offer) {
+        (Action::Reject { .. }, true) => "to turn down an offer, decline it (chit decline <id>)",
+        (Action::Pay { .. }, true) => "an offer needs no paying: accept it (chit accept <id>)",
+        (Action::Decline { .. }, false) => "to turn down a request, reject it (chit reject <id>)",
+        (Action::Accept { .. }, false) => "to pay a request, pay it (chit pay <id>)",
+        _ => "that does not apply to this payment",
+    };
+    let kind = if is_offer { "an offer" } else { "a request" };
+    ApiError::bad_request("wrong_kind", &format!("this is {kind}: {hint}"))
 }
 
 /// A checked offer or request, before anything is written.
-struct Draft {
-    part: PaymentPart,
+pub(crate) struct Draft {
+    pub(crate) part: PaymentPart,
     /// Whom the recipient accepts offers from automatically (read once, with the recipient).
     recipient_auto_accept: String,
     amount: Amount,

@@ -564,7 +564,8 @@ pub fn due_payments(
     rows.iter().map(payment_row).collect()
 }
 
-/// Schedules a request's payment: `pending` → `scheduled`, keeping the payer's signed command.
+/// Schedules (or reschedules) a request's payment: `pending` or `scheduled` → `scheduled`,
+/// keeping the payer's signed command.
 pub fn schedule_payment(
     c: &mut dyn Conn,
     id: &str,
@@ -573,8 +574,19 @@ pub fn schedule_payment(
 ) -> Result<bool, StoreError> {
     let n = c.execute(
         "UPDATE payments SET state = 'scheduled', pay_at_ms = $1, pay_command = $2 \
-         WHERE id = $3 AND state = 'pending'",
+         WHERE id = $3 AND state IN ('pending', 'scheduled')",
         &[ms(at_ms), authorization.into(), id.into()],
+    )?;
+    Ok(n == 1)
+}
+
+/// A scheduled payment that could not be made: `scheduled` (at `at_ms`) → `pending`, the
+/// schedule used up. False if it was rescheduled, paid or closed meanwhile.
+pub fn unschedule_payment(c: &mut dyn Conn, id: &str, at_ms: u64) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE payments SET state = 'pending', pay_at_ms = NULL \
+         WHERE id = $1 AND state = 'scheduled' AND pay_at_ms = $2",
+        &[id.into(), ms(at_ms)],
     )?;
     Ok(n == 1)
 }
@@ -593,7 +605,8 @@ pub fn due_scheduled(
     rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
 }
 
-/// Claims an open request for paying: `from` → `paying`, recording the payer's command.
+/// Claims an open request for paying: `from` → `paying`, recording the payer's command (a
+/// scheduled one keeps the command that scheduled it, which it goes back to if this fails).
 pub fn start_paying(
     c: &mut dyn Conn,
     id: &str,
@@ -602,8 +615,9 @@ pub fn start_paying(
     now_ms: u64,
 ) -> Result<bool, StoreError> {
     let n = c.execute(
-        "UPDATE payments SET state = 'paying', pay_command = $1, paying_since_ms = $2 \
-         WHERE id = $3 AND state = $4",
+        "UPDATE payments SET state = 'paying', \
+         pay_command = CASE WHEN state = 'scheduled' THEN pay_command ELSE $1 END, \
+         paying_since_ms = $2 WHERE id = $3 AND state = $4",
         &[command.into(), ms(now_ms), id.into(), from.into()],
     )?;
     Ok(n == 1)

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::handle::Handle;
 use crate::keys::{EncryptionKey, IdentityKey, Signature};
+use crate::receipt::Receipt;
 use crate::seal::SealedBody;
-use crate::statements::{Certificate, Command, Receipt, Registration};
+use crate::statements::{Certificate, Command, Registration};
 
 /// `GET /v1/node`: who the node is. Wallets pin `node_key` on first contact.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ pub mod b64;
 pub mod canon;
 pub mod handle;
 pub mod keys;
+pub mod receipt;
 pub mod seal;
 pub mod verify;
 
@@ -17,4 +18,5 @@ pub use keys::{
 pub use seal::{SealError, SealedBody};
 pub mod statements;
 
-pub use statements::{login_bytes, Action, Certificate, Command, Receipt, Registration, SCOPES};
+pub use receipt::{Outcome, Receipt, ReceiptFacts, Settlement};
+pub use statements::{login_bytes, Action, Certificate, Command, Registration, SCOPES};

@@ -6,7 +6,8 @@
 //! - [`Certificate`]: the node's answer, binding handle, keys and time under the node key.
 //! - [`login_bytes`]: what a wallet signs to answer a login challenge.
 //! - [`Command`]: every money-moving or state-changing instruction, signed by its actor.
-//! - [`Receipt`]: the node's signed record of a settled transfer; verifies offline.
+//!
+//! Receipts have their own module, [`crate::receipt`].
 
 use serde::{Deserialize, Serialize};
 
@@ -149,6 +150,8 @@ pub enum Action {
     Pay { message: String, at_ms: Option<u64> },
     /// Reject a request (payer).
     Reject { message: String },
+    /// Give back a settled payment in full (payee: an accepted offer or a paid request).
+    Refund { message: String },
     /// Move money in from a rail.
     TopUp { rail: String, amount: String },
     /// Move money out to a rail.
@@ -182,7 +185,8 @@ impl Action {
             Self::Accept { .. }
             | Self::Decline { .. }
             | Self::Cancel { .. }
-            | Self::Reject { .. } => Some("decide"),
+            | Self::Reject { .. }
+            | Self::Refund { .. } => Some("decide"),
             Self::CashOut { .. } | Self::Link { .. } | Self::Grant { .. } | Self::Revoke { .. } => {
                 None
             }
@@ -234,6 +238,7 @@ impl Command {
             Action::Cancel { message } => c.str("cancel").str(message),
             Action::Pay { message, at_ms } => c.str("pay").str(message).opt_u64(*at_ms),
             Action::Reject { message } => c.str("reject").str(message),
+            Action::Refund { message } => c.str("refund").str(message),
             Action::TopUp { rail, amount } => c.str("top_up").str(rail).str(amount),
             Action::CashOut { rail, amount } => c.str("cash_out").str(rail).str(amount),
             Action::Link { rail, reference } => c.str("link").str(rail).str(reference),
@@ -256,91 +261,6 @@ impl Command {
 
     pub fn sign(&self, key: &IdentitySecret) -> Signature {
         key.sign(&self.signing_bytes())
-    }
-}
-
-/// The node's signed record of a settled transfer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Receipt {
-    pub transfer_id: String,
-    pub payer: Handle,
-    pub payee: Handle,
-    pub amount: String,
-    pub time_ms: u64,
-    pub message_id: String,
-    /// Base64url SHA-256 of the sealed body of the message the payment belongs to.
-    pub body_digest: String,
-    pub signature: Signature,
-}
-
-impl Receipt {
-    #[allow(clippy::too_many_arguments)]
-    fn bytes(
-        transfer_id: &str,
-        payer: &Handle,
-        payee: &Handle,
-        amount: &str,
-        time_ms: u64,
-        message_id: &str,
-        body_digest: &str,
-    ) -> Vec<u8> {
-        Canon::new("chit/v1/receipt")
-            .str(transfer_id)
-            .str(payer.as_str())
-            .str(payee.as_str())
-            .str(amount)
-            .u64(time_ms)
-            .str(message_id)
-            .str(body_digest)
-            .finish()
-    }
-
-    /// Signs a receipt with the node key.
-    #[allow(clippy::too_many_arguments)]
-    pub fn issue(
-        transfer_id: String,
-        payer: Handle,
-        payee: Handle,
-        amount: String,
-        time_ms: u64,
-        message_id: String,
-        body_digest: String,
-        node: &IdentitySecret,
-    ) -> Self {
-        let signature = node.sign(&Self::bytes(
-            &transfer_id,
-            &payer,
-            &payee,
-            &amount,
-            time_ms,
-            &message_id,
-            &body_digest,
-        ));
-        Self {
-            transfer_id,
-            payer,
-            payee,
-            amount,
-            time_ms,
-            message_id,
-            body_digest,
-            signature,
-        }
-    }
-
-    /// Verifies offline against the node key.
-    pub fn verify(&self, node_key: &IdentityKey) -> Result<(), KeyError> {
-        let bytes = Self::bytes(
-            &self.transfer_id,
-            &self.payer,
-            &self.payee,
-            &self.amount,
-            self.time_ms,
-            &self.message_id,
-            &self.body_digest,
-        );
-        node_key.verify(&bytes, &self.signature)
     }
 }
 
@@ -385,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn commands_sign_every_field_and_receipts_verify_offline() {
+    fn commands_sign_every_field() {
         let id = IdentitySecret::generate();
         let offer = Command {
             id: "00".repeat(16),
@@ -406,23 +326,5 @@ mod tests {
         assert!(id.public().verify(&changed.signing_bytes(), &sig).is_err());
         let json = serde_json::to_string(&offer).unwrap();
         assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), offer);
-
-        let node = IdentitySecret::generate();
-        let receipt = Receipt::issue(
-            "t".into(),
-            handle("alice"),
-            handle("bob"),
-            "EUR:5.00".into(),
-            7,
-            "m".into(),
-            "d".into(),
-            &node,
-        );
-        assert_eq!(receipt.verify(&node.public()), Ok(()));
-        let altered = Receipt {
-            amount: "EUR:6.00".into(),
-            ..receipt
-        };
-        assert!(altered.verify(&node.public()).is_err());
     }
 }

@@ -353,7 +353,7 @@ fn err_pay_and_err_trans_close_the_session() {
     a.send(&format!("C > PAYSND [BEGIN] {bob_t} chit 11 0000000003"));
     assert_eq!(
         a.recv_text(),
-        format!("S > ERR_TRANS [FINAL] {bob_t} \"insufficient funds\" 0000000003\r\n")
+        format!("S > ERR_TRANS [FINAL] {bob_t} \"insufficient funds: EUR:10.00 available, EUR:11.00 needed\" 0000000003\r\n")
     );
     a.assert_closed();
     // Accepting something never offered: ERR_PAY.

@@ -6,6 +6,7 @@ mod connections;
 mod identity;
 mod keys;
 mod messages;
+mod outcomes;
 mod payments;
 mod requests;
 

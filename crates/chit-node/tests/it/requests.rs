@@ -233,22 +233,31 @@ fn pay_later_runs_at_its_time_or_says_why_not() {
             &alice,
             Action::Pay {
                 message: too_much.id.clone(),
-                at_ms: Some(at),
+                // After the other one, so the other one finds the money.
+                at_ms: Some(at + 100),
             },
         )
         .unwrap();
-        let after = decide(
+        // Pay later can be moved: the new time replaces the old one, and both sides hear it.
+        let moved = decide(
             &alice_c,
             &alice,
             Action::Pay {
                 message: ok.id.clone(),
-                at_ms: Some(in_ms(120_000)),
+                at_ms: Some(in_ms(30_000)),
             },
-        );
-        assert!(
-            after.is_err(),
-            "a scheduled request cannot be scheduled again"
-        );
+        )
+        .unwrap();
+        assert_eq!(moved.payment.as_ref().unwrap().state, "scheduled");
+        decide(
+            &alice_c,
+            &alice,
+            Action::Pay {
+                message: ok.id.clone(),
+                at_ms: Some(at),
+            },
+        )
+        .unwrap();
         assert_eq!(node.node.run_scheduled(100).unwrap(), 0, "not yet");
         assert_eq!(balance(&alice_c).0, "EUR:10.00");
         // Waiting for the scheduled time is the point here.
@@ -263,14 +272,43 @@ fn pay_later_runs_at_its_time_or_says_why_not() {
             .filter(|d| d.message.kind == "payment_update")
             .map(|d| d.message.payment.unwrap())
             .collect();
-        let failed = updates
-            .iter()
-            .find(|p| p.state == "payment_failed")
-            .expect("a failure notice");
-        assert_eq!(
-            (failed.payment.as_str(), failed.reason.as_deref()),
-            (too_much.id.as_str(), Some("insufficient funds"))
+        // The failure is told once, to both sides, with the reason, and the request is open
+        // again (the update says so: its state is the node's).
+        let failed: Vec<_> = shop_c
+            .mailbox(0, 50)
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.message.payment.as_ref().unwrap().payment == too_much.id)
+            .filter(|d| {
+                d.message.receipt.as_ref().and_then(|r| r.outcome())
+                    == Some(chit_proto::Outcome::Failed)
+            })
+            .collect();
+        assert_eq!(failed.len(), 1, "{engine:?}: told once");
+        let part = failed[0].message.payment.as_ref().unwrap();
+        assert_eq!(part.state, "pending");
+        assert_eq!(part.pay_at_ms, None, "the schedule is used up");
+        let reason = part.reason.as_deref().unwrap();
+        assert!(
+            reason.contains("could not be made: insufficient funds"),
+            "{reason}"
         );
+        assert!(
+            !reason.contains("available"),
+            "the payee is not told the payer's balance"
+        );
+        failed[0]
+            .message
+            .receipt
+            .as_ref()
+            .unwrap()
+            .verify(&node.node.key.public())
+            .unwrap();
+        let payer_side = alice_c.mailbox(0, 50).unwrap();
+        assert!(payer_side
+            .iter()
+            .any(|d| d.message.id == failed[0].message.id));
+        assert_eq!(node.node.run_scheduled(100).unwrap(), 0, "not tried again");
         assert!(updates
             .iter()
             .any(|p| p.state == "paid" && p.payment == ok.id));

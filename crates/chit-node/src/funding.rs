@@ -1,0 +1,121 @@
+//! Money entering and leaving through rails: a top-up moves money from the rail (the `bank`
+//! system account) to the user, a cash-out back; both only to and from an external account the
+//! rail verified before it was stored. The transfer's id is the signed command's, so a retry
+//! is applied once.
+
+use chit_ledger::{NewTransfer, TransferAction};
+use chit_proto::api::{Balances, SignedCommand};
+use chit_proto::{Action, Handle};
+
+use crate::error::ApiError;
+use crate::node::Node;
+use crate::payments::{
+    bank_account, transfer_id, user_account, CODE_CASH_OUT, CODE_TOP_UP, SANDBOX_TOP_UP_MAX_MINOR,
+};
+use crate::store;
+
+impl Node {
+    /// Moves money in from a rail (only the labelled `sandbox` rail exists so far) or out to it.
+    pub fn top_up_or_cash_out(
+        &self,
+        actor: &Handle,
+        signed: &SignedCommand,
+    ) -> Result<Balances, ApiError> {
+        let command = &signed.command;
+        self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
+        let (rail, amount, inward) = match &command.action {
+            Action::TopUp { rail, amount } => (rail, amount, true),
+            Action::CashOut { rail, amount } => (rail, amount, false),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "unsupported_action",
+                    "not a top-up or cash-out",
+                ))
+            }
+        };
+        if rail != "sandbox" {
+            return Err(ApiError::bad_request(
+                "unknown_rail",
+                "the only rail is `sandbox` (play money)",
+            ));
+        }
+        // Money comes from, and goes to, a linked account the rail verified.
+        if self
+            .db
+            .read(|c| store::linked_account(c, actor, rail))?
+            .is_none()
+        {
+            return Err(ApiError::conflict(
+                "no_linked_account",
+                "link an account on this rail first (chit link sandbox <IBAN>)",
+            ));
+        }
+        let amount = self.parse_amount(amount)?;
+        if inward && amount.minor() > SANDBOX_TOP_UP_MAX_MINOR {
+            return Err(ApiError::bad_request(
+                "limit_exceeded",
+                "a sandbox top-up is at most 10000.00",
+            ));
+        }
+        let (user, bank) = (
+            user_account(actor, &amount.currency()),
+            bank_account(&amount.currency()),
+        );
+        let (debit, credit, code) = if inward {
+            (bank, user, CODE_TOP_UP)
+        } else {
+            (user, bank, CODE_CASH_OUT)
+        };
+        let t = NewTransfer {
+            id: transfer_id(&command.id)?,
+            action: TransferAction::Immediate {
+                debit_account_id: debit,
+                credit_account_id: credit,
+                amount: amount.minor(),
+                currency: amount.currency().code(),
+            },
+            code,
+            reference: 0,
+            linked: false,
+        };
+        self.one_transfer(t)?
+            .map_err(|e| self.refused_transfer(e, actor, &amount.to_string()))?;
+        self.balances(actor)
+    }
+
+    /// Links an external account: the rail verifies it first, and only then is it stored.
+    pub fn link(
+        &self,
+        actor: &Handle,
+        signed: &SignedCommand,
+    ) -> Result<chit_proto::api::LinkedAccount, ApiError> {
+        let command = &signed.command;
+        self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
+        let Action::Link { rail, reference } = &command.action else {
+            return Err(ApiError::bad_request("unsupported_action", "not a link"));
+        };
+        let verified = crate::rails::verify_account(rail, reference).map_err(|e| match e {
+            crate::rails::RailError::UnknownRail(_) => {
+                ApiError::bad_request("unknown_rail", &e.to_string())
+            }
+            crate::rails::RailError::BadIban(_) => {
+                ApiError::bad_request("account_not_verified", &e.to_string())
+            }
+        })?;
+        let now = self.now_ms();
+        self.write(|c| store::link_account(c, actor, rail, &verified, now))?;
+        Ok(chit_proto::api::LinkedAccount {
+            rail: rail.clone(),
+            reference: crate::rails::mask(&verified),
+            verified_at_ms: now,
+        })
+    }
+
+    /// Whether `handle` has a verified account linked on `rail`.
+    pub fn has_linked_account(&self, handle: &Handle, rail: &str) -> Result<bool, ApiError> {
+        Ok(self
+            .db
+            .read(|c| store::linked_account(c, handle, rail))?
+            .is_some())
+    }
+}

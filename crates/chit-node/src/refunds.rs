@@ -1,0 +1,76 @@
+//! Refunds: the payee of a settled payment (an accepted offer, a paid request) gives it back in
+//! full. The money moves under an id derived from the payment and the update's id is derived
+//! too, so a payment is refunded at most once, from however many devices or nodes; the same
+//! signed refund retried answers what it answered first.
+
+use chit_ledger::{NewTransfer, TransferAction};
+use chit_proto::api::{Envelope, SignedCommand};
+use chit_proto::Outcome;
+
+use crate::error::ApiError;
+use crate::node::Node;
+use crate::outcomes::Transition;
+use crate::payments::{derived_id, transfer_id, user_account, CODE_REFUND};
+use crate::store;
+
+impl Node {
+    /// Refunds a checked payment (the actor is its payee).
+    pub(crate) fn refund(
+        &self,
+        payment: &store::Payment,
+        signed: &SignedCommand,
+    ) -> Result<Envelope, ApiError> {
+        let id = &payment.part.payment;
+        let update = derived_id(id, "refunded").to_string();
+        match payment.part.state.as_str() {
+            "accepted" | "paid" => {}
+            "refunded" => return self.refund_retry(&update, signed),
+            state => {
+                return Err(ApiError::conflict(
+                    "not_settled",
+                    &format!("only a settled payment can be refunded; this one is {state}"),
+                ))
+            }
+        }
+        let amount = self.parse_amount(&payment.part.amount)?;
+        let refund = derived_id(id, "refund");
+        let t = NewTransfer {
+            id: refund,
+            action: TransferAction::Immediate {
+                debit_account_id: user_account(&payment.part.payee, &amount.currency()),
+                credit_account_id: user_account(&payment.part.payer, &amount.currency()),
+                amount: amount.minor(),
+                currency: amount.currency().code(),
+            },
+            code: CODE_REFUND,
+            reference: transfer_id(id)?.as_u128(),
+            linked: false,
+        };
+        self.one_transfer(t)?
+            .map_err(|e| self.refused_transfer(e, &payment.part.payee, &payment.part.amount))?;
+        let transition = Transition::settled(
+            Outcome::Refunded,
+            vec!["accepted", "paid"],
+            vec![refund.to_string()],
+        );
+        let command = &signed.command;
+        match self.record_outcome(payment, &transition, &update, &command.actor, Some(signed)) {
+            // Another device's refund got there first with its own command.
+            Err(e) if e.code == "id_conflict" => Err(already_refunded()),
+            other => other,
+        }
+    }
+
+    /// A refund of a payment already refunded: the same command gets its first answer, any
+    /// other is told it was refunded.
+    fn refund_retry(&self, update: &str, signed: &SignedCommand) -> Result<Envelope, ApiError> {
+        match self.db.read(|c| store::message(c, update))? {
+            Some(first) if first.command.as_ref() == Some(&signed.command) => Ok(first),
+            _ => Err(already_refunded()),
+        }
+    }
+}
+
+fn already_refunded() -> ApiError {
+    ApiError::conflict("already_refunded", "this payment was already refunded")
+}

@@ -1,0 +1,301 @@
+//! Requests (invoices): nothing is held; the payer chooses Pay now, Pay later or Reject, the
+//! payee may cancel, and expiry closes it. One state machine, held by the node:
+//!
+//! ```text
+//! pending ──pay at T──▶ scheduled ──pay at T'──▶ scheduled        (every step a message)
+//!    │ ▲                  │   │
+//!    │ └─scheduled run────┘   └─T comes──▶ paying ──▶ paid ──refund──▶ refunded
+//!    │   failed (reason)                     ▲
+//!    └──pay now──────────────────────────────┘  a failed pay now goes back where it was
+//! pending | scheduled ──reject / cancel / expiry──▶ rejected | cancelled | expired
+//! ```
+//!
+//! `paying` is the claim that lets only one press of Pay move money: the money moves under an
+//! id derived from the request, so even two nodes cannot pay it twice.
+
+use chit_ledger::{NewTransfer, TransferAction, TransferError};
+use chit_proto::api::{Envelope, PaymentPart, PostRequest, SignedCommand};
+use chit_proto::{Handle, Outcome};
+
+use crate::error::ApiError;
+use crate::node::Node;
+use crate::outcomes::Transition;
+use crate::payments::{derived_id, ledger_error, transfer_id, user_account, CODE_REQUEST_PAY};
+use crate::store;
+
+/// How far in the past a Pay later time may be and still mean "now" (clocks differ).
+const PAY_AT_PAST_SKEW_MS: u64 = 60_000;
+
+impl Node {
+    /// Sends an invoice: nothing is held; the payer chooses Pay now, Pay later or Reject.
+    pub fn request(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
+        let checked = self.verify_post_request(actor, request)?;
+        let draft = self.draft(actor, request, checked)?;
+        if draft.part.kind != "request" {
+            return Err(ApiError::bad_request(
+                "unsupported_action",
+                "this endpoint takes requests",
+            ));
+        }
+        transfer_id(&request.command.id)?;
+        self.post_payment(actor, request, &draft)
+    }
+
+    /// Pay (now or at a time), reject or cancel a request, after its checks.
+    pub(crate) fn decide_request(
+        &self,
+        payment: &store::Payment,
+        signed: &SignedCommand,
+    ) -> Result<Envelope, ApiError> {
+        use chit_proto::Action;
+        let now = self.now_ms();
+        match &signed.command.action {
+            Action::Pay {
+                at_ms: Some(at), ..
+            } if *at > now => self.schedule(payment, *at, signed),
+            Action::Pay {
+                at_ms: Some(at), ..
+            } if now - *at > PAY_AT_PAST_SKEW_MS => Err(ApiError::bad_request(
+                "time_in_the_past",
+                "the time to pay at has passed; to pay now, send the payment without a time",
+            )),
+            Action::Pay { .. } => self.pay_request(payment, signed, &["pending", "scheduled"]),
+            Action::Reject { .. } => self.close_request(payment, Outcome::Rejected, signed),
+            _ => self.close_request(payment, Outcome::Cancelled, signed),
+        }
+    }
+
+    /// Pays a request now: claim it (one of `from` → `paying`), move the money under an id
+    /// derived from the request (so it can only ever be paid once), then mark it paid with a
+    /// receipt. If the money cannot move, the request goes back to the state it was claimed
+    /// from (a schedule stays scheduled) and the payer hears why.
+    fn pay_request(
+        &self,
+        payment: &store::Payment,
+        signed: &SignedCommand,
+        from: &[&'static str],
+    ) -> Result<Envelope, ApiError> {
+        let id = &payment.part.payment;
+        let command_json = serde_json::to_string(signed).expect("serialisable");
+        let now = self.now_ms();
+        let claimed = self.write(|c| {
+            for state in from {
+                if store::start_paying(c, id, state, &command_json, now)? {
+                    return Ok(Some(*state));
+                }
+            }
+            Ok(None)
+        })?;
+        let Some(claimed_from) = claimed else {
+            return Err(self.closed_error(id)?);
+        };
+        match self.move_request_money(payment)? {
+            Ok(()) => {
+                let pay = derived_id(id, "pay").to_string();
+                let transition = Transition::settled(Outcome::Paid, vec!["paying"], vec![pay]);
+                let update = derived_id(id, "paid").to_string();
+                self.record_outcome(
+                    payment,
+                    &transition,
+                    &update,
+                    &signed.command.actor,
+                    Some(signed),
+                )
+            }
+            Err(e) => {
+                self.write(|c| store::set_payment_state(c, id, "paying", claimed_from))?;
+                Err(self.refused_transfer(e, &payment.part.payer, &payment.part.amount))
+            }
+        }
+    }
+
+    fn move_request_money(
+        &self,
+        payment: &store::Payment,
+    ) -> Result<Result<(), TransferError>, ApiError> {
+        let amount = self.parse_amount(&payment.part.amount)?;
+        let reference = transfer_id(&payment.part.payment)?;
+        let t = NewTransfer {
+            id: derived_id(&payment.part.payment, "pay"),
+            action: TransferAction::Immediate {
+                debit_account_id: user_account(&payment.part.payer, &amount.currency()),
+                credit_account_id: user_account(&payment.part.payee, &amount.currency()),
+                amount: amount.minor(),
+                currency: amount.currency().code(),
+            },
+            code: CODE_REQUEST_PAY,
+            reference: reference.as_u128(),
+            linked: false,
+        };
+        Ok(self.one_transfer(t)?.map(|_| ()))
+    }
+
+    /// The error for acting on a request that is no longer open.
+    pub(crate) fn closed_error(&self, id: &str) -> Result<ApiError, ApiError> {
+        let state = self
+            .db
+            .read(|c| store::payment(c, id))?
+            .map(|p| p.part.state)
+            .unwrap_or_default();
+        Ok(match state.as_str() {
+            "paid" | "paying" => ApiError::conflict("already_paid", "this request is already paid"),
+            "expired" => ApiError::new(
+                axum::http::StatusCode::GONE,
+                "expired",
+                "this request has expired",
+            ),
+            _ => ApiError::conflict("already_closed", &format!("this request was {state}")),
+        })
+    }
+
+    /// Pay later: the request is scheduled (or rescheduled) for `at_ms`, keeping the payer's
+    /// signed command that authorises it; both sides are told when.
+    fn schedule(
+        &self,
+        payment: &store::Payment,
+        at_ms: u64,
+        signed: &SignedCommand,
+    ) -> Result<Envelope, ApiError> {
+        if at_ms >= payment.part.expires_at_ms {
+            return Err(ApiError::bad_request(
+                "after_expiry",
+                "schedule the payment before the request expires",
+            ));
+        }
+        let json = serde_json::to_string(signed).expect("serialisable");
+        if !self.write(|c| store::schedule_payment(c, &payment.part.payment, at_ms, &json))? {
+            return Err(self.closed_error(&payment.part.payment)?);
+        }
+        let scheduled = store::Payment {
+            part: PaymentPart {
+                pay_at_ms: Some(at_ms),
+                ..payment.part.clone()
+            },
+            ..payment.clone()
+        };
+        let transition = Transition {
+            state: "scheduled",
+            from: vec!["scheduled"],
+            receipt: None,
+            reason: None,
+            transfers: Vec::new(),
+        };
+        self.record_signed(&scheduled, &transition, signed)
+    }
+
+    fn close_request(
+        &self,
+        payment: &store::Payment,
+        outcome: Outcome,
+        signed: &SignedCommand,
+    ) -> Result<Envelope, ApiError> {
+        let id = &payment.part.payment;
+        let state = outcome.as_str();
+        let closed = self.write(|c| {
+            Ok(store::set_payment_state(c, id, "pending", state)?
+                || store::set_payment_state(c, id, "scheduled", state)?)
+        })?;
+        if !closed {
+            return Err(self.closed_error(id)?);
+        }
+        let transition = Transition::settled(outcome, vec![state], Vec::new());
+        self.record_signed(payment, &transition, signed)
+    }
+
+    /// Makes the payments scheduled for now, with the payer's stored signed command. One that
+    /// cannot be made is open again (pending, its schedule used up) and both sides get an
+    /// update saying why, with a receipt of the failure.
+    pub fn run_scheduled(&self, limit: usize) -> Result<usize, ApiError> {
+        let due = self
+            .db
+            .read(|c| store::due_scheduled(c, self.now_ms(), limit))?;
+        let mut paid = 0;
+        for (id, json) in due {
+            let Some(payment) = self.db.read(|c| store::payment(c, &id))? else {
+                continue;
+            };
+            let Ok(signed) = serde_json::from_str::<SignedCommand>(&json) else {
+                tracing::error!(payment = %id, "stored pay command is unreadable");
+                continue;
+            };
+            let at = payment.part.pay_at_ms.unwrap_or(0);
+            match self.pay_request(&payment, &signed, &["scheduled"]) {
+                Ok(_) => paid += 1,
+                // Both sides hear it, so it does not say what the payer has (the payer can see).
+                Err(e) if e.code == "insufficient_funds" => {
+                    self.scheduled_payment_failed(&payment, at, "insufficient funds")?;
+                }
+                Err(e) => {
+                    tracing::info!(payment = %id, code = %e.code, "scheduled payment not made")
+                }
+            }
+        }
+        Ok(paid)
+    }
+
+    /// A scheduled payment could not be made: the request is open again, and both sides hear
+    /// why. The update's id names the schedule, so it is told once however often this runs.
+    fn scheduled_payment_failed(
+        &self,
+        payment: &store::Payment,
+        at_ms: u64,
+        why: &str,
+    ) -> Result<(), ApiError> {
+        let id = &payment.part.payment;
+        if !self.write(|c| store::unschedule_payment(c, id, at_ms))? {
+            return Ok(()); // paid, rescheduled or closed meanwhile
+        }
+        let transition = Transition {
+            state: "pending",
+            from: vec!["pending"],
+            receipt: Some(Outcome::Failed),
+            reason: Some(format!(
+                "the payment scheduled for {} could not be made: {why}",
+                chit_core::time::show_utc(at_ms)
+            )),
+            transfers: Vec::new(),
+        };
+        let update = derived_id(id, &format!("failed/{at_ms}")).to_string();
+        let failed = store::Payment {
+            part: PaymentPart {
+                pay_at_ms: None,
+                ..payment.part.clone()
+            },
+            ..payment.clone()
+        };
+        let actor = payment.part.payer.clone();
+        self.record_outcome(&failed, &transition, &update, &actor, None)?;
+        Ok(())
+    }
+
+    /// Finishes or undoes payments interrupted mid-way (state `paying` for over `age_ms`): if
+    /// the money moved, the request is marked paid; if not, it goes back to where it was
+    /// (scheduled if it had a schedule, else pending).
+    pub fn recover_paying(&self, age_ms: u64, limit: usize) -> Result<usize, ApiError> {
+        let stale = self
+            .db
+            .read(|c| store::stale_paying(c, self.now_ms().saturating_sub(age_ms), limit))?;
+        for id in &stale {
+            let Some(payment) = self.db.read(|c| store::payment(c, id))? else {
+                continue;
+            };
+            let pay = derived_id(id, "pay");
+            let moved = self.ledger.transfer(pay).map_err(ledger_error)?.is_some();
+            if moved {
+                let transition =
+                    Transition::settled(Outcome::Paid, vec!["paying"], vec![pay.to_string()]);
+                let actor = payment.part.payer.clone();
+                let update = derived_id(id, "paid").to_string();
+                self.record_outcome(&payment, &transition, &update, &actor, None)?;
+            } else {
+                let back = if payment.part.pay_at_ms.is_some() {
+                    "scheduled"
+                } else {
+                    "pending"
+                };
+                self.write(|c| store::set_payment_state(c, id, "paying", back))?;
+            }
+        }
+        Ok(stale.len())
+    }
+}
