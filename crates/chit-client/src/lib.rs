@@ -2,6 +2,8 @@
 //! verifies every certificate it is shown against it, seals bodies before they leave and opens
 //! them after they arrive. The `chit` binary is glue over this crate.
 
+mod reading;
+pub use reading::Page;
 pub mod wallet;
 
 use std::net::TcpStream;
@@ -138,7 +140,7 @@ impl Client {
         serde_json::from_str(&body).map_err(|e| ClientError::Untrusted(format!("bad JSON: {e}")))
     }
 
-    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+    pub(crate) fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let mut req = self.agent.get(&self.url(path));
         if let Some(token) = &self.token {
             req = req.header("Authorization", &format!("Bearer {token}"));
@@ -146,7 +148,7 @@ impl Client {
         Self::finish(req.call())
     }
 
-    fn post<B: Serialize, T: DeserializeOwned>(
+    pub(crate) fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,

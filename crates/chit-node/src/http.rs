@@ -154,9 +154,13 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/commands", post(command))
         .route("/v1/balance", get(balance))
         .route("/v1/keys", get(api_keys))
-        .route("/v1/settings", post(settings))
+        .route(
+            "/v1/settings",
+            get(crate::http_read::settings).post(settings),
+        )
         .route("/v1/events", get(events))
         .route("/v1/calls", get(calls))
+        .merge(crate::http_read::routes())
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(node)

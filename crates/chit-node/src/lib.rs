@@ -2,11 +2,13 @@
 //! and payments as messages on top of the ledger. `chit serve` wires it up.
 
 pub mod cache;
+pub mod conversations;
 pub mod db;
 pub mod error;
 pub mod events;
 pub mod funding;
 pub mod http;
+pub mod http_read;
 pub mod keys;
 pub mod metrics;
 pub mod node;
@@ -16,6 +18,7 @@ pub mod rails;
 pub mod refunds;
 pub mod requests;
 pub mod signatures;
+pub mod statement;
 pub mod store;
 
 pub use error::ApiError;

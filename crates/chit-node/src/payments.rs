@@ -424,6 +424,22 @@ impl Node {
         Ok(self.db.read(|c| store::payment(c, id))?)
     }
 
+    /// Offers and requests waiting for `handle` to decide, oldest first (at most `limit`).
+    pub fn awaiting_decision(
+        &self,
+        handle: &Handle,
+        limit: usize,
+    ) -> Result<Vec<store::Payment>, ApiError> {
+        Ok(self
+            .db
+            .read(|c| store::awaiting_decision(c, handle, limit))?)
+    }
+
+    /// Whom the user accepts offers from without being asked.
+    pub fn auto_accept_mode(&self, handle: &Handle) -> Result<String, ApiError> {
+        self.require_auto_accept(handle)
+    }
+
     /// Sets who the user accepts offers from without being asked.
     pub fn set_auto_accept(&self, handle: &Handle, mode: &str) -> Result<(), ApiError> {
         if !["off", "contacts", "everyone"].contains(&mode) {

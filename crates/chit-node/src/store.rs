@@ -374,10 +374,11 @@ fn next_inbox_seq(c: &mut dyn Conn, member: &Handle) -> Result<i64, StoreError> 
     .int(0)
 }
 
-const ENVELOPE_COLUMNS: &str = "m.id, m.conversation_id, m.seq, m.sender, m.kind, m.time_ms, \
+pub(crate) const ENVELOPE_COLUMNS: &str =
+    "m.id, m.conversation_id, m.seq, m.sender, m.kind, m.time_ms, \
     m.body, m.command, m.signature, m.payment, m.receipt, m.signer";
 
-fn envelope_row(r: &Row, offset: usize) -> Result<Envelope, StoreError> {
+pub(crate) fn envelope_row(r: &Row, offset: usize) -> Result<Envelope, StoreError> {
     let signature = match &r.0[offset + 8] {
         Value::Null => None,
         _ => {
@@ -507,10 +508,10 @@ pub fn insert_payment(
     Ok(())
 }
 
-const PAYMENT_COLUMNS: &str = "id, kind, payer, payee, amount, state, expires_at_ms, \
+pub(crate) const PAYMENT_COLUMNS: &str = "id, kind, payer, payee, amount, state, expires_at_ms, \
     conversation_id, body_digest, pay_at_ms";
 
-fn payment_row(r: &Row) -> Result<Payment, StoreError> {
+pub(crate) fn payment_row(r: &Row) -> Result<Payment, StoreError> {
     let handle = |i| Handle::new(&r.text(i)?).map_err(|e| corrupt(&e.to_string()));
     Ok(Payment {
         part: PaymentPart {
@@ -534,6 +535,23 @@ pub fn payment(c: &mut dyn Conn, id: &str) -> Result<Option<Payment>, StoreError
     c.query_opt(&sql, &[id.into()])?
         .map(|r| payment_row(&r))
         .transpose()
+}
+
+/// Payments waiting for `handle` to decide, oldest first: offers to them and requests to them
+/// that are still open.
+pub fn awaiting_decision(
+    c: &mut dyn Conn,
+    handle: &Handle,
+    limit: usize,
+) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments \
+         WHERE (payee = $1 AND kind = 'offer' AND state = 'pending') \
+            OR (payer = $1 AND kind = 'request' AND state IN ('pending', 'scheduled')) \
+         ORDER BY created_at_ms, id LIMIT $2"
+    );
+    let rows = c.query(&sql, &[handle.as_str().into(), Value::Int(limit as i64)])?;
+    rows.iter().map(payment_row).collect()
 }
 
 /// Moves a payment from `from` to `to`; false if it was not in `from` (someone else moved it).

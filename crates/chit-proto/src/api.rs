@@ -282,3 +282,82 @@ pub struct ApiKeyInfo {
 pub struct ApiKeys {
     pub keys: Vec<ApiKeyInfo>,
 }
+
+/// `GET /v1/statement?currency=EUR&after=CURSOR&limit=N`: every ledger transfer on the caller's
+/// account in one currency, oldest first. Lines that move the balance (`moves_balance`) add up
+/// to it from zero, so a wallet that keeps every page knows the balance after each line; holds
+/// and their release change only what is available.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    pub currency: String,
+    pub entries: Vec<StatementEntry>,
+}
+
+/// One ledger transfer as the account holder sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementEntry {
+    /// The ledger's timestamp (nanoseconds): the paging cursor, strictly increasing.
+    pub cursor: u64,
+    pub transfer: String,
+    pub time_ms: u64,
+    /// `top_up`, `cash_out`, `payment` (an accepted offer or a paid request), `refund`, `hold`
+    /// (an offer's money held) or `release` (a hold given back: declined, cancelled, expired).
+    pub kind: String,
+    /// `in` (credited to the caller) or `out`.
+    pub direction: String,
+    /// Text form, never negative, e.g. `EUR:12.50`.
+    pub amount: String,
+    /// Whether the balance changed (holds change only what is available).
+    pub moves_balance: bool,
+    /// The offer or request the transfer belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<String>,
+    /// The other side: a user, or for top-ups and cash-outs none (see `rail`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterparty: Option<Handle>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rail: Option<String>,
+}
+
+/// `GET /v1/conversations?limit=N`: the caller's conversations, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversations {
+    pub conversations: Vec<ConversationSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    pub id: String,
+    pub members: Vec<Handle>,
+    pub last: Envelope,
+    /// Messages from others after the caller's read marker.
+    pub unread: u64,
+    /// The caller's read marker: every message up to this number has been read.
+    pub read_seq: u64,
+}
+
+/// `GET /v1/conversations/{id}/messages?before=SEQ|after=SEQ&limit=N`: a page of one
+/// conversation, oldest first; offers and requests carry where they stand now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationPage {
+    pub conversation: String,
+    pub items: Vec<ConversationItem>,
+    /// The caller's read marker.
+    pub read_seq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationItem {
+    pub message: Envelope,
+    /// For an offer or request: its state now (the message carries the state it was made in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+
+/// `POST /v1/conversations/{id}/read`: everything up to `seq` has been read (markers only
+/// move forward).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadMarker {
+    pub seq: u64,
+}

@@ -127,7 +127,9 @@ fn every_documented_operation_exists() {
     assert!(paths.len() >= 15);
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {
-            let concrete = path.replace("{handle}", "alice");
+            let concrete = path
+                .replace("{handle}", "alice")
+                .replace("{id}", "direct:alice:bob");
             let (status, body) = raw(
                 &node.url,
                 &method.to_uppercase(),

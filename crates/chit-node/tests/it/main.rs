@@ -8,6 +8,7 @@ mod keys;
 mod messages;
 mod outcomes;
 mod payments;
+mod reading;
 mod requests;
 
 use std::sync::Arc;

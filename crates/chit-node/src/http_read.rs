@@ -1,0 +1,144 @@
+//! The HTTP routes a wallet uses to look back: its statement, its conversations and read
+//! markers, its settings, and the node's home page. Reads only (a read marker is a preference,
+//! not a signed command); each handler parses, authenticates, reads on a blocking thread.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chit_proto::api::{ReadMarker, Settings};
+use serde::Deserialize;
+
+use crate::conversations::{Page, CONVERSATION_PAGE_MAX};
+use crate::error::ApiError;
+use crate::http::{ApiJson, Authed};
+use crate::node::{blocking, Node};
+
+type AppState = std::sync::Arc<Node>;
+
+/// Page sizes when the caller names none.
+const STATEMENT_PAGE_DEFAULT: usize = 200;
+const CONVERSATIONS_DEFAULT: usize = 50;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/v1/statement", get(statement))
+        .route("/v1/conversations", get(conversations))
+        .route("/v1/conversations/{id}/messages", get(conversation))
+        .route("/v1/conversations/{id}/read", post(mark_read))
+}
+
+fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request("bad_query", &e.body_text()))
+}
+
+type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+/// What this is and where to go, until the web client is served here.
+async fn home(State(node): State<AppState>) -> Html<String> {
+    let info = node.info();
+    Html(format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Chit node</title></head>\
+         <body style=\"font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; line-height: 1.5\">\
+         <h1>Chit node</h1>\
+         <p>Chit is a payment network where the payment is the message: people chat, and a \
+         payment, an invoice, a refund or a receipt is one more message in the conversation. \
+         This node keeps the ledger and forwards sealed messages; it cannot read them.</p>\
+         <ul>\
+         <li>Use it with the <code>chit</code> wallet: <code>chit register &lt;handle&gt; --node URL</code></li>\
+         <li>API description: <a href=\"/v1/openapi.json\">/v1/openapi.json</a></li>\
+         <li>About this node: <a href=\"/v1/node\">/v1/node</a> (key fingerprint <code>{}</code>, version {})</li>\
+         <li>Health: <a href=\"/healthz\">/healthz</a> · metrics: <a href=\"/metrics\">/metrics</a></li>\
+         </ul></body></html>\n",
+        info.fingerprint, info.version
+    ))
+}
+
+/// `GET /v1/settings`: the caller's preferences as they stand.
+pub async fn settings(
+    State(node): State<AppState>,
+    Authed(me): Authed,
+) -> Result<Response, ApiError> {
+    let auto_accept = blocking(move || node.auto_accept_mode(&me)).await?;
+    Ok(Json(Settings { auto_accept }).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatementQuery {
+    currency: Option<String>,
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn statement(
+    State(node): State<AppState>,
+    Authed(me): Authed,
+    q: QueryResult<StatementQuery>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(STATEMENT_PAGE_DEFAULT);
+    let page = blocking(move || node.statement(&me, q.currency.as_deref(), q.after, limit)).await?;
+    Ok(Json(page).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitQuery {
+    limit: Option<usize>,
+}
+
+async fn conversations(
+    State(node): State<AppState>,
+    Authed(me): Authed,
+    q: QueryResult<LimitQuery>,
+) -> Result<Response, ApiError> {
+    let limit = query(q)?.limit.unwrap_or(CONVERSATIONS_DEFAULT);
+    let list = blocking(move || node.conversations(&me, limit)).await?;
+    Ok(Json(list).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    before: Option<u64>,
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn conversation(
+    State(node): State<AppState>,
+    Authed(me): Authed,
+    Path(id): Path<String>,
+    q: QueryResult<PageQuery>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let page = match (q.before, q.after) {
+        (None, None) => Page::Newest,
+        (Some(seq), None) => Page::Before(seq),
+        (None, Some(seq)) => Page::After(seq),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "bad_query",
+                "give before or after, not both",
+            ))
+        }
+    };
+    let limit = q.limit.unwrap_or(CONVERSATION_PAGE_MAX.min(100));
+    let page = blocking(move || node.conversation(&me, &id, page, limit)).await?;
+    Ok(Json(page).into_response())
+}
+
+async fn mark_read(
+    State(node): State<AppState>,
+    Authed(me): Authed,
+    Path(id): Path<String>,
+    ApiJson(marker): ApiJson<ReadMarker>,
+) -> Result<Response, ApiError> {
+    let seq = blocking(move || node.mark_read(&me, &id, marker.seq)).await?;
+    Ok(Json(ReadMarker { seq }).into_response())
+}
