@@ -2,6 +2,9 @@
 //! verifies every certificate it is shown against it, seals bodies before they leave and opens
 //! them after they arrive. The `chit` binary is glue over this crate.
 
+pub mod backup;
+pub mod history;
+pub mod ids;
 mod reading;
 pub use reading::Page;
 pub mod wallet;
@@ -31,7 +34,8 @@ pub enum ClientError {
         code: String,
         message: String,
     },
-    #[error("cannot reach the node: {0}")]
+    /// The node could not be reached, or the connection broke.
+    #[error("{0}")]
     Transport(String),
     /// The node said something it must not: a bad certificate, a changed key, garbage.
     #[error("the node's answer is not trustworthy: {0}")]
@@ -124,15 +128,30 @@ impl Client {
         format!("{}{path}", self.base)
     }
 
+    /// A failure to talk to the node at all, said so a person knows what to check.
+    fn unreachable(&self, e: impl std::fmt::Display) -> ClientError {
+        let why = e.to_string();
+        let why = if why.contains("Connection refused") {
+            "connection refused".to_owned()
+        } else {
+            why
+        };
+        ClientError::Transport(format!(
+            "cannot reach the node at {} ({why}) — is `chit serve` running there? (choose another with --node URL)",
+            self.base
+        ))
+    }
+
     fn finish<T: DeserializeOwned>(
+        &self,
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<T, ClientError> {
-        let mut response = response.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let mut response = response.map_err(|e| self.unreachable(e))?;
         let status = response.status().as_u16();
         let body = response
             .body_mut()
             .read_to_string()
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+            .map_err(|e| self.unreachable(e))?;
         if status >= 400 {
             let body = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
             return Err(api_error(status, body));
@@ -145,7 +164,7 @@ impl Client {
         if let Some(token) = &self.token {
             req = req.header("Authorization", &format!("Bearer {token}"));
         }
-        Self::finish(req.call())
+        self.finish(req.call())
     }
 
     pub(crate) fn post<B: Serialize, T: DeserializeOwned>(
@@ -157,7 +176,7 @@ impl Client {
         if let Some(token) = &self.token {
             req = req.header("Authorization", &format!("Bearer {token}"));
         }
-        Self::finish(req.send_json(body))
+        self.finish(req.send_json(body))
     }
 
     /// Fetches the node's description and pins its key (or checks it against the pin).
@@ -521,8 +540,7 @@ impl Client {
             .replacen("http://", "ws://", 1)
             .replacen("https://", "wss://", 1);
         let url = format!("{ws_base}{path}?token={token}");
-        let (socket, _) = tungstenite::connect(url.as_str())
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let (socket, _) = tungstenite::connect(url.as_str()).map_err(|e| self.unreachable(e))?;
         Ok(socket)
     }
 }

@@ -4,12 +4,17 @@
 //! Layout of the wallet directory:
 //! - `keys.json` (0600): handle, node URL, pinned node key, identity and encryption seeds.
 //! - `session.json` (0600): the current session token.
-//! - `messages.json`: the mailbox cursor and the messages synced so far.
+//! - `messages.json`: the mailbox cursor and the messages synced so far, and the statement
+//!   (every ledger transfer on the account) per currency.
+//!
+//! `session.json` and `messages.json` are caches: a damaged one is set aside with a note and
+//! fetched again. `keys.json` is not: without it the handle is lost, so `chit key export` makes
+//! a passphrase-encrypted backup (see [`crate::backup`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use chit_proto::api::{Delivery, Envelope};
+use chit_proto::api::{Delivery, Envelope, StatementEntry};
 use chit_proto::{b64, EncryptionSecret, Handle, IdentityKey, IdentitySecret};
 use serde::{Deserialize, Serialize};
 
@@ -23,17 +28,30 @@ pub enum WalletError {
     Exists(PathBuf),
     #[error("wallet file {path}: {message}")]
     File { path: PathBuf, message: String },
+    #[error("{path} is damaged ({message}); restore it from a backup with `chit key import FILE` (made by `chit key export`)")]
+    DamagedKeys { path: PathBuf, message: String },
     #[error(transparent)]
     Client(#[from] ClientError),
 }
 
+impl WalletError {
+    /// The node's error code, if the node answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Client(c) => c.code(),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
-struct KeysFile {
-    handle: Handle,
-    node_url: String,
-    node_key: IdentityKey,
-    identity_seed: String,
-    encryption_seed: String,
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeysFile {
+    pub(crate) handle: Handle,
+    pub(crate) node_url: String,
+    pub(crate) node_key: IdentityKey,
+    pub(crate) identity_seed: String,
+    pub(crate) encryption_seed: String,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -42,11 +60,14 @@ struct SessionFile {
     expires_at_ms: u64,
 }
 
-/// Messages kept locally, by id, with the mailbox cursor they were synced up to.
+/// Messages kept locally, by id, with the mailbox cursor they were synced up to; and the
+/// statement per currency, every entry from the first.
 #[derive(Serialize, Deserialize, Default)]
 pub struct Store {
     pub cursor: u64,
     pub messages: BTreeMap<String, Delivery>,
+    #[serde(default)]
+    pub statements: BTreeMap<String, Vec<StatementEntry>>,
 }
 
 /// An opened wallet with a client connected to its node.
@@ -55,6 +76,18 @@ pub struct Wallet {
     pub identity: Identity,
     pub client: Client,
     node_url: String,
+    /// Things the person should hear about the wallet itself (a cache set aside, say).
+    pub notes: Vec<String>,
+}
+
+/// `host:port` means `http://host:port`; a URL keeps its scheme.
+pub fn node_url(text: &str) -> String {
+    let text = text.trim().trim_end_matches('/');
+    if text.contains("://") {
+        text.to_owned()
+    } else {
+        format!("http://{text}")
+    }
 }
 
 fn file_error(path: &Path, e: impl std::fmt::Display) -> WalletError {
@@ -65,7 +98,7 @@ fn file_error(path: &Path, e: impl std::fmt::Display) -> WalletError {
 }
 
 /// Writes atomically (temp file + rename); `private` files are created mode 0600.
-fn write_file(path: &Path, bytes: &[u8], private: bool) -> Result<(), WalletError> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8], private: bool) -> Result<(), WalletError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
@@ -92,6 +125,31 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, W
     }
 }
 
+/// Statement entries fetched per request.
+const STATEMENT_PAGE: usize = 500;
+
+/// Reads a cache file; a damaged one is renamed `*.damaged` (kept for a look, not trusted),
+/// noted, and started afresh.
+fn set_aside_if_damaged<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<T, WalletError> {
+    match read_json(path) {
+        Ok(v) => Ok(v.unwrap_or_default()),
+        Err(WalletError::File { message, .. }) if path.exists() => {
+            let aside = path.with_extension("json.damaged");
+            std::fs::rename(path, &aside).map_err(|e| file_error(path, e))?;
+            notes.push(format!(
+                "{} was damaged ({message}); set aside as {} and fetched again from the node",
+                path.display(),
+                aside.display()
+            ));
+            Ok(T::default())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn seed(text: &str, path: &Path) -> Result<[u8; 32], WalletError> {
     b64::decode_array(text).ok_or_else(|| file_error(path, "bad key seed"))
 }
@@ -104,6 +162,7 @@ impl Wallet {
             return Err(WalletError::Exists(dir.to_owned()));
         }
         std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
+        let node_url = &self::node_url(node_url);
         let identity = Identity::generate(handle);
         let mut client = Client::new(node_url, None);
         let node_key = client.node_info()?.node_key;
@@ -122,6 +181,7 @@ impl Wallet {
             identity,
             client,
             node_url: node_url.to_owned(),
+            notes: Vec::new(),
         };
         wallet.login()?;
         Ok(wallet)
@@ -131,37 +191,67 @@ impl Wallet {
     /// has to match).
     pub fn open(dir: &Path, node_url: Option<&str>) -> Result<Self, WalletError> {
         let keys_path = dir.join("keys.json");
-        let keys: KeysFile =
-            read_json(&keys_path)?.ok_or_else(|| WalletError::Missing(dir.to_owned()))?;
+        let damaged = |e: WalletError| match e {
+            WalletError::File { path, message } => WalletError::DamagedKeys { path, message },
+            other => other,
+        };
+        let keys: KeysFile = read_json(&keys_path)
+            .map_err(damaged)?
+            .ok_or_else(|| WalletError::Missing(dir.to_owned()))?;
         let identity = Identity {
             handle: keys.handle,
-            identity: IdentitySecret::from_seed(seed(&keys.identity_seed, &keys_path)?),
-            encryption: EncryptionSecret::from_seed(seed(&keys.encryption_seed, &keys_path)?),
+            identity: IdentitySecret::from_seed(
+                seed(&keys.identity_seed, &keys_path).map_err(damaged)?,
+            ),
+            encryption: EncryptionSecret::from_seed(
+                seed(&keys.encryption_seed, &keys_path).map_err(damaged)?,
+            ),
         };
-        let url = node_url.unwrap_or(&keys.node_url).to_owned();
+        let url = node_url.map_or_else(|| keys.node_url.clone(), self::node_url);
         let mut client = Client::new(&url, Some(keys.node_key));
-        let session: SessionFile = read_json(&dir.join("session.json"))?.unwrap_or_default();
+        let mut notes = Vec::new();
+        let session: SessionFile = set_aside_if_damaged(&dir.join("session.json"), &mut notes)?;
         if let Some(token) = session
             .token
             .filter(|_| session.expires_at_ms > crate::now_ms() + 60_000)
         {
             client.set_token(token);
         }
+        let _: Store = set_aside_if_damaged(&dir.join("messages.json"), &mut notes)?;
         Ok(Self {
             dir: dir.to_owned(),
             identity,
             client,
             node_url: url,
+            notes,
         })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn node_url(&self) -> &str {
         &self.node_url
     }
 
-    /// Logs in (a fresh challenge) and saves the session.
+    /// Logs in (a fresh challenge) and saves the session. A refusal from a node other than the
+    /// one this wallet registered at says so, instead of "authentication failed".
     pub fn login(&mut self) -> Result<(), WalletError> {
-        let res = self.client.login(&self.identity)?;
+        let res = match self.client.login(&self.identity) {
+            Ok(res) => res,
+            Err(e @ ClientError::Api { status: 401, .. }) => {
+                self.client.node_info().map_err(|other| match other {
+                    ClientError::Untrusted(why) => ClientError::Untrusted(format!(
+                        "{} is not the node this wallet registered at ({why})",
+                        self.node_url
+                    )),
+                    other => other,
+                })?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let session = SessionFile {
             token: Some(res.token),
             expires_at_ms: res.expires_at_ms,
@@ -219,6 +309,37 @@ impl Wallet {
         }
         self.save_store(&store)?;
         Ok(fresh)
+    }
+
+    /// Fetches every statement entry not yet stored, for every currency the node serves; the
+    /// store keeps them all, from the first, so the balance after each line is known.
+    pub fn sync_statements(&mut self) -> Result<(), WalletError> {
+        let currencies: Vec<String> = self
+            .client
+            .node_info()?
+            .currencies
+            .into_iter()
+            .map(|c| c.code)
+            .collect();
+        let mut store = self.load_store()?;
+        for currency in currencies {
+            loop {
+                let entries = store.statements.entry(currency.clone()).or_default();
+                let after = entries.last().map(|e| e.cursor);
+                let page = self
+                    .with_session(|w| w.client.statement(Some(&currency), after, STATEMENT_PAGE))?;
+                let full = page.entries.len() == STATEMENT_PAGE;
+                store
+                    .statements
+                    .entry(currency.clone())
+                    .or_default()
+                    .extend(page.entries);
+                if !full {
+                    break;
+                }
+            }
+        }
+        self.save_store(&store)
     }
 
     /// Keeps one delivery (e.g. from the live stream) unless it is already stored.

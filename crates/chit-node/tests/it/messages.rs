@@ -386,7 +386,7 @@ fn posts_racing_for_the_same_ids_from_two_writers_never_fail() {
                     ];
                     let mut created = 0;
                     for i in 0..IDS {
-                        let n = if k % 2 == 0 { i } else { IDS - 1 - i };
+                        let n = if k.is_multiple_of(2) { i } else { IDS - 1 - i };
                         let id = format!("shared-{n}");
                         if post(&db, &members, &id).unwrap().created {
                             created += 1;

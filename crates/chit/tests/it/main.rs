@@ -298,7 +298,8 @@ fn the_walkthrough_runs_through_the_cli() {
             (Some(true), Some("EUR:20.00"))
         );
 
-        // History as CSV: one row per payment, with its state, from Alice's side.
+        // History as CSV: every money movement and payment, with its state and the balance
+        // after each line that moved money, from Alice's side.
         let out = Command::new(CHIT)
             .args(["--node", &node.url, "--wallet"])
             .arg(&alice)
@@ -309,26 +310,31 @@ fn the_walkthrough_runs_through_the_cli() {
         let mut lines = csv.lines();
         assert_eq!(
             lines.next(),
-            Some("time,id,kind,direction,counterparty,amount,state,note")
+            Some("time,id,short_id,kind,direction,counterparty,amount,currency,amount_text,balance_after,state,note")
         );
         let rows: Vec<&str> = lines.collect();
-        assert_eq!(rows.len(), 6, "{csv}");
+        assert_eq!(rows.len(), 7, "{csv}");
         assert!(
-            rows.iter()
-                .any(|r| r.contains(&rent)
-                    && r.ends_with(",request,out,bob,EUR:20.00,paid,flat share")),
+            rows[0].contains(",top_up,in,sandbox,100.00,EUR,EUR:100.00,100.00,completed,"),
+            "{csv}"
+        );
+        assert!(
+            rows.iter().any(|r| r.contains(&rent)
+                && r.ends_with(",request,out,@bob,-20.00,EUR,EUR:20.00,67.50,paid,flat share")),
             "{csv}"
         );
         assert!(
             rows.iter()
-                .any(|r| r.ends_with(",offer,out,bob,EUR:12.50,accepted,lunch")),
+                .any(|r| r.ends_with(",offer,out,@bob,-12.50,EUR,EUR:12.50,87.50,accepted,lunch")),
             "{csv}"
         );
         assert!(
             rows.iter()
-                .any(|r| r.contains(&later) && r.ends_with(",scheduled,")),
+                .any(|r| r.contains(&later) && r.ends_with(",-1.00,EUR,EUR:1.00,,scheduled,")),
             "{csv}"
         );
+        // Times are ISO 8601 with their offset.
+        assert!(rows.iter().all(|r| r[..25].ends_with("+00:00")), "{csv}");
         node.stop();
     }
 }
