@@ -14,16 +14,24 @@ use chit_node::keys::TokenSession;
 use chit_node::node::blocking;
 use chit_node::{ApiError, Node};
 use chit_proto::api::{digest_text, seal_direct, Delivery, PostRequest, SignedCommand};
-use chit_proto::{b64, Action, Command, EncryptionKey, Handle};
-use sha2::{Digest, Sha256};
+use chit_proto::{Action, Command, EncryptionKey, Handle};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio::time::Instant;
 
-use crate::codec::{check_line, CodecError, Kind, Line, Payment, Pdu, RequestId, UserToken};
+use crate::codec::{check_line, CodecError, Kind, Line, Pdu, RequestId, UserToken};
 use crate::dfa::{self, State};
 use crate::tls::TlsAcceptor;
+
+mod payments;
+mod presence;
+mod sasl;
+mod texts;
+
+use presence::{send_relay, Relay};
+use sasl::base64_standard;
+pub use sasl::{base64_standard_encode, sasl_plain};
 
 /// The one version spoken.
 pub const VERSION: &str = "IMPT 1.0";
@@ -33,8 +41,6 @@ pub const AUTH_ERROR: &str = "authentication error";
 pub const ILLEGAL: &str = "illegal message";
 /// How long an IMPT offer or request stays open in the conversation.
 pub const PAYMENT_TTL_MS: u64 = 24 * 60 * 60 * 1000;
-/// Texts the gateway remembers (sent over IMPT, to show them to IMPT peers).
-const TEXTS_REMEMBERED_MAX: usize = 4096;
 /// A client that reads nothing for this long while the gateway writes to it is gone: its
 /// session ends instead of holding a slot forever.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -79,15 +85,6 @@ impl Default for GatewayConfig {
             tls: None,
         }
     }
-}
-
-/// A note from one session to another about a POKE.
-#[derive(Debug)]
-enum Relay {
-    /// `from` pokes this session's user.
-    Poked { from: Handle },
-    /// `by` answered this session's poke.
-    Answered { by: Handle },
 }
 
 /// What all sessions of one gateway share.
@@ -201,18 +198,6 @@ fn hex(bytes: &[u8]) -> String {
 
 fn new_id() -> String {
     hex(&chit_proto::keys::random_bytes::<16>())
-}
-
-/// The Chit id of a payment a user starts over IMPT: a function of the user and their request
-/// id, so a retry after a reconnect names the same payment.
-fn payment_id(handle: &Handle, request: RequestId) -> String {
-    let digest = Sha256::new()
-        .chain_update(b"chit/impt/request\0")
-        .chain_update(handle.as_str())
-        .chain_update(b"\0")
-        .chain_update(request.to_string())
-        .finalize();
-    hex(&digest[..16])
 }
 
 impl Session {
@@ -444,11 +429,15 @@ impl Session {
             .insert(self.id, self.relay.0.clone());
         self.user = Some(user);
         self.deadline = Instant::now() + self.shared.config.idle_timeout;
-        Ok(vec![Pdu::Auth {
+        let mut replies = vec![Pdu::Auth {
             kind: Kind::Res,
             mechanism: "PLAIN".into(),
             response: own.as_str().into(),
-        }])
+        }];
+        // Subscribed first, then read: nothing made in between is missed (a payment in both
+        // is told once).
+        replies.extend(self.replay_waiting().await);
+        Ok(replies)
     }
 
     /// The token this session uses for `handle`, made on first use.
@@ -496,229 +485,6 @@ impl Session {
             handle: handle.as_str().into(),
             peer: Some(token),
         }])
-    }
-
-    /// Is the other user there? IMPT clients answer for themselves; a user online only through
-    /// a wallet is answered for by the node; nobody online is an initialisation error.
-    fn poke(&mut self, token: &UserToken) -> Result<Vec<Pdu>, End> {
-        let peer = self.peer(token)?;
-        let me = self.me().clone();
-        if send_relay(&self.shared, &peer, || Relay::Poked { from: me.clone() }) > 0 {
-            self.pokes
-                .insert(peer, Instant::now() + self.shared.config.peer_timeout);
-            return Ok(Vec::new());
-        }
-        if self.shared.node.hub.online(&peer) {
-            return Ok(vec![Pdu::Poke {
-                kind: Kind::Res,
-                peer: token.clone(),
-                handle: None,
-            }]);
-        }
-        Err(End::With(Pdu::ErrInit {
-            kind: Kind::Final,
-            peer: Some(token.clone()),
-            message: "user not online".into(),
-        }))
-    }
-
-    fn on_relay(&mut self, relay: Relay) -> Vec<Pdu> {
-        match relay {
-            Relay::Poked { from } => match self.token_for(&from) {
-                Ok(peer) => vec![Pdu::Poke {
-                    kind: Kind::Begin,
-                    peer,
-                    handle: Some(from.as_str().into()),
-                }],
-                Err(_) => Vec::new(),
-            },
-            Relay::Answered { by } => {
-                if self.pokes.remove(&by).is_none() {
-                    return Vec::new();
-                }
-                match self.token_for(&by) {
-                    Ok(peer) => vec![Pdu::Poke {
-                        kind: Kind::Res,
-                        peer,
-                        handle: None,
-                    }],
-                    Err(_) => Vec::new(),
-                }
-            }
-        }
-    }
-
-    /// PAYSND → an offer; PAYRQST → a request. Both are signed with the session's API key.
-    async fn start_payment(&mut self, p: Payment, send: bool) -> Result<Vec<Pdu>, End> {
-        let peer = self.peer(&p.peer)?;
-        let pay_error = |message: &str| {
-            End::With(Pdu::ErrPay {
-                kind: Kind::Final,
-                peer: Some(p.peer.clone()),
-                message: message.into(),
-                request: p.request,
-            })
-        };
-        if self.requests.len() >= SESSION_NAMES_MAX {
-            return Err(pay_error("too many requests in one session"));
-        }
-        let node = self.node();
-        let amount = if p.amount.contains(':') {
-            p.amount.clone()
-        } else {
-            format!("{}:{}", node.currencies.default_currency().code(), p.amount)
-        };
-        let me = self.me().clone();
-        let (payer, payee) = if send { (&me, &peer) } else { (&peer, &me) };
-        match p.service.as_str() {
-            "chit" => {}
-            "sandbox" => {
-                for who in [payer, payee] {
-                    let (node, who2) = (node.clone(), who.clone());
-                    let linked = blocking(move || node.has_linked_account(&who2, "sandbox"))
-                        .await
-                        .map_err(|_| pay_error("payment service unavailable"))?;
-                    if !linked {
-                        return Err(pay_error(&format!("{who} has no sandbox account")));
-                    }
-                }
-            }
-            _ => return Err(pay_error("unknown payment service")),
-        }
-        let id = payment_id(&me, p.request);
-        let ttl_end = node.now_ms() + PAYMENT_TTL_MS;
-        let action = if send {
-            Action::Offer {
-                to: peer.clone(),
-                amount: amount.clone(),
-                expires_at_ms: ttl_end,
-                body_digest: String::new(),
-            }
-        } else {
-            Action::Request {
-                to: peer.clone(),
-                amount: amount.clone(),
-                expires_at_ms: ttl_end,
-                body_digest: String::new(),
-            }
-        };
-        let request = self
-            .sealed_post(&peer, &id, action, b"")
-            .await
-            .map_err(|e| pay_error(&e.message))?;
-        if send && p.service == "sandbox" {
-            // Paying "with" the sandbox rail: the money comes in from the linked account first.
-            let top_up = self.signed(Action::TopUp {
-                rail: "sandbox".into(),
-                amount: amount.clone(),
-            });
-            let (node, me2) = (node.clone(), me.clone());
-            blocking(move || node.top_up_or_cash_out(&me2, &top_up))
-                .await
-                .map_err(|e| trans_error(&p, &e))?;
-        }
-        let posted = if send {
-            node.clone().offer_async(me.clone(), request).await
-        } else {
-            let (node2, me2) = (node.clone(), me.clone());
-            blocking(move || node2.request(&me2, &request)).await
-        };
-        match posted {
-            Ok(_) => {
-                self.remember(
-                    p.request,
-                    PaymentRef {
-                        payment: id,
-                        peer,
-                        kind: if send { "offer" } else { "request" }.into(),
-                    },
-                );
-                Ok(Vec::new())
-            }
-            Err(e) if is_transaction_failure(&e) => Err(trans_error(&p, &e)),
-            Err(e) => Err(pay_error(&e.message)),
-        }
-    }
-
-    /// PAYACCEPT: accept an offer or pay a request now. PAYDECLINE: decline or reject.
-    async fn decide(
-        &mut self,
-        token: &UserToken,
-        request: RequestId,
-        yes: bool,
-    ) -> Result<Vec<Pdu>, End> {
-        let peer = self.peer(token)?;
-        let unknown = || {
-            End::With(Pdu::ErrPay {
-                kind: Kind::Final,
-                peer: Some(token.clone()),
-                message: "unknown request".into(),
-                request,
-            })
-        };
-        let known = self.requests.get(&request).cloned().ok_or_else(unknown)?;
-        if known.peer != peer {
-            return Err(unknown());
-        }
-        let message = known.payment.clone();
-        let action = match (known.kind.as_str(), yes) {
-            ("offer", true) => Action::Accept { message },
-            ("offer", false) => Action::Decline { message },
-            (_, true) => Action::Pay {
-                message,
-                at_ms: None,
-            },
-            (_, false) => Action::Reject { message },
-        };
-        let signed = self.signed(action);
-        match self.node().act_async(self.me().clone(), signed).await {
-            Ok(_) => Ok(Vec::new()),
-            Err(e) if is_transaction_failure(&e) => Err(End::With(Pdu::ErrTrans {
-                kind: Kind::Final,
-                peer: Some(token.clone()),
-                message: e.message,
-                request,
-            })),
-            Err(e) => Err(End::With(Pdu::ErrPay {
-                kind: Kind::Final,
-                peer: Some(token.clone()),
-                message: e.message,
-                request,
-            })),
-        }
-    }
-
-    async fn say(&mut self, token: &UserToken, text: String) -> Result<Vec<Pdu>, End> {
-        let peer = self.peer(token)?;
-        let id = new_id();
-        let request = self
-            .sealed_post(
-                &peer,
-                &id,
-                Action::Say {
-                    to: peer.clone(),
-                    body_digest: String::new(),
-                },
-                text.as_bytes(),
-            )
-            .await
-            .map_err(|e| init_error(&e.message))?;
-        {
-            let mut texts = self.shared.texts.lock().expect("texts");
-            let (map, order) = &mut *texts;
-            map.insert(id.clone(), text);
-            order.push_back(id);
-            while order.len() > TEXTS_REMEMBERED_MAX {
-                if let Some(old) = order.pop_front() {
-                    map.remove(&old);
-                }
-            }
-        }
-        self.node()
-            .post_async(self.me().clone(), request)
-            .await
-            .map_err(|e| init_error(&e.message))?;
-        Ok(Vec::new())
     }
 
     /// A command signed with the session's API key.
@@ -771,115 +537,19 @@ impl Session {
         })
     }
 
-    fn remember(&mut self, request: RequestId, payment: PaymentRef) {
-        self.request_ids.insert(payment.payment.clone(), request);
-        self.requests.insert(request, payment);
-    }
-
-    /// The request id this session shows for a payment it did not start: a function of the
-    /// payment id (stable across reconnects), moved on past any collision in this session.
-    fn request_id_for(&mut self, payment: &PaymentRef) -> RequestId {
-        if let Some(r) = self.request_ids.get(&payment.payment) {
-            return *r;
-        }
-        let digest = Sha256::digest(payment.payment.as_bytes());
-        let mut n =
-            u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % (RequestId::MAX + 1);
-        let id = loop {
-            let id = RequestId::from_number(n).expect("in range");
-            if !self.requests.contains_key(&id) {
-                break id;
-            }
-            n = (n + 1) % (RequestId::MAX + 1);
-        };
-        self.remember(id, payment.clone());
-        id
-    }
-
     /// A message in one of the user's conversations, told the IMPT way.
     fn on_delivery(&mut self, delivery: &Delivery) -> Vec<Pdu> {
         let m = &delivery.message;
         let me = self.me().clone();
         let from_me = m.sender == me;
         let Some(part) = &m.payment else {
-            if m.kind != "text" || from_me {
-                return Vec::new();
-            }
-            let text = self
-                .shared
-                .texts
-                .lock()
-                .expect("texts")
-                .0
-                .get(&m.id)
-                .cloned();
-            let Ok(peer) = self.token_for(&m.sender) else {
-                return Vec::new();
+            return if m.kind == "text" && !from_me {
+                self.on_text(m)
+            } else {
+                Vec::new()
             };
-            return vec![Pdu::Msg {
-                kind: Kind::Begin,
-                peer,
-                text: text.unwrap_or_else(|| {
-                    format!("(sealed message {}: open it in your wallet)", m.id)
-                }),
-            }];
         };
-        let other = if part.payer == me {
-            &part.payee
-        } else {
-            &part.payer
-        };
-        let payment = PaymentRef {
-            payment: part.payment.clone(),
-            peer: other.clone(),
-            kind: part.kind.clone(),
-        };
-        let Ok(peer) = self.token_for(other) else {
-            return Vec::new();
-        };
-        match (m.kind.as_str(), part.state.as_str()) {
-            ("offer" | "request", "pending") if !from_me => {
-                let request = self.request_id_for(&payment);
-                let p = Payment {
-                    peer,
-                    service: "chit".into(),
-                    amount: part.amount.clone(),
-                    request,
-                };
-                vec![if part.kind == "offer" {
-                    Pdu::PaySnd {
-                        kind: Kind::Begin,
-                        payment: p,
-                    }
-                } else {
-                    Pdu::PayRqst {
-                        kind: Kind::Begin,
-                        payment: p,
-                    }
-                }]
-            }
-            ("payment_update", "accepted" | "paid") => {
-                let request = self.request_id_for(&payment);
-                vec![Pdu::TransSuccess {
-                    kind: Kind::Final,
-                    peer,
-                    request,
-                }]
-            }
-            (
-                "payment_update",
-                state @ ("declined" | "rejected" | "cancelled" | "expired" | "payment_failed"),
-            ) => {
-                let request = self.request_id_for(&payment);
-                vec![Pdu::PayClosed {
-                    kind: Kind::Final,
-                    peer,
-                    request,
-                    state: state.into(),
-                }]
-            }
-            _ => Vec::new(),
-        }
+        self.on_payment(&m.kind, from_me, part)
     }
 }
 
@@ -896,40 +566,6 @@ fn init_error(message: &str) -> End {
         peer: None,
         message: message.into(),
     })
-}
-
-fn trans_error(p: &Payment, e: &ApiError) -> End {
-    End::With(Pdu::ErrTrans {
-        kind: Kind::Final,
-        peer: Some(p.peer.clone()),
-        message: e.message.clone(),
-        request: p.request,
-    })
-}
-
-/// Settlement itself failed (as opposed to a request that was wrong to begin with).
-fn is_transaction_failure(e: &ApiError) -> bool {
-    [
-        "insufficient_funds",
-        "expired",
-        "already_settled",
-        "already_closed",
-        "already_paid",
-    ]
-    .contains(&e.code.as_str())
-        || e.status.is_server_error()
-}
-
-/// Sends to every IMPT session of `to`; says how many there were.
-fn send_relay(shared: &Shared, to: &Handle, make: impl Fn() -> Relay) -> usize {
-    let sessions = shared.sessions.lock().expect("sessions");
-    let Some(theirs) = sessions.get(to) else {
-        return 0;
-    };
-    theirs
-        .values()
-        .filter(|tx| tx.try_send(make()).is_ok())
-        .count()
 }
 
 async fn next_event(
@@ -956,49 +592,4 @@ async fn write_all<S: AsyncWrite + Unpin>(socket: &mut S, pdus: &[Pdu]) -> std::
     tokio::time::timeout(WRITE_TIMEOUT, write)
         .await
         .map_err(|_| std::io::ErrorKind::TimedOut)?
-}
-
-/// SASL PLAIN's initial response for `handle` and an API token: `base64(NUL handle NUL token)`
-/// (RFC 4616, empty authzid), what a client sends in `AUTH [BEGIN] PLAIN`.
-pub fn sasl_plain(handle: &str, token: &str) -> String {
-    base64_standard_encode(format!("\0{handle}\0{token}").as_bytes())
-}
-
-/// Standard padded base64 (RFC 4648 §4), the encoding SASL uses.
-pub fn base64_standard_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63])
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
-
-/// Standard base64 (RFC 4648 §4, padded), as SASL uses; `None` if malformed.
-fn base64_standard(text: &str) -> Option<Vec<u8>> {
-    let url: String = text
-        .trim_end_matches('=')
-        .chars()
-        .map(|c| match c {
-            '+' => '-',
-            '/' => '_',
-            c => c,
-        })
-        .collect();
-    if text.contains(['-', '_']) {
-        return None;
-    }
-    b64::decode(&url)
 }

@@ -124,8 +124,8 @@ pub struct PaymentPart {
     pub payee: Handle,
     /// Text form, e.g. `EUR:12.50`.
     pub amount: String,
-    /// `pending`, `accepted`, `declined`, `cancelled`, `expired`, `scheduled`, `paid`,
-    /// `rejected`, `payment_failed`.
+    /// `pending`, `accepted`, `declined`, `cancelled`, `expired`, `scheduled`, `paying`, `paid`,
+    /// `rejected`, `refunded` (a failed scheduled payment is `pending` again, with a reason).
     pub state: String,
     pub expires_at_ms: u64,
     /// When a scheduled payment will run.

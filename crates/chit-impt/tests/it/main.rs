@@ -5,6 +5,7 @@
 mod conformance;
 mod cross;
 mod load;
+mod reconnect;
 mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
