@@ -68,6 +68,11 @@ pub struct Store {
     pub messages: BTreeMap<String, Delivery>,
     #[serde(default)]
     pub statements: BTreeMap<String, Vec<StatementEntry>>,
+    /// The mailbox cursor up to which `chit inbox` (or `listen`) has shown messages: what
+    /// another command synced is still new to the person. Absent in older wallets, where it
+    /// starts at the cursor they had.
+    #[serde(default)]
+    pub inbox_shown: Option<u64>,
 }
 
 /// An opened wallet with a client connected to its node.
@@ -290,6 +295,7 @@ impl Wallet {
     /// Fetches everything new from the mailbox into the local store; returns the new items.
     pub fn sync(&mut self) -> Result<Vec<Delivery>, WalletError> {
         let mut store = self.load_store()?;
+        store.inbox_shown.get_or_insert(store.cursor);
         let mut fresh = Vec::new();
         loop {
             let after = store.cursor;
@@ -339,6 +345,29 @@ impl Wallet {
                 }
             }
         }
+        self.save_store(&store)
+    }
+
+    /// What the inbox has not shown yet, in mailbox order (synced by any command since).
+    pub fn unshown(&self) -> Result<Vec<Delivery>, WalletError> {
+        let store = self.load_store()?;
+        let shown = store.inbox_shown.unwrap_or(store.cursor);
+        let mut items: Vec<Delivery> = store
+            .messages
+            .into_values()
+            .filter(|d| d.cursor > shown)
+            .collect();
+        items.sort_by_key(|d| d.cursor);
+        Ok(items)
+    }
+
+    /// The inbox has shown everything up to mailbox cursor `upto`.
+    pub fn mark_inbox_shown(&self, upto: u64) -> Result<(), WalletError> {
+        let mut store = self.load_store()?;
+        if store.inbox_shown.is_some_and(|s| s >= upto) {
+            return Ok(());
+        }
+        store.inbox_shown = Some(upto);
         self.save_store(&store)
     }
 

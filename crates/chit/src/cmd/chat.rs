@@ -90,16 +90,19 @@ fn mark_shown(wallet: &mut Wallet, shown: &[&Envelope]) {
     }
 }
 
-/// Syncs the mailbox; with `wait`, waits up to that long for something to arrive.
+/// Syncs the mailbox and shows what the inbox has not shown yet (another command may have
+/// synced it: it is still new to the person); with `wait`, waits up to that long for something.
 pub fn inbox(wallet: &mut Wallet, wait: Option<u64>, out: Out) -> Result<()> {
-    let mut fresh = wallet.sync()?;
-    if from_others(wallet, &fresh).is_empty() {
+    wallet.sync()?;
+    let mut unshown = wallet.unshown()?;
+    if from_others(wallet, &unshown).is_empty() {
         if let Some(secs) = wait.filter(|s| *s > 0) {
             let mut listener = wallet.with_session(|w| w.client.listen())?;
             // Anything that arrived between the sync and the subscription is caught by this one.
-            fresh.extend(wallet.sync()?);
+            wallet.sync()?;
+            unshown = wallet.unshown()?;
             let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-            while from_others(wallet, &fresh).is_empty() {
+            while from_others(wallet, &unshown).is_empty() {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
                 if left.is_zero() {
                     break;
@@ -108,20 +111,28 @@ pub fn inbox(wallet: &mut Wallet, wait: Option<u64>, out: Out) -> Result<()> {
                 if listener.next_event().is_err() {
                     break;
                 }
-                fresh.extend(wallet.sync()?);
+                wallet.sync()?;
+                unshown = wallet.unshown()?;
             }
         }
     }
-    let shown = from_others(wallet, &fresh);
+    let shown = from_others(wallet, &unshown);
     print_items(wallet, &shown, out)?;
     mark_shown(wallet, &shown);
+    if let Some(last) = unshown.last() {
+        wallet.mark_inbox_shown(last.cursor)?;
+    }
     Ok(())
 }
 
 /// Prints messages as they arrive until interrupted.
 pub fn listen(wallet: &mut Wallet, out: Out) -> Result<()> {
-    let backlog = wallet.sync()?;
+    wallet.sync()?;
+    let backlog = wallet.unshown()?;
     print_items(wallet, &from_others(wallet, &backlog), out)?;
+    if let Some(last) = backlog.last() {
+        wallet.mark_inbox_shown(last.cursor)?;
+    }
     let mut listener = wallet.with_session(|w| w.client.listen())?;
     loop {
         let fresh = match listener.next_event()? {
@@ -132,6 +143,9 @@ pub fn listen(wallet: &mut Wallet, out: Out) -> Result<()> {
         let shown = from_others(wallet, &fresh);
         if !shown.is_empty() {
             print_items(wallet, &shown, out)?;
+        }
+        if let Some(last) = fresh.iter().map(|d| d.cursor).max() {
+            wallet.mark_inbox_shown(last)?;
         }
     }
 }

@@ -1,6 +1,8 @@
 //! End-to-end: the real `chit` binary, as a node (`chit serve` on port 0) and as two wallets,
 //! through the README's walkthrough, on every engine.
 
+mod newcomer;
+
 use std::process::{Child, Command, Stdio};
 
 use chit_ledger_tests::{engines, Engine, TestDb};
