@@ -178,6 +178,7 @@ pub enum Command {
         after_help = "Examples:\n  chit history\n  chit history --format csv --since 2026-12-01 --until 2027-01-01 > december.csv\n  chit history --since 7d"
     )]
     History {
+        /// table for reading, csv for a spreadsheet (ISO 8601 times, amount and currency in columns), json for programs
         #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
         format: HistoryFormat,
         /// Only lines from this time on: a date (2026-12-01, midnight UTC), a time with its offset (2026-12-01T09:00+01:00) or a duration back from now (7d)
@@ -202,6 +203,7 @@ pub enum Command {
         after_help = "Examples:\n  chit auto-accept\n  chit auto-accept contacts"
     )]
     AutoAccept {
+        /// off: every offer waits; contacts: accepted at once from people you have written to; everyone
         #[arg(value_enum)]
         mode: Option<AutoAcceptMode>,
     },
