@@ -23,6 +23,8 @@ pub struct CurrencyCode {
 pub enum CurrencyError {
     #[error("currency code must be 1 to {CURRENCY_CODE_LEN_MAX} uppercase letters A-Z, got {0:?}")]
     InvalidCode(String),
+    #[error("a currency is written CODE/DECIMALS, e.g. EUR/2 or JPY/0 (the number of digits after the point), got {0:?}")]
+    InvalidDefinition(String),
     #[error("currency {code} has {decimals} decimals, at most {DECIMALS_MAX} are allowed")]
     TooManyDecimals { code: String, decimals: u8 },
     #[error("currency {0} is configured twice")]
@@ -93,7 +95,7 @@ impl Currency {
 
     /// Parses a definition written `EUR/2` (code, slash, decimals), as used in configuration.
     pub fn parse_definition(text: &str) -> Result<Self, CurrencyError> {
-        let invalid = || CurrencyError::InvalidCode(text.to_owned());
+        let invalid = || CurrencyError::InvalidDefinition(text.to_owned());
         let (code, decimals) = text.split_once('/').ok_or_else(invalid)?;
         let decimals: u8 = decimals.parse().map_err(|_| invalid())?;
         Self::new(CurrencyCode::new(code)?, decimals)
@@ -187,7 +189,8 @@ mod tests {
     fn definitions_parse() {
         let jpy = Currency::parse_definition("JPY/0").unwrap();
         assert_eq!((jpy.code().as_str(), jpy.decimals()), ("JPY", 0));
-        assert!(Currency::parse_definition("EUR").is_err());
+        let missing = Currency::parse_definition("EUR").unwrap_err();
+        assert!(missing.to_string().contains("CODE/DECIMALS"), "{missing}");
         assert!(Currency::parse_definition("EUR/19").is_err());
         assert!(Currency::parse_definition("EUR/x").is_err());
     }

@@ -54,11 +54,7 @@ impl ServeArgs {
         }
         let all = codes
             .iter()
-            .map(|c| {
-                chit_core::Currency::parse_definition(c).with_context(|| {
-                    format!("currency {c:?}: write CODE/DECIMALS, e.g. EUR/2 or JPY/0")
-                })
-            })
+            .map(|c| chit_core::Currency::parse_definition(c).map_err(anyhow::Error::from))
             .collect::<Result<Vec<_>>>()?;
         let default = match self.default_currency.or(file.default_currency) {
             Some(code) => chit_core::CurrencyCode::new(&code)
