@@ -88,11 +88,11 @@ fn start_node(scratch: &Scratch) -> Result<Running, String> {
             ready
                 .send(listener.local_addr().expect("address"))
                 .expect("report address");
-            let _ =
-                chit_node::http::serve(listener, node, chit_node::http::CONNECTIONS_MAX, async {
-                    let _ = stopped.await;
-                })
-                .await;
+            let limits = chit_node::admission::Limits::default();
+            let _ = chit_node::http::serve(listener, node, limits, async {
+                let _ = stopped.await;
+            })
+            .await;
         });
     });
     let address = address

@@ -23,6 +23,7 @@ use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::admission::{Connection, Limits};
 use crate::error::ApiError;
 use crate::node::{blocking, Node, MAILBOX_PAGE_MAX};
 
@@ -31,116 +32,44 @@ pub const BODY_BYTES_MAX: usize = 256 * 1024;
 
 type AppState = Arc<Node>;
 
-/// Open HTTP connections (WebSockets included) by default; see [`serve`].
-pub const CONNECTIONS_MAX: usize = 4096;
-
 /// Serves the API on `listener` until `shutdown` resolves; in-flight requests finish first.
-/// At most `connections_max` connections are open at once: further ones wait in the kernel's
-/// accept queue until one closes (as on the IMPT gateway), so a flood of connections costs the
-/// node a bounded number of sockets and tasks and never its file descriptors.
+/// Connections are bounded in all and per address, with header and request deadlines (see
+/// [`crate::serving`] and [`crate::admission`]).
 pub async fn serve(
     listener: TcpListener,
     node: Arc<Node>,
-    connections_max: usize,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = LimitedListener {
-        listener,
-        open: Arc::new(tokio::sync::Semaphore::new(connections_max)),
-    };
-    axum::serve(listener, router(node))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let router = router(node.clone());
+    let counted = move |admission: &_| node.metrics.count_connections(admission);
+    crate::serving::serve_router(listener, router, limits, counted, shutdown).await
 }
 
-/// A listener that accepts only while fewer than its limit of connections are open.
-struct LimitedListener {
+/// Connections the operator's metrics listener keeps: scrapers, not the public.
+const METRICS_LIMITS: Limits = Limits {
+    max: 64,
+    per_address_max: 64,
+    header_read_timeout: crate::admission::HEADER_READ_TIMEOUT,
+    request_timeout: crate::admission::REQUEST_TIMEOUT,
+};
+
+/// Serves `GET /metrics` (Prometheus text) on its own listener, apart from the public API,
+/// as services do: by default on 127.0.0.1 only, for the operator's scraper.
+pub async fn serve_metrics(
     listener: TcpListener,
-    open: Arc<tokio::sync::Semaphore>,
-}
-
-impl axum::serve::Listener for LimitedListener {
-    type Io = Counted;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let permit = self
-            .open
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the connection limit is never closed");
-        let (stream, address) = axum::serve::Listener::accept(&mut self.listener).await;
-        (
-            Counted {
-                stream,
-                _permit: permit,
-            },
-            address,
-        )
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.listener.local_addr()
-    }
-}
-
-/// An accepted connection; its place under the limit is freed when it is dropped.
-struct Counted {
-    stream: tokio::net::TcpStream,
-    _permit: tokio::sync::OwnedSemaphorePermit,
-}
-
-impl tokio::io::AsyncRead for Counted {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for Counted {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
+    node: Arc<Node>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(node);
+    crate::serving::serve_router(listener, router, METRICS_LIMITS, |_| {}, shutdown).await
 }
 
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/node", get(node_info))
         .route("/v1/register", post(register))
@@ -194,8 +123,10 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
     }
 }
 
-/// The logged-in user: `Authorization: Bearer <token>` (or `?token=` for WebSockets, which
-/// browsers cannot give headers).
+/// The logged-in user: `Authorization: Bearer <token>` (or `?token=` on a WebSocket upgrade
+/// only, since browsers cannot give those headers; anywhere else a token in the address would
+/// end up in logs and histories). A connection that shows a valid session is a user's: it is
+/// never closed to make room for others ([`crate::admission`]).
 pub struct Authed(pub Handle);
 
 impl FromRequestParts<AppState> for Authed {
@@ -220,15 +151,38 @@ impl FromRequestParts<AppState> for AuthedToken {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::to_owned);
-        let query = parts.uri.query().and_then(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix("token="))
-                .map(str::to_owned)
-        });
-        let token = header.or(query).ok_or_else(ApiError::unauthorized)?;
+        let query = || {
+            parts.uri.query().and_then(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("token="))
+                    .map(str::to_owned)
+            })
+        };
+        let token = match header {
+            Some(token) => token,
+            None if is_websocket_upgrade(parts) => query().ok_or_else(ApiError::unauthorized)?,
+            None if query().is_some() => {
+                return Err(ApiError::bad_request(
+                    "token_in_query",
+                    "a session token goes in the Authorization header (Bearer); ?token= is for WebSocket upgrades only",
+                ))
+            }
+            None => return Err(ApiError::unauthorized()),
+        };
         let handle = authenticate(node, &token).await?;
+        if let Some(connection) = parts.extensions.get::<Arc<Connection>>() {
+            connection.trust();
+        }
         Ok(Self(handle, token))
     }
+}
+
+fn is_websocket_upgrade(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 /// The session's user: from the cache without leaving the async thread, else from the

@@ -52,7 +52,7 @@ async fn home(State(node): State<AppState>) -> Html<String> {
          <li>Use it with the <code>chit</code> wallet: <code>chit register &lt;handle&gt; --node URL</code></li>\
          <li>API description: <a href=\"/v1/openapi.json\">/v1/openapi.json</a></li>\
          <li>About this node: <a href=\"/v1/node\">/v1/node</a> (key fingerprint <code>{}</code>, version {})</li>\
-         <li>Health: <a href=\"/healthz\">/healthz</a> · metrics: <a href=\"/metrics\">/metrics</a></li>\
+         <li>Health: <a href=\"/healthz\">/healthz</a></li>\
          </ul></body></html>\n",
         info.fingerprint, info.version
     ))

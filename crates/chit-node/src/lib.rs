@@ -1,6 +1,7 @@
 //! The Chit node: identities and certificates, sealed messages with live push and mailboxes,
 //! and payments as messages on top of the ledger. `chit serve` wires it up.
 
+pub mod admission;
 pub mod cache;
 pub mod conversations;
 pub mod db;
@@ -17,6 +18,7 @@ pub mod payments;
 pub mod rails;
 pub mod refunds;
 pub mod requests;
+pub mod serving;
 pub mod signatures;
 pub mod statement;
 pub mod store;

@@ -16,9 +16,21 @@ pub struct Metrics {
     pub settled: AtomicU64,
     pub closed: AtomicU64,
     pub live_subscribers: AtomicU64,
+    /// Kept by the HTTP server ([`crate::serving`]).
+    pub connections_open: AtomicU64,
+    pub connections_displaced: AtomicU64,
+    pub connections_refused: AtomicU64,
 }
 
 impl Metrics {
+    /// Takes the HTTP server's connection counts.
+    pub fn count_connections(&self, admission: &crate::admission::Admission) {
+        let set = |gauge: &AtomicU64, value: usize| gauge.store(value as u64, Ordering::Relaxed);
+        set(&self.connections_open, admission.open());
+        set(&self.connections_displaced, admission.displaced());
+        set(&self.connections_refused, admission.refused());
+    }
+
     pub fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -77,6 +89,21 @@ impl Metrics {
             "gauge",
             "Connected WebSocket event streams.",
             &[("", &self.live_subscribers)],
+        );
+        series(
+            "chit_http_connections",
+            "gauge",
+            "Open HTTP connections (WebSockets included).",
+            &[("", &self.connections_open)],
+        );
+        series(
+            "chit_http_connections_shed_total",
+            "counter",
+            "HTTP connections closed to make room (displaced) or refused because their address held too many.",
+            &[
+                (r#"{reason="displaced"}"#, &self.connections_displaced),
+                (r#"{reason="address_full"}"#, &self.connections_refused),
+            ],
         );
         series(
             "chit_write_batches_redone_total",

@@ -360,9 +360,15 @@ pub struct ServeArgs {
     /// PEM private key of the IMPT certificate
     #[arg(long, env = "CHIT_IMPT_TLS_KEY", value_name = "FILE")]
     pub impt_tls_key: Option<PathBuf>,
-    /// Open HTTP and WebSocket connections at most; more wait to be accepted [default: 4096]
+    /// Open HTTP and WebSocket connections at most; at the limit the oldest connection that has not logged in makes room [default: 4096]
     #[arg(long, env = "CHIT_CONNECTIONS_MAX", value_name = "N")]
     pub connections_max: Option<usize>,
+    /// Open connections from one address (IPv4, or IPv6 /64) at most; more are refused with 503 [default: 256]
+    #[arg(long, env = "CHIT_CONNECTIONS_PER_ADDRESS_MAX", value_name = "N")]
+    pub connections_per_address_max: Option<usize>,
+    /// Address of the Prometheus /metrics listener (keep it private), or `off` [default: 127.0.0.1:9180]
+    #[arg(long, env = "CHIT_METRICS", value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 /// Where a benchmark runs.

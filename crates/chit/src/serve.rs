@@ -19,6 +19,8 @@ struct ConfigFile {
     impt_tls_cert: Option<std::path::PathBuf>,
     impt_tls_key: Option<std::path::PathBuf>,
     connections_max: Option<usize>,
+    connections_per_address_max: Option<usize>,
+    metrics: Option<String>,
 }
 
 /// Settings after flags, environment, config file and defaults are merged (in that order).
@@ -31,7 +33,9 @@ struct Settings {
     impt: Option<String>,
     /// Certificate and key files when IMPT speaks TLS.
     impt_tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
-    connections_max: usize,
+    connections: chit_node::admission::Limits,
+    /// `None` when metrics are off.
+    metrics: Option<String>,
 }
 
 impl ServeArgs {
@@ -79,13 +83,29 @@ impl ServeArgs {
             }
             (Some(cert), Some(key)) => Some((cert, key)),
         };
-        let connections_max = self
-            .connections_max
-            .or(file.connections_max)
-            .unwrap_or(chit_node::http::CONNECTIONS_MAX);
-        if connections_max == 0 {
+        let defaults = chit_node::admission::Limits::default();
+        let connections = chit_node::admission::Limits {
+            max: self
+                .connections_max
+                .or(file.connections_max)
+                .unwrap_or(defaults.max),
+            per_address_max: self
+                .connections_per_address_max
+                .or(file.connections_per_address_max)
+                .unwrap_or(defaults.per_address_max),
+            ..defaults
+        };
+        if connections.max == 0 {
             anyhow::bail!("connections_max must be at least 1");
         }
+        if connections.per_address_max == 0 {
+            anyhow::bail!("connections_per_address_max must be at least 1");
+        }
+        let metrics = match self.metrics.or(file.metrics) {
+            Some(off) if off == "off" => None,
+            Some(address) => Some(address),
+            None => Some("127.0.0.1:9180".into()),
+        };
         Ok(Settings {
             data_dir: self
                 .data_dir
@@ -99,7 +119,8 @@ impl ServeArgs {
             currencies: chit_core::Currencies::new(all, default)?,
             impt,
             impt_tls,
-            connections_max,
+            connections,
+            metrics,
         })
     }
 }
@@ -111,7 +132,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         Some((cert, key)) => Some(chit_impt::tls::acceptor(cert, key)?),
         None => None,
     };
-    let connections_max = args.connections_max;
+    let connections = args.connections;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CHIT_LOG")
@@ -145,6 +166,12 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             )?),
             None => None,
         };
+        let metrics = match &args.metrics {
+            Some(address) => Some(tokio::net::TcpListener::bind(address).await.with_context(
+                || format!("metrics: listen on {address} (--metrics ADDR, or --metrics off)"),
+            )?),
+            None => None,
+        };
         let address = listener.local_addr()?;
         println!("chit node listening on http://{address}");
         if let Some(listener) = &impt {
@@ -161,6 +188,9 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                     }
                 }
             }
+        }
+        if let Some(listener) = &metrics {
+            println!("metrics on http://{}/metrics", listener.local_addr()?);
         }
         println!("node key fingerprint {}", node.key.public().fingerprint());
         let workers = chit_node::spawn_workers(node.clone());
@@ -182,13 +212,23 @@ pub fn serve(args: ServeArgs) -> Result<()> {
                 stopping(stopped.clone()),
             ))
         });
+        let metrics = metrics.map(|listener| {
+            tokio::spawn(chit_node::http::serve_metrics(
+                listener,
+                node.clone(),
+                stopping(stopped.clone()),
+            ))
+        });
         tokio::spawn(async move {
             shutdown_signal().await;
             let _ = stop.send(true);
         });
-        chit_node::http::serve(listener, node, connections_max, stopping(stopped)).await?;
+        chit_node::http::serve(listener, node, connections, stopping(stopped)).await?;
         if let Some(gateway) = gateway {
             gateway.await??;
+        }
+        if let Some(metrics) = metrics {
+            metrics.await??;
         }
         workers.abort();
         println!("chit node stopped");

@@ -120,7 +120,12 @@ impl Gateway {
                 chit_node::http::serve(
                     http,
                     serving,
-                    chit_node::http::CONNECTIONS_MAX,
+                    // A thousand users' SDK clients on one address, each holding a logged-in
+                    // connection: more than one address may hold by default.
+                    chit_node::admission::Limits {
+                        per_address_max: chit_node::admission::CONNECTIONS_MAX,
+                        ..Default::default()
+                    },
                     until(stopped),
                 )
                 .await

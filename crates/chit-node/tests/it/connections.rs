@@ -1,53 +1,256 @@
-//! The node's connection limit: connections beyond it wait to be accepted and are served as
-//! soon as another closes; none is refused or dropped.
+//! The HTTP front door under a flood: silent and one-byte-a-second sockets from many
+//! addresses, more than the node will hold, while a logged-in user and a health check keep
+//! working. Loopback is all of 127.0.0.0/8, so each flood address is a real source address.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use chit_node::admission::Limits;
 
 use super::*;
 
-/// Sends `GET /healthz` on a kept-alive connection and waits up to `wait` for the answer.
-fn healthz(stream: &mut TcpStream, wait: Duration) -> Option<String> {
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: chit\r\n\r\n")
+/// A TCP connection to `url`'s node from the local address `from` (e.g. 127.0.3.1).
+fn connect_from(url: &str, from: &str) -> TcpStream {
+    let to: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
         .unwrap();
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::new(from.parse().unwrap(), 0))
+            .unwrap();
+        let stream = socket.connect(to).await.unwrap().into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream
+    })
+}
+
+/// Sends one request on `stream` and reads the answer, or `None` if none came within `wait`
+/// (or the node closed the connection).
+fn ask(stream: &mut TcpStream, request: &str, wait: Duration) -> Option<String> {
+    if stream.write_all(request.as_bytes()).is_err() {
+        return None;
+    }
+    read_reply(stream, wait)
+}
+
+fn read_reply(stream: &mut TcpStream, wait: Duration) -> Option<String> {
     stream.set_read_timeout(Some(wait)).unwrap();
-    let mut buf = [0u8; 1024];
+    let mut buf = [0u8; 4096];
     match stream.read(&mut buf) {
         Ok(n) if n > 0 => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
-        Ok(_) => None,
-        Err(e)
-            if e.kind() == std::io::ErrorKind::WouldBlock
-                || e.kind() == std::io::ErrorKind::TimedOut =>
-        {
-            None
+        _ => None,
+    }
+}
+
+const HEALTHZ: &str = "GET /healthz HTTP/1.1\r\nHost: chit\r\n\r\n";
+
+fn balance_request(token: &str) -> String {
+    format!("GET /v1/balance HTTP/1.1\r\nHost: chit\r\nAuthorization: Bearer {token}\r\n\r\n")
+}
+
+/// Whether the node has closed `stream` (EOF or reset) within `wait`.
+fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
         }
-        Err(e) => panic!("read: {e}"),
     }
 }
 
 #[test]
-fn connections_beyond_the_limit_wait_until_one_closes() {
-    let node = TestNode::start_with_connections_max(Engine::Sqlite, 2);
-    let address = node.url.trim_start_matches("http://").to_owned();
-    let answered = |reply: Option<String>| reply.is_some_and(|r| r.starts_with("HTTP/1.1 200"));
-    let mut first = TcpStream::connect(&address).unwrap();
-    let mut second = TcpStream::connect(&address).unwrap();
-    assert!(answered(healthz(&mut first, Duration::from_secs(5))));
-    assert!(answered(healthz(&mut second, Duration::from_secs(5))));
-    // The third connection is queued by the kernel but not accepted: its request waits.
-    let mut third = TcpStream::connect(&address).unwrap();
-    assert_eq!(healthz(&mut third, Duration::from_millis(500)), None);
-    // Both open connections still work meanwhile.
-    assert!(answered(healthz(&mut second, Duration::from_secs(5))));
+fn a_flood_of_silent_and_slow_sockets_leaves_users_and_health_checks_served() {
+    let node = TestNode::start_with_limits(
+        Engine::Sqlite,
+        Limits {
+            max: 40,
+            per_address_max: 10,
+            ..Limits::default()
+        },
+    );
+    let (alice_c, _alice) = node.user("alice");
+    let token = alice_c.token().unwrap().to_owned();
+    // Alice's connection shows her session before the flood.
+    let mut alice = connect_from(&node.url, "127.0.0.1");
+    let ok = |reply: Option<String>| reply.is_some_and(|r| r.starts_with("HTTP/1.1 200"));
+    assert!(ok(ask(
+        &mut alice,
+        &balance_request(&token),
+        Duration::from_secs(5)
+    )));
+
+    // 12 addresses × 10 silent sockets, and 10 more that trickle a header a byte at a time:
+    // three times what the node holds.
+    let mut silent = Vec::new();
+    for a in 1..=12 {
+        for _ in 0..10 {
+            silent.push(connect_from(&node.url, &format!("127.0.3.{a}")));
+        }
+    }
+    let mut slow: Vec<TcpStream> = (0..10)
+        .map(|_| connect_from(&node.url, "127.0.4.1"))
+        .collect();
+    for (i, byte) in HEALTHZ.bytes().take(12).enumerate() {
+        for s in &mut slow {
+            let _ = s.write_all(&[byte]);
+        }
+        if i % 4 == 0 {
+            // Users keep working meanwhile, on the connection they had and on new ones.
+            assert!(ok(ask(
+                &mut alice,
+                &balance_request(&token),
+                Duration::from_secs(5)
+            )));
+            let mut check = connect_from(&node.url, "127.0.0.2");
+            assert!(ok(ask(&mut check, HEALTHZ, Duration::from_secs(5))));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // An address at its share makes room from its own strangers: one more silent socket
+    // from 127.0.3.12 closes that address's oldest.
+    let _extra = connect_from(&node.url, "127.0.3.12");
+    // An address whose every place is a logged-in connection is told so, in JSON, and let go.
+    let mut users: Vec<TcpStream> = (0..10)
+        .map(|_| connect_from(&node.url, "127.0.5.1"))
+        .collect();
+    for user in &mut users {
+        assert!(ok(ask(
+            user,
+            &balance_request(&token),
+            Duration::from_secs(5)
+        )));
+    }
+    let mut extra = connect_from(&node.url, "127.0.5.1");
+    let reply = read_reply(&mut extra, Duration::from_secs(5)).unwrap_or_default();
+    assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+    assert!(
+        reply.contains(r#""code":"too_many_connections""#),
+        "{reply}"
+    );
+
+    // The SDK, on its own connections, still works, and alice's socket was never displaced.
+    assert!(alice_c.balances().is_ok());
+    assert!(ok(ask(
+        &mut alice,
+        &balance_request(&token),
+        Duration::from_secs(5)
+    )));
+    let (status, text) = raw(&node.metrics_url, "GET", "/metrics", None, b"");
+    assert_eq!(status, 200);
+    let shed = |reason: &str| -> u64 {
+        let prefix = format!("chit_http_connections_shed_total{{reason=\"{reason}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(shed("displaced") >= 90, "{text}");
+    assert!(shed("address_full") >= 1, "{text}");
+}
+
+#[test]
+fn silent_and_trickling_sockets_are_closed_at_the_header_deadline() {
+    let node = TestNode::start_with_limits(
+        Engine::Sqlite,
+        Limits {
+            header_read_timeout: Duration::from_secs(1),
+            ..Limits::default()
+        },
+    );
+    let mut silent = connect_from(&node.url, "127.0.0.1");
+    let mut trickle = connect_from(&node.url, "127.0.0.1");
+    let started = Instant::now();
+    let writer = {
+        let mut trickle = trickle.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for byte in HEALTHZ.bytes().take(20) {
+                if trickle.write_all(&[byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    assert!(closed_within(&mut silent, Duration::from_secs(10)));
+    assert!(closed_within(&mut trickle, Duration::from_secs(10)));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(8), "closed after {took:?}");
+    writer.join().unwrap();
+    // A kept-alive connection that goes quiet is closed too, after its answer.
+    let mut kept = connect_from(&node.url, "127.0.0.1");
+    assert!(ask(&mut kept, HEALTHZ, Duration::from_secs(5)).is_some());
+    assert!(closed_within(&mut kept, Duration::from_secs(10)));
+}
+
+#[test]
+fn when_every_place_is_a_logged_in_user_s_a_newcomer_waits_for_one_to_close() {
+    let node = TestNode::start_with_limits(
+        Engine::Sqlite,
+        Limits {
+            max: 2,
+            ..Limits::default()
+        },
+    );
+    // The login itself takes connections; they are the SDK's and close when it is dropped.
+    let token = {
+        let (client, _) = node.user("alice");
+        client.token().unwrap().to_owned()
+    };
+    let ok = |reply: Option<String>| reply.is_some_and(|r| r.starts_with("HTTP/1.1 200"));
+    let wait = Duration::from_secs(5);
+    let connect = || {
+        let started = Instant::now();
+        loop {
+            let mut stream = connect_from(&node.url, "127.0.0.1");
+            if ok(ask(&mut stream, &balance_request(&token), wait)) {
+                return stream;
+            }
+            assert!(started.elapsed() < wait, "no place for a user");
+        }
+    };
+    let first = connect();
+    let mut second = connect();
+    // Both places are a user's: the third is accepted by the kernel but waits.
+    let mut third = connect_from(&node.url, "127.0.0.1");
+    assert_eq!(ask(&mut third, HEALTHZ, Duration::from_millis(500)), None);
+    assert!(ok(ask(&mut second, &balance_request(&token), wait)));
     drop(first);
-    let mut buf = [0u8; 1024];
-    third
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let n = third.read(&mut buf).unwrap();
-    let reply = String::from_utf8_lossy(&buf[..n]);
+    let reply = read_reply(&mut third, wait).unwrap_or_default();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-    assert!(reply.ends_with("ok"), "{reply}");
+}
+
+#[test]
+fn a_session_token_in_the_address_works_only_for_a_websocket() {
+    let node = TestNode::start(Engine::Sqlite);
+    let (client, _) = node.user("alice");
+    let token = client.token().unwrap();
+    let (status, body) = raw(
+        &node.url,
+        "GET",
+        &format!("/v1/balance?token={token}"),
+        None,
+        b"",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("token_in_query"), "{body}");
+    let (socket, _) = tungstenite::connect(format!(
+        "{}/v1/events?token={token}",
+        node.url.replace("http://", "ws://")
+    ))
+    .expect("a WebSocket may carry its token in the address");
+    drop(socket);
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use chit_client::{Client, Identity};
 use chit_core::Currencies;
 use chit_ledger_tests::{Engine, TestDb};
+use chit_node::admission::Limits;
 use chit_node::Node;
 use chit_proto::{Handle, IdentitySecret};
 
@@ -40,6 +41,8 @@ impl chit_ledger::Clock for ShiftedClock {
 /// A node serving on 127.0.0.1:0 in a background runtime; stopped when dropped.
 pub struct TestNode {
     pub url: String,
+    /// The operator's listener for `/metrics`.
+    pub metrics_url: String,
     pub node: Arc<Node>,
     /// The node's and the ledger's clock: the system's, plus however far a test moved it.
     pub clock: Arc<ShiftedClock>,
@@ -51,11 +54,11 @@ pub struct TestNode {
 
 impl TestNode {
     pub fn start(engine: Engine) -> Self {
-        Self::start_with_connections_max(engine, chit_node::http::CONNECTIONS_MAX)
+        Self::start_with_limits(engine, Limits::default())
     }
 
-    /// A node that keeps at most `connections_max` HTTP connections open.
-    pub fn start_with_connections_max(engine: Engine, connections_max: usize) -> Self {
+    /// A node that admits HTTP connections by `limits`.
+    pub fn start_with_limits(engine: Engine, limits: Limits) -> Self {
         let db = TestDb::new(engine);
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ShiftedClock::default());
@@ -83,18 +86,35 @@ impl TestNode {
                 .unwrap();
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                ready.send(listener.local_addr().unwrap()).unwrap();
-                chit_node::http::serve(listener, serving, connections_max, async {
+                let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                ready
+                    .send((
+                        listener.local_addr().unwrap(),
+                        metrics.local_addr().unwrap(),
+                    ))
+                    .unwrap();
+                let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+                let metrics = tokio::spawn(chit_node::http::serve_metrics(
+                    metrics,
+                    serving.clone(),
+                    async {
+                        let _ = metrics_stopped.await;
+                    },
+                ));
+                chit_node::http::serve(listener, serving, limits, async {
                     let _ = stopped.await;
                 })
                 .await
                 .unwrap();
+                let _ = stop_metrics.send(());
+                metrics.await.unwrap().unwrap();
             });
         });
         // Readiness: the listener is bound before its address is sent.
-        let address = address.recv().unwrap();
+        let (address, metrics) = address.recv().unwrap();
         Self {
             url: format!("http://{address}"),
+            metrics_url: format!("http://{metrics}"),
             node,
             clock,
             db,

@@ -407,7 +407,9 @@ fn metrics_count_what_happened() {
         .offer(&alice, &handle("bob"), "EUR:1", in_ms(60_000), b"")
         .unwrap();
     decide(&bob_c, &bob, Action::Decline { message: second.id }).unwrap();
-    let (status, text) = raw(&node.url, "GET", "/metrics", None, b"");
+    // Metrics are the operator's: not on the public API, on their own listener.
+    assert_eq!(raw(&node.url, "GET", "/metrics", None, b"").0, 404);
+    let (status, text) = raw(&node.metrics_url, "GET", "/metrics", None, b"");
     assert_eq!(status, 200);
     for line in [
         "chit_registrations_total 2",
@@ -418,6 +420,7 @@ fn metrics_count_what_happened() {
         r#"chit_payment_outcomes_total{outcome="settled"} 1"#,
         r#"chit_payment_outcomes_total{outcome="closed"} 1"#,
         "chit_write_batches_redone_total 0",
+        r#"chit_http_connections_shed_total{reason="displaced"} 0"#,
     ] {
         assert!(
             text.lines().any(|l| l == line),

@@ -36,7 +36,7 @@ impl Serve {
         let mut cmd = Command::new(CHIT);
         cmd.arg("serve")
             .args(args)
-            .args(["--impt", "127.0.0.1:0"])
+            .args(["--impt", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
             .stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("start chit serve");
         // Readiness: the node prints its addresses once it is listening. One byte at a time,
