@@ -73,6 +73,9 @@ fn start_node(scratch: &Scratch) -> Result<Running, String> {
         Currencies::default(),
     )
     .map_err(|e| e.message)?;
+    // Every benchmark client is 127.0.0.1: one address registering and logging in hundreds.
+    node.throttles
+        .set(chit_node::throttle::Budgets::unlimited());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (ready, address) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {

@@ -120,7 +120,7 @@ pub async fn run(
             _ = &mut shutdown => return Ok(()),
             permit = limit.clone().acquire_owned() => permit.expect("semaphore open"),
         };
-        let (socket, _) = tokio::select! {
+        let (socket, peer) = tokio::select! {
             _ = &mut shutdown => return Ok(()),
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -133,7 +133,7 @@ pub async fn run(
         let _ = socket.set_nodelay(true);
         let (shared, tls) = (shared.clone(), shared.config.tls.clone());
         tokio::spawn(async move {
-            let mut session = Session::new(shared);
+            let mut session = Session::new(shared, peer);
             match tls {
                 None => session.serve(socket).await,
                 // The session's handshake deadline starts now, so it bounds TLS as well.
@@ -170,6 +170,8 @@ struct PaymentRef {
 
 struct Session {
     id: u64,
+    /// The client's address, for the node's budget of failed logins.
+    from: chit_node::throttle::Source,
     shared: Arc<Shared>,
     state: State,
     user: Option<TokenSession>,
@@ -201,10 +203,11 @@ fn new_id() -> String {
 }
 
 impl Session {
-    fn new(shared: Arc<Shared>) -> Self {
+    fn new(shared: Arc<Shared>, peer: std::net::SocketAddr) -> Self {
         let deadline = Instant::now() + shared.config.handshake_timeout;
         Self {
             id: shared.next_session.fetch_add(1, Ordering::Relaxed),
+            from: chit_node::throttle::Source::of(peer.ip()),
             shared,
             state: State::AwaitInit,
             user: None,
@@ -403,9 +406,9 @@ impl Session {
         if !authzid.is_empty() && Handle::new(&authzid).ok().as_ref() != Some(&handle) {
             return Err(failed());
         }
-        let node = self.node();
+        let (node, from) = (self.node(), self.from);
         let (user, info) = blocking(move || {
-            let Some(user) = node.authenticate_token(&handle, &token)? else {
+            let Some(user) = node.authenticate_token(&handle, &token, from)? else {
                 return Ok(None);
             };
             let info = node.user_info(&user.handle)?;

@@ -447,6 +447,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_api_keys.sql"),
     include_str!("../migrations/sqlite/0006_numbers_from_indexes.sql"),
     include_str!("../migrations/sqlite/0007_read_markers.sql"),
+    include_str!("../migrations/sqlite/0008_sessions.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_node.sql"),
@@ -455,6 +456,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0004_rails.sql"),
     include_str!("../migrations/postgres/0005_api_keys.sql"),
     include_str!("../migrations/postgres/0006_read_markers.sql"),
+    include_str!("../migrations/postgres/0007_sessions.sql"),
 ];
 
 impl Db {

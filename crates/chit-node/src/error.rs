@@ -58,12 +58,8 @@ impl ApiError {
         )
     }
 
-    pub fn rate_limited() -> Self {
-        Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many attempts, wait a minute",
-        )
+    pub fn rate_limited(message: &str) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
     }
 }
 

@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::admission::{Connection, Limits};
+use crate::admission::{Connection, Limits, Source};
 use crate::error::ApiError;
 use crate::node::{blocking, Node, MAILBOX_PAGE_MAX};
 
@@ -138,6 +138,22 @@ impl FromRequestParts<AppState> for Authed {
     }
 }
 
+/// Where the request came from, for budgets per address ([`crate::throttle`]). A router
+/// served without [`crate::serving`] (no peer known) counts everyone as one address.
+pub struct Peer(pub Source);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let address = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip());
+        Ok(Self(Source::of(address)))
+    }
+}
+
 /// [`Authed`] and the session token itself, for a socket that must re-check its session.
 pub struct AuthedToken(pub Handle, pub String);
 
@@ -223,35 +239,41 @@ async fn node_info(State(node): State<AppState>) -> Response {
 
 async fn register(
     State(node): State<AppState>,
+    Peer(from): Peer,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let res = blocking(move || node.register(&req.registration, &req.signature)).await?;
+    let res = blocking(move || node.register(&req.registration, &req.signature, from)).await?;
     Ok((StatusCode::CREATED, Json(res)).into_response())
 }
 
 async fn challenge(
     State(node): State<AppState>,
+    Peer(from): Peer,
     ApiJson(req): ApiJson<ChallengeRequest>,
 ) -> Result<Response, ApiError> {
-    let res = blocking(move || node.challenge(&req.handle)).await?;
+    // No I/O: a challenge is made and MAC'd in memory.
+    let res = node.challenge(&req.handle, from)?;
     Ok(Json(res).into_response())
 }
 
 async fn login(
     State(node): State<AppState>,
+    Peer(from): Peer,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let res = blocking(move || node.login(&req.handle, &req.challenge, &req.signature)).await?;
+    let res =
+        blocking(move || node.login(&req.handle, &req.challenge, &req.signature, from)).await?;
     Ok(Json(res).into_response())
 }
 
 async fn user_info(
     State(node): State<AppState>,
+    Peer(from): Peer,
     Path(handle): Path<String>,
 ) -> Result<Response, ApiError> {
     let handle =
         Handle::new(&handle).map_err(|e| ApiError::bad_request("bad_handle", &e.to_string()))?;
-    let res = blocking(move || node.user_info(&handle)).await?;
+    let res = blocking(move || node.lookup(&handle, from)).await?;
     Ok(Json(res).into_response())
 }
 

@@ -161,25 +161,30 @@ impl Node {
 
     /// Opens a token session (IMPT's SASL PLAIN): the token must derive a live key of
     /// `handle`'s. `None` for every kind of failure alike.
+    /// A valid token always opens its session; failures are counted against `from`'s budget
+    /// and answer 429 once it is spent (see [`Node::login`]).
     pub fn authenticate_token(
         &self,
         handle: &Handle,
         token: &str,
+        from: crate::throttle::Source,
     ) -> Result<Option<TokenSession>, ApiError> {
-        if !self.allow_login_attempt(handle) {
-            return Err(ApiError::rate_limited());
-        }
         let secret = api_token_key(token);
-        let Some(k) = self.db.read(|c| store::api_key(c, &secret.public()))? else {
-            return Ok(None);
-        };
-        let live = k.revoked_at_ms.is_none() && k.expires_at_ms > self.now_ms();
-        if &k.handle != handle || !live {
-            return Ok(None);
+        let live_key = self
+            .db
+            .read(|c| store::api_key(c, &secret.public()))?
+            .filter(|k| {
+                &k.handle == handle && k.revoked_at_ms.is_none() && k.expires_at_ms > self.now_ms()
+            });
+        match live_key {
+            Some(k) => Ok(Some(TokenSession {
+                handle: k.handle,
+                key: secret,
+            })),
+            None => {
+                self.login_failed(from)?;
+                Ok(None)
+            }
         }
-        Ok(Some(TokenSession {
-            handle: k.handle,
-            key: secret,
-        }))
     }
 }

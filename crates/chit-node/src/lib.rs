@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod cache;
+pub mod challenges;
 pub mod conversations;
 pub mod db;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod funding;
 pub mod http;
 pub mod http_read;
 pub mod keys;
+pub mod login;
 pub mod metrics;
 pub mod node;
 pub mod outcomes;
@@ -22,6 +24,7 @@ pub mod serving;
 pub mod signatures;
 pub mod statement;
 pub mod store;
+pub mod throttle;
 
 pub use error::ApiError;
 pub use node::Node;
@@ -53,7 +56,8 @@ pub fn open_storage(
 }
 
 /// Starts the node's background work, every second: expire payments whose time is up, make
-/// scheduled payments, finish or undo payments a crash interrupted. Safe on every node at once.
+/// scheduled payments, finish or undo payments a crash interrupted, delete expired sessions.
+/// Safe on every node at once.
 pub fn spawn_workers(node: std::sync::Arc<Node>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -65,7 +69,8 @@ pub fn spawn_workers(node: std::sync::Arc<Node>) -> tokio::task::JoinHandle<()> 
                 // expiry is made rather than expired.
                 node.run_scheduled(1_000)?;
                 node.expire_due(1_000)?;
-                node.recover_paying(30_000, 1_000)
+                node.recover_paying(30_000, 1_000)?;
+                node.sweep_sessions(1_000).map(|_| ())
             })
             .await;
             if let Ok(Err(e)) = result {

@@ -2,21 +2,16 @@
 //! gateway later) calls these functions. Blocking (database I/O); async callers use
 //! `spawn_blocking`.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use chit_core::Currencies;
 use chit_ledger::StoreError;
 use chit_proto::api::{
-    digest_text, direct_conversation, ChallengeResponse, CurrencyInfo, Delivery, Envelope,
-    LoginResponse, NodeInfo, PostRequest, RegisterResponse, UserInfo,
+    digest_text, direct_conversation, CurrencyInfo, Delivery, Envelope, NodeInfo, PostRequest,
 };
-use chit_proto::keys::random_bytes;
-use chit_proto::{
-    b64, login_bytes, Action, Certificate, Handle, IdentitySecret, Registration, Signature,
-};
+use chit_proto::{Action, Handle, IdentitySecret, Signature};
 use sha2::{Digest, Sha256};
 
 use crate::db::{Db, WriteLock};
@@ -24,15 +19,6 @@ use crate::error::ApiError;
 use crate::events::Hub;
 use crate::store::{self, NewMessage};
 
-/// How far a registration's clock may be from the node's.
-const REGISTRATION_SKEW_MS: u64 = 5 * 60 * 1000;
-/// How long a login challenge stays valid.
-const CHALLENGE_TTL_MS: u64 = 60 * 1000;
-/// How long a session lasts.
-const SESSION_TTL_MS: u64 = 24 * 60 * 60 * 1000;
-/// Login attempts (challenges plus logins) per handle per window.
-const LOGIN_ATTEMPTS_MAX: u32 = 20;
-const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 /// Most messages one mailbox page returns.
 pub const MAILBOX_PAGE_MAX: usize = 500;
 /// Retries of a write transaction that hit a concurrent writer (another node).
@@ -80,27 +66,6 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// A fixed-window counter per key: enough to stop password-guessing-style hammering.
-#[derive(Default)]
-struct RateLimiter {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-impl RateLimiter {
-    fn allow(&self, key: &str, max: u32, window: Duration) -> bool {
-        let mut windows = self.windows.lock().expect("rate limiter lock");
-        if windows.len() > 100_000 {
-            windows.retain(|_, (start, _)| start.elapsed() < window);
-        }
-        let entry = windows.entry(key.to_owned()).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= window {
-            *entry = (Instant::now(), 0);
-        }
-        entry.1 += 1;
-        entry.1 <= max
-    }
-}
-
 /// A running node's state.
 pub struct Node {
     pub db: Db,
@@ -111,9 +76,12 @@ pub struct Node {
     pub metrics: crate::metrics::Metrics,
     /// Where the node reads the time (the ledger has its own); tests move it forward.
     clock: Arc<dyn chit_ledger::Clock>,
-    logins: RateLimiter,
+    /// Login challenges: issued without a write, checked by their MAC.
+    pub(crate) challenges: crate::challenges::Challenges,
+    /// Budgets per source address for what strangers can do (see [`crate::throttle`]).
+    pub throttles: crate::throttle::Throttles,
     identities: crate::cache::Identities,
-    sessions: crate::cache::Sessions,
+    pub(crate) sessions: crate::cache::Sessions,
     /// Admits [`Node::check`]s; the rest wait as tasks, not as threads.
     checks: tokio::sync::Semaphore,
     /// Checks the signatures of async callers in batches.
@@ -128,11 +96,11 @@ pub(crate) fn bad_signature() -> ApiError {
     ApiError::bad_request("bad_signature", "the command signature does not verify")
 }
 
-fn hash_token(token: &str) -> [u8; 32] {
+pub(crate) fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn generic_auth_error() -> ApiError {
+pub(crate) fn generic_auth_error() -> ApiError {
     ApiError::unauthorized()
 }
 
@@ -161,6 +129,7 @@ impl Node {
         currencies: Currencies,
         clock: Arc<dyn chit_ledger::Clock>,
     ) -> Result<Arc<Self>, ApiError> {
+        let challenges = crate::challenges::Challenges::new(&key.to_seed());
         let node = Arc::new(Self {
             db,
             ledger,
@@ -169,7 +138,8 @@ impl Node {
             hub: Hub::default(),
             metrics: crate::metrics::Metrics::default(),
             clock,
-            logins: RateLimiter::default(),
+            challenges,
+            throttles: crate::throttle::Throttles::new(Default::default()),
             identities: crate::cache::Identities::default(),
             sessions: crate::cache::Sessions::default(),
             checks: tokio::sync::Semaphore::new(CHECKS_PARALLEL),
@@ -214,145 +184,6 @@ impl Node {
             default_currency: self.currencies.default_currency().code().to_string(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }
-    }
-
-    /// Registers a handle: the signature proves possession of the identity key and binds the
-    /// encryption key; the answer is a node-signed certificate.
-    pub fn register(
-        &self,
-        registration: &Registration,
-        signature: &Signature,
-    ) -> Result<RegisterResponse, ApiError> {
-        registration.verify(signature).map_err(|_| {
-            ApiError::bad_request(
-                "bad_signature",
-                "the registration signature does not verify",
-            )
-        })?;
-        let now = self.now_ms();
-        if registration.created_at_ms.abs_diff(now) > REGISTRATION_SKEW_MS {
-            return Err(ApiError::bad_request(
-                "stale_registration",
-                "the registration's time is more than 5 minutes from the node's clock",
-            ));
-        }
-        let certificate = Certificate::issue(registration, now, &self.key);
-        // Accounts first: a registered user always has somewhere for money to go.
-        self.open_user_accounts(&registration.handle)?;
-        match self.write(|c| store::create_user(c, &certificate, signature, now)) {
-            Ok(()) => {
-                crate::metrics::Metrics::inc(&self.metrics.registrations);
-                Ok(RegisterResponse { certificate })
-            }
-            Err(StoreError::Conflict(_)) => {
-                // A retry of the same registration gets the certificate it already has.
-                let existing = self.db.read(|c| store::user(c, &registration.handle))?;
-                match existing {
-                    Some(u)
-                        if u.identity_key == registration.identity_key
-                            && u.encryption_key == registration.encryption_key =>
-                    {
-                        Ok(RegisterResponse {
-                            certificate: u.certificate,
-                        })
-                    }
-                    _ => Err(ApiError::conflict(
-                        "handle_taken",
-                        &format!("{} is taken", registration.handle),
-                    )),
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Counts a login attempt (challenge, login, token) for `handle`; false once over the limit.
-    pub(crate) fn allow_login_attempt(&self, handle: &Handle) -> bool {
-        self.logins
-            .allow(handle.as_str(), LOGIN_ATTEMPTS_MAX, LOGIN_WINDOW)
-    }
-
-    pub fn challenge(&self, handle: &Handle) -> Result<ChallengeResponse, ApiError> {
-        if !self.allow_login_attempt(handle) {
-            return Err(ApiError::rate_limited());
-        }
-        let nonce: [u8; 32] = random_bytes();
-        let expires_at_ms = self.now_ms() + CHALLENGE_TTL_MS;
-        // A challenge is issued for unknown handles too: the answer must not reveal who exists.
-        self.write(|c| store::put_challenge(c, &nonce, handle, expires_at_ms))?;
-        Ok(ChallengeResponse {
-            challenge: b64::encode(&nonce),
-            expires_at_ms,
-        })
-    }
-
-    /// Checks a signed challenge and opens a session. Every failure looks the same.
-    pub fn login(
-        &self,
-        handle: &Handle,
-        challenge: &str,
-        signature: &Signature,
-    ) -> Result<LoginResponse, ApiError> {
-        if !self.allow_login_attempt(handle) {
-            return Err(ApiError::rate_limited());
-        }
-        let nonce = b64::decode(challenge).ok_or_else(generic_auth_error)?;
-        let now = self.now_ms();
-        let live = self.write(|c| store::take_challenge(c, &nonce, handle, now))?;
-        let user = self.db.read(|c| store::user(c, handle))?;
-        let verified = match (live, user) {
-            (true, Some(user)) => user
-                .identity_key
-                .verify(&login_bytes(handle, &nonce), signature)
-                .is_ok(),
-            _ => false,
-        };
-        if !verified {
-            crate::metrics::Metrics::inc(&self.metrics.logins_failed);
-            return Err(generic_auth_error());
-        }
-        crate::metrics::Metrics::inc(&self.metrics.logins_ok);
-        let token = b64::encode(&random_bytes::<32>());
-        let expires_at_ms = now + SESSION_TTL_MS;
-        self.write(|c| store::create_session(c, &hash_token(&token), handle, expires_at_ms))?;
-        Ok(LoginResponse {
-            token,
-            expires_at_ms,
-        })
-    }
-
-    /// The handle behind a bearer token, or the generic authentication error.
-    pub fn authenticate(&self, token: &str) -> Result<Handle, ApiError> {
-        if let Some(handle) = self.authenticate_cached(token) {
-            return Ok(handle);
-        }
-        let hash = hash_token(token);
-        let now = self.now_ms();
-        let (handle, expires_at_ms) = self
-            .db
-            .read(|c| store::session(c, &hash, now))?
-            .ok_or_else(generic_auth_error)?;
-        self.sessions.put(hash, handle.clone(), expires_at_ms, now);
-        Ok(handle)
-    }
-
-    /// The handle behind a bearer token if the session is in memory (no I/O: async callers
-    /// try this first and go to [`Node::authenticate`] on a blocking thread otherwise).
-    pub fn authenticate_cached(&self, token: &str) -> Option<Handle> {
-        self.sessions.get(&hash_token(token), self.now_ms())
-    }
-
-    pub fn user_info(&self, handle: &Handle) -> Result<UserInfo, ApiError> {
-        let user = self
-            .db
-            .read(|c| store::user(c, handle))?
-            .ok_or_else(|| ApiError::not_found("unknown_handle", &format!("no user {handle}")))?;
-        Ok(UserInfo {
-            handle: user.handle,
-            identity_key: user.identity_key,
-            encryption_key: user.encryption_key,
-            certificate: user.certificate,
-        })
     }
 
     /// Posts a signed message from `actor`. Retrying the same command returns the same message.

@@ -1,4 +1,4 @@
-//! The node's state, written once for both engines (see [`crate::db`]): users, login challenges,
+//! The node's state, written once for both engines (see [`crate::db`]): users,
 //! sessions, conversations, messages and mailboxes. Every function runs inside the caller's
 //! transaction.
 
@@ -95,54 +95,6 @@ pub fn auto_accept(c: &mut dyn Conn, handle: &Handle) -> Result<Option<String>, 
     .transpose()
 }
 
-pub fn put_challenge(
-    c: &mut dyn Conn,
-    nonce: &[u8],
-    handle: &Handle,
-    expires_at_ms: u64,
-) -> Result<(), StoreError> {
-    c.execute(
-        "INSERT INTO challenges (nonce, handle, expires_at_ms) VALUES ($1, $2, $3)",
-        &[
-            nonce.to_vec().into(),
-            handle.as_str().into(),
-            ms(expires_at_ms),
-        ],
-    )?;
-    Ok(())
-}
-
-/// Removes a challenge and says whether it was live and issued for `handle`: each challenge
-/// can be used once, whatever the outcome.
-pub fn take_challenge(
-    c: &mut dyn Conn,
-    nonce: &[u8],
-    handle: &Handle,
-    now_ms: u64,
-) -> Result<bool, StoreError> {
-    let row = c.query_opt(
-        "SELECT handle, expires_at_ms FROM challenges WHERE nonce = $1",
-        &[nonce.to_vec().into()],
-    )?;
-    c.execute(
-        "DELETE FROM challenges WHERE nonce = $1",
-        &[nonce.to_vec().into()],
-    )?;
-    // Old challenges nobody answered are swept along the way.
-    c.execute(
-        "DELETE FROM challenges WHERE expires_at_ms < $1",
-        &[ms(now_ms)],
-    )?;
-    Ok(match row {
-        Some(r) => r.text(0)? == handle.as_str() && r.int(1)? >= ms_i64(now_ms),
-        None => false,
-    })
-}
-
-fn ms_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 pub fn create_session(
     c: &mut dyn Conn,
     token_hash: &[u8],
@@ -158,6 +110,20 @@ pub fn create_session(
         ],
     )?;
     Ok(())
+}
+
+/// Deletes up to `limit` expired sessions, oldest first; returns how many.
+pub fn delete_expired_sessions(
+    c: &mut dyn Conn,
+    now_ms: u64,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(c.execute(
+        "DELETE FROM sessions WHERE token_hash IN \
+         (SELECT token_hash FROM sessions WHERE expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2)",
+        &[ms(now_ms), limit.into()],
+    )? as usize)
 }
 
 /// The handle a live session belongs to, and when the session ends.

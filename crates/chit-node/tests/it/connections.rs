@@ -3,30 +3,12 @@
 //! working. Loopback is all of 127.0.0.0/8, so each flood address is a real source address.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use chit_node::admission::Limits;
 
 use super::*;
-
-/// A TCP connection to `url`'s node from the local address `from` (e.g. 127.0.3.1).
-fn connect_from(url: &str, from: &str) -> TcpStream {
-    let to: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket
-            .bind(SocketAddr::new(from.parse().unwrap(), 0))
-            .unwrap();
-        let stream = socket.connect(to).await.unwrap().into_std().unwrap();
-        stream.set_nonblocking(false).unwrap();
-        stream
-    })
-}
 
 /// Sends one request on `stream` and reads the answer, or `None` if none came within `wait`
 /// (or the node closed the connection).

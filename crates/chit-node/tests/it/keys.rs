@@ -107,17 +107,17 @@ fn a_key_acts_within_its_scope_until_revoked() {
         // The token opens a session for Bob only.
         assert!(node
             .node
-            .authenticate_token(&bob.handle, &token)
+            .authenticate_token(&bob.handle, &token, local())
             .unwrap()
             .is_some());
         assert!(node
             .node
-            .authenticate_token(&alice.handle, &token)
+            .authenticate_token(&alice.handle, &token, local())
             .unwrap()
             .is_none());
         assert!(node
             .node
-            .authenticate_token(&bob.handle, &new_api_token())
+            .authenticate_token(&bob.handle, &new_api_token(), local())
             .unwrap()
             .is_none());
 
@@ -135,7 +135,7 @@ fn a_key_acts_within_its_scope_until_revoked() {
         )));
         assert!(node
             .node
-            .authenticate_token(&bob.handle, &token)
+            .authenticate_token(&bob.handle, &token, local())
             .unwrap()
             .is_none());
         assert_eq!(balance(&alice_c).1, "EUR:40.00");
@@ -187,4 +187,9 @@ fn bad_grants_are_refused() {
             secret.public().as_bytes().to_vec()
         );
     }
+}
+
+/// The address the tests' IMPT logins come from.
+fn local() -> chit_node::throttle::Source {
+    chit_node::throttle::Source::of(std::net::Ipv4Addr::LOCALHOST.into())
 }

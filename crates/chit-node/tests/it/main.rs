@@ -10,6 +10,7 @@ mod outcomes;
 mod payments;
 mod reading;
 mod requests;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -151,6 +152,49 @@ impl Drop for TestNode {
             let _ = thread.join();
         }
     }
+}
+
+/// A TCP connection to `url`'s node from the local address `from` (e.g. 127.0.3.1).
+pub fn connect_from(url: &str, from: &str) -> std::net::TcpStream {
+    let to: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(std::net::SocketAddr::new(from.parse().unwrap(), 0))
+            .unwrap();
+        let stream = socket.connect(to).await.unwrap().into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream
+    })
+}
+
+/// [`raw`] from the local address `from` (e.g. 127.0.3.1): every budget per address sees a
+/// different client.
+pub fn raw_from(url: &str, from: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = connect_from(url, from);
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: chit\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
+    )
 }
 
 /// Sends a raw request and returns (status, body) — for malformed input the SDK cannot make.

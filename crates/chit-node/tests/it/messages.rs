@@ -188,7 +188,7 @@ fn a_failing_job_in_a_batch_undoes_only_itself() {
                 std::thread::spawn(move || {
                     db.write_batched(Vec::new(), move |c| {
                         c.execute(
-                            "INSERT INTO challenges (nonce, handle, expires_at_ms) VALUES ($1, $2, $3)",
+                            "INSERT INTO sessions (token_hash, handle, expires_at_ms) VALUES ($1, $2, $3)",
                             &[vec![i].into(), "probe".into(), chit_node::db::Value::Int(i64::MAX)],
                         )?;
                         if i % 3 == 0 {
@@ -205,7 +205,7 @@ fn a_failing_job_in_a_batch_undoes_only_itself() {
             assert_eq!(r.is_ok(), i % 3 != 0 && i != 5, "{engine:?} job {i}: {r:?}");
         }
         let stored = db
-            .read(|c| c.query("SELECT nonce FROM challenges WHERE handle = 'probe'", &[]))
+            .read(|c| c.query("SELECT token_hash FROM sessions WHERE handle = 'probe'", &[]))
             .unwrap();
         let mut nonces: Vec<u8> = stored.iter().map(|r| r.blob(0).unwrap()[0]).collect();
         nonces.sort_unstable();
