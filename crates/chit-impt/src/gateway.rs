@@ -17,7 +17,7 @@ use chit_proto::api::{digest_text, seal_direct, Delivery, PostRequest, SignedCom
 use chit_proto::{Action, Command, EncryptionKey, Handle};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
 use crate::codec::{check_line, CodecError, Kind, Line, Pdu, RequestId, UserToken};
@@ -178,7 +178,7 @@ struct Session {
     /// The user's encryption key, read once at login (bodies are sealed to it too).
     own_key: Option<EncryptionKey>,
     relay: (mpsc::Sender<Relay>, mpsc::Receiver<Relay>),
-    events: Option<broadcast::Receiver<Arc<Delivery>>>,
+    events: Option<chit_node::events::Subscription>,
     peers: HashMap<UserToken, Handle>,
     tokens: HashMap<Handle, UserToken>,
     requests: HashMap<RequestId, PaymentRef>,
@@ -285,8 +285,8 @@ impl Session {
                     let replies = match event {
                         Ok(delivery) => self.on_delivery(&delivery),
                         // Fell behind: live events are a convenience, the conversation keeps all.
-                        Err(broadcast::error::RecvError::Lagged(_)) => Vec::new(),
-                        Err(broadcast::error::RecvError::Closed) => Vec::new(),
+                        Err(chit_node::events::RecvError::Lagged(_)) => Vec::new(),
+                        Err(chit_node::events::RecvError::Closed) => Vec::new(),
                     };
                     if write_all(&mut socket, &replies).await.is_err() {
                         break End::Silently;
@@ -572,8 +572,8 @@ fn init_error(message: &str) -> End {
 }
 
 async fn next_event(
-    events: &mut Option<broadcast::Receiver<Arc<Delivery>>>,
-) -> Result<Arc<Delivery>, broadcast::error::RecvError> {
+    events: &mut Option<chit_node::events::Subscription>,
+) -> Result<Arc<Delivery>, chit_node::events::RecvError> {
     match events {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,

@@ -1,7 +1,9 @@
 //! Live delivery inside one node: each user's connected sessions subscribe to their channel;
 //! a posted message is published to every member after it is committed. Channels are bounded:
 //! a subscriber that falls behind is told to resync from its mailbox cursor instead of
-//! holding memory.
+//! holding memory. A user's channel exists only while someone listens: the last
+//! [`Subscription`] to go removes it (a channel's buffer is tens of kilobytes, and it used to
+//! stay for every user who had ever listened, until a message next came for them).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,21 +12,31 @@ use chit_proto::api::Delivery;
 use chit_proto::Handle;
 use tokio::sync::broadcast;
 
+pub use broadcast::error::RecvError;
+
 /// Undelivered events buffered per user before slow subscribers must resync.
 pub const SUBSCRIBER_BUFFER: usize = 1024;
 
+type Channels = Mutex<HashMap<Handle, broadcast::Sender<Arc<Delivery>>>>;
+
 #[derive(Default)]
 pub struct Hub {
-    channels: Mutex<HashMap<Handle, broadcast::Sender<Arc<Delivery>>>>,
+    channels: Arc<Channels>,
 }
 
 impl Hub {
-    pub fn subscribe(&self, handle: &Handle) -> broadcast::Receiver<Arc<Delivery>> {
+    /// Listens to `handle`'s deliveries until the subscription is dropped.
+    pub fn subscribe(&self, handle: &Handle) -> Subscription {
         let mut channels = self.channels.lock().expect("hub lock");
-        channels
+        let receiver = channels
             .entry(handle.clone())
             .or_insert_with(|| broadcast::channel(SUBSCRIBER_BUFFER).0)
-            .subscribe()
+            .subscribe();
+        Subscription {
+            receiver: Some(receiver),
+            handle: handle.clone(),
+            channels: self.channels.clone(),
+        }
     }
 
     /// Whether `handle` has a live session listening (a wallet's WebSocket, an IMPT client).
@@ -36,12 +48,90 @@ impl Hub {
     }
 
     pub fn publish(&self, handle: &Handle, delivery: Delivery) {
-        let mut channels = self.channels.lock().expect("hub lock");
+        let channels = self.channels.lock().expect("hub lock");
         if let Some(sender) = channels.get(handle) {
-            if sender.send(Arc::new(delivery)).is_err() {
-                // Nobody listens any more: forget the channel.
-                channels.remove(handle);
-            }
+            // Only fails with no receiver, and then the channel is already on its way out.
+            let _ = sender.send(Arc::new(delivery));
+        }
+    }
+
+    /// Users with a channel now: those someone is listening for.
+    pub fn channels(&self) -> usize {
+        self.channels.lock().expect("hub lock").len()
+    }
+}
+
+/// One listener's place on a user's channel.
+pub struct Subscription {
+    receiver: Option<broadcast::Receiver<Arc<Delivery>>>,
+    handle: Handle,
+    channels: Arc<Channels>,
+}
+
+impl Subscription {
+    /// The next delivery; `Err(Lagged)` when this listener fell behind (resync from the
+    /// mailbox), never `Closed` while the subscription lives.
+    pub async fn recv(&mut self) -> Result<Arc<Delivery>, RecvError> {
+        self.receiver
+            .as_mut()
+            .expect("present until dropped")
+            .recv()
+            .await
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        // Under the lock, so no subscriber can join between the count and the removal.
+        let mut channels = self.channels.lock().expect("hub lock");
+        drop(self.receiver.take());
+        if channels
+            .get(&self.handle)
+            .is_some_and(|sender| sender.receiver_count() == 0)
+        {
+            channels.remove(&self.handle);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Resident memory of this process, in bytes (Linux).
+    fn resident_bytes() -> Option<u64> {
+        let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+        let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+        Some(pages * 4096)
+    }
+
+    #[test]
+    fn a_channel_lives_only_while_someone_listens() {
+        let hub = Hub::default();
+        let alice = Handle::new("alice").unwrap();
+        let first = hub.subscribe(&alice);
+        let second = hub.subscribe(&alice);
+        assert!(hub.online(&alice));
+        drop(first);
+        assert!(hub.online(&alice));
+        drop(second);
+        assert!(!hub.online(&alice));
+        assert_eq!(hub.channels(), 0);
+    }
+
+    #[test]
+    fn ten_thousand_users_listening_once_leave_no_memory_behind() {
+        let hub = Hub::default();
+        let before = resident_bytes();
+        for i in 0..10_000 {
+            let handle = Handle::new(&format!("user{i}")).unwrap();
+            drop(hub.subscribe(&handle));
+        }
+        assert_eq!(hub.channels(), 0);
+        // Each channel's buffer is ~24 KiB: kept, 10,000 of them would be ~240 MiB.
+        if let (Some(before), Some(after)) = (before, resident_bytes()) {
+            let grown = after.saturating_sub(before);
+            assert!(grown < 16 << 20, "resident memory grew by {grown} bytes");
         }
     }
 }

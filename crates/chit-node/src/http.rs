@@ -13,18 +13,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chit_proto::api::{
-    ChallengeRequest, Delivery, LoginRequest, MailboxPage, PostRequest, RegisterRequest,
-    SignedCommand,
+    ChallengeRequest, LoginRequest, MailboxPage, PostRequest, RegisterRequest, SignedCommand,
 };
 use chit_proto::Action;
 use chit_proto::Handle;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::admission::{Connection, Limits, Source};
 use crate::error::ApiError;
+use crate::events::RecvError;
 use crate::node::{blocking, Node, MAILBOX_PAGE_MAX};
 
 /// Largest request body accepted.
@@ -397,10 +396,7 @@ async fn events(
 
 /// Pushes each delivery to the socket as JSON. A subscriber that fell behind gets
 /// `{"resync": true}` and should sync its mailbox from its last cursor.
-async fn forward_events(
-    mut socket: WebSocket,
-    mut receiver: tokio::sync::broadcast::Receiver<Arc<Delivery>>,
-) {
+async fn forward_events(mut socket: WebSocket, mut receiver: crate::events::Subscription) {
     loop {
         tokio::select! {
             event = receiver.recv() => {

@@ -236,3 +236,29 @@ fn a_session_token_in_the_address_works_only_for_a_websocket() {
     .expect("a WebSocket may carry its token in the address");
     drop(socket);
 }
+
+#[test]
+fn a_user_s_event_channel_goes_when_their_last_socket_closes() {
+    let node = TestNode::start(Engine::Sqlite);
+    node.node
+        .throttles
+        .set(chit_node::throttle::Budgets::unlimited());
+    let ws = node.url.replace("http://", "ws://");
+    for i in 0..100 {
+        let (client, _) = node.user(&format!("user{i}"));
+        let token = client.token().unwrap();
+        let url = format!("{ws}/v1/events?token={token}");
+        let (mut first, _) = tungstenite::connect(&url).unwrap();
+        let (mut second, _) = tungstenite::connect(&url).unwrap();
+        first.close(None).unwrap();
+        let _ = first.read();
+        second.close(None).unwrap();
+        let _ = second.read();
+    }
+    // The node notices each close on its own task: give the last ones a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while node.node.hub.channels() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(node.node.hub.channels(), 0);
+}

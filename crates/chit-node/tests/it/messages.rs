@@ -205,7 +205,12 @@ fn a_failing_job_in_a_batch_undoes_only_itself() {
             assert_eq!(r.is_ok(), i % 3 != 0 && i != 5, "{engine:?} job {i}: {r:?}");
         }
         let stored = db
-            .read(|c| c.query("SELECT token_hash FROM sessions WHERE handle = 'probe'", &[]))
+            .read(|c| {
+                c.query(
+                    "SELECT token_hash FROM sessions WHERE handle = 'probe'",
+                    &[],
+                )
+            })
             .unwrap();
         let mut nonces: Vec<u8> = stored.iter().map(|r| r.blob(0).unwrap()[0]).collect();
         nonces.sort_unstable();
