@@ -102,12 +102,23 @@ impl Node {
                 ApiError::bad_request("account_not_verified", &e.to_string())
             }
         })?;
-        let now = self.now_ms();
-        self.write(|c| store::link_account(c, actor, rail, &verified, now))?;
+        // The account already linked is kept as it was: a retry (or a second device) linking
+        // the same account gets the same answer.
+        let linked = self
+            .db
+            .read(|c| store::linked_account_since(c, actor, rail))?;
+        let verified_at_ms = match linked {
+            Some((reference, at)) if reference == verified => at,
+            _ => {
+                let now = self.now_ms();
+                self.write(|c| store::link_account(c, actor, rail, &verified, now))?;
+                now
+            }
+        };
         Ok(chit_proto::api::LinkedAccount {
             rail: rail.clone(),
             reference: crate::rails::mask(&verified),
-            verified_at_ms: now,
+            verified_at_ms,
         })
     }
 

@@ -87,7 +87,7 @@ impl Node {
             Ok(None)
         })?;
         let Some(claimed_from) = claimed else {
-            return Err(self.closed_error(id)?);
+            return self.answered_or_closed(payment, signed);
         };
         match self.move_request_money(payment)? {
             Ok(()) => {
@@ -130,15 +130,41 @@ impl Node {
         Ok(self.one_transfer(t)?.map(|_| ()))
     }
 
-    /// The error for acting on a request that is no longer open.
-    pub(crate) fn closed_error(&self, id: &str) -> Result<ApiError, ApiError> {
+    /// A decision on a request that is no longer open: if it is this very signed command
+    /// retried, the answer it had the first time (its update, or the payment it made);
+    /// otherwise the error saying what the request is now.
+    fn answered_or_closed(
+        &self,
+        payment: &store::Payment,
+        signed: &SignedCommand,
+    ) -> Result<Envelope, ApiError> {
+        let id = &payment.part.payment;
+        let paid = derived_id(id, "paid").to_string();
+        for update in [signed.command.id.as_str(), paid.as_str()] {
+            if let Some(first) = self.db.read(|c| store::message(c, update))? {
+                if first.command.as_ref() == Some(&signed.command) {
+                    return Ok(first);
+                }
+            }
+        }
+        Err(self.closed_error(id)?)
+    }
+
+    /// The error for acting on a request that is no longer open. One being paid right now
+    /// is `in_progress` (ask again: the pay may still fail and leave it open), never "paid"
+    /// before it is.
+    fn closed_error(&self, id: &str) -> Result<ApiError, ApiError> {
         let state = self
             .db
             .read(|c| store::payment(c, id))?
             .map(|p| p.part.state)
             .unwrap_or_default();
         Ok(match state.as_str() {
-            "paid" | "paying" => ApiError::conflict("already_paid", "this request is already paid"),
+            "paid" => ApiError::conflict("already_paid", "this request is already paid"),
+            "paying" => ApiError::conflict(
+                "in_progress",
+                "this request is being paid right now; ask again in a moment",
+            ),
             "expired" => ApiError::new(
                 axum::http::StatusCode::GONE,
                 "expired",
@@ -164,7 +190,7 @@ impl Node {
         }
         let json = serde_json::to_string(signed).expect("serialisable");
         if !self.write(|c| store::schedule_payment(c, &payment.part.payment, at_ms, &json))? {
-            return Err(self.closed_error(&payment.part.payment)?);
+            return self.answered_or_closed(payment, signed);
         }
         let scheduled = store::Payment {
             part: PaymentPart {
@@ -196,7 +222,7 @@ impl Node {
                 || store::set_payment_state(c, id, "scheduled", state)?)
         })?;
         if !closed {
-            return Err(self.closed_error(id)?);
+            return self.answered_or_closed(payment, signed);
         }
         let transition = Transition::settled(outcome, vec![state], Vec::new());
         self.record_signed(payment, &transition, signed)

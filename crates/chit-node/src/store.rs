@@ -645,11 +645,20 @@ pub fn linked_account(
     handle: &Handle,
     rail: &str,
 ) -> Result<Option<String>, StoreError> {
+    Ok(linked_account_since(c, handle, rail)?.map(|(reference, _)| reference))
+}
+
+/// The linked external account for a rail and when it was verified, if any.
+pub fn linked_account_since(
+    c: &mut dyn Conn,
+    handle: &Handle,
+    rail: &str,
+) -> Result<Option<(String, u64)>, StoreError> {
     c.query_opt(
-        "SELECT reference FROM linked_accounts WHERE handle = $1 AND rail = $2",
+        "SELECT reference, verified_at_ms FROM linked_accounts WHERE handle = $1 AND rail = $2",
         &[handle.as_str().into(), rail.into()],
     )?
-    .map(|r| r.text(0))
+    .map(|r| Ok((r.text(0)?, r.int(1)?.max(0) as u64)))
     .transpose()
 }
 

@@ -54,6 +54,7 @@ fn is_transaction_failure(e: &ApiError) -> bool {
         "already_settled",
         "already_closed",
         "already_paid",
+        "in_progress",
     ]
     .contains(&e.code.as_str())
         || e.status.is_server_error()

@@ -10,6 +10,7 @@ mod outcomes;
 mod payments;
 mod reading;
 mod requests;
+mod retries;
 mod throttle;
 
 use std::sync::Arc;

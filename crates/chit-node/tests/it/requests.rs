@@ -56,8 +56,13 @@ fn a_request_is_paid_once_with_a_receipt_however_many_devices_press_pay() {
         let results: Vec<_> = devices.into_iter().map(|d| d.join().unwrap()).collect();
         let paid: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
         assert_eq!(paid.len(), 1, "{engine:?}: {results:?}");
+        // Those that came while it was being paid heard so, the later ones that it is paid.
         for r in results.iter().filter(|r| r.is_err()) {
-            assert_eq!(r.as_ref().unwrap_err().code(), Some("already_paid"));
+            let code = r.as_ref().unwrap_err().code();
+            assert!(
+                matches!(code, Some("already_paid" | "in_progress")),
+                "{code:?}"
+            );
         }
         paid[0]
             .receipt
