@@ -44,6 +44,9 @@ pub enum ClientError {
     NotLoggedIn,
     #[error(transparent)]
     Seal(#[from] chit_proto::SealError),
+    /// An amount that is not one (checked before anything is signed).
+    #[error(transparent)]
+    Amount(#[from] chit_core::AmountError),
 }
 
 impl ClientError {
@@ -74,6 +77,19 @@ impl Identity {
 }
 
 /// A new random 128-bit id in hex, time-ordered so the ledger's indexes stay compact.
+/// The currency set a node describes, if it is a valid one.
+fn currencies_of(info: &NodeInfo) -> Option<chit_core::Currencies> {
+    let all = info
+        .currencies
+        .iter()
+        .map(|c| {
+            chit_core::Currency::new(chit_core::CurrencyCode::new(&c.code).ok()?, c.decimals).ok()
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let default = chit_core::CurrencyCode::new(&info.default_currency).ok()?;
+    chit_core::Currencies::new(all, default).ok()
+}
+
 pub fn new_id() -> String {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -94,6 +110,8 @@ pub struct Client {
     agent: ureq::Agent,
     node_key: Option<IdentityKey>,
     token: Option<String>,
+    /// The node's currencies, from its description: amounts are signed in their one form.
+    currencies: Option<chit_core::Currencies>,
 }
 
 impl Client {
@@ -109,6 +127,7 @@ impl Client {
             agent,
             node_key: pinned,
             token: None,
+            currencies: None,
         }
     }
 
@@ -193,7 +212,21 @@ impl Client {
             Some(_) => {}
             None => self.node_key = Some(info.node_key),
         }
+        self.currencies = currencies_of(&info);
         Ok(info)
+    }
+
+    /// `text` as the node takes an amount: `5`, `5.0` or `EUR:5` become `EUR:5.00` (with the
+    /// node's currencies; the default one when no code is given). What is signed is this.
+    pub fn canonical_amount(&mut self, text: &str) -> Result<String, ClientError> {
+        if self.currencies.is_none() {
+            self.node_info()?;
+        }
+        let currencies = self
+            .currencies
+            .as_ref()
+            .ok_or_else(|| ClientError::Untrusted("the node's currencies are unreadable".into()))?;
+        Ok(chit_core::Amount::parse_positive(text, currencies)?.to_string())
     }
 
     fn pinned(&mut self) -> Result<IdentityKey, ClientError> {
@@ -376,8 +409,9 @@ impl Client {
         id: &str,
         request: bool,
     ) -> Result<PostRequest, ClientError> {
+        let amount = self.canonical_amount(amount)?;
         let body = self.seal_note(me, other, note, id)?;
-        let (to, amount, body_digest) = (other.clone(), amount.to_owned(), digest_text(&body));
+        let (to, body_digest) = (other.clone(), digest_text(&body));
         let action = if request {
             Action::Request {
                 to,

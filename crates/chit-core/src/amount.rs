@@ -53,6 +53,12 @@ pub enum AmountError {
     },
     #[error("not an amount: {0:?} (expected e.g. EUR:12.50 or 12.50)")]
     Invalid(String),
+    #[error("one currency code only, before the number: e.g. EUR:5.00 (got {0:?})")]
+    TwoCurrencies(String),
+    #[error(
+        "write the amount as {canonical} (the currency code and every decimal), not {given:?}"
+    )]
+    NotCanonical { given: String, canonical: String },
 }
 
 impl Amount {
@@ -89,6 +95,9 @@ impl Amount {
             return Err(AmountError::TooLong);
         }
         let (currency, number) = match text.split_once(':') {
+            Some((_, number)) if number.contains(':') => {
+                return Err(AmountError::TwoCurrencies(text.to_owned()))
+            }
             Some((code, number)) => {
                 let code = CurrencyCode::new(code)
                     .map_err(|_| AmountError::InvalidCurrency(code.to_owned()))?;
@@ -108,6 +117,21 @@ impl Amount {
         let amount = Self::parse(text, currencies)?;
         if amount.is_zero() {
             return Err(AmountError::Zero);
+        }
+        Ok(amount)
+    }
+
+    /// Parses the one written form an amount has on the wire: what [`Amount`]'s `Display`
+    /// prints (`EUR:5.00`, `JPY:500`), greater than zero. People may type `5` or `5.0`; what
+    /// is signed and sent is this form, so a signature covers one text per amount.
+    pub fn parse_canonical(text: &str, currencies: &Currencies) -> Result<Self, AmountError> {
+        let amount = Self::parse_positive(text, currencies)?;
+        let canonical = amount.to_string();
+        if canonical != text {
+            return Err(AmountError::NotCanonical {
+                given: text.to_owned(),
+                canonical,
+            });
         }
         Ok(amount)
     }
@@ -261,6 +285,31 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn the_wire_takes_one_written_form_per_amount() {
+        let c = currencies();
+        for canonical in ["EUR:5.00", "JPY:500", "BTC:0.00000001", "EUR:0.01"] {
+            assert!(
+                Amount::parse_canonical(canonical, &c).is_ok(),
+                "{canonical}"
+            );
+        }
+        for other in ["5", "EUR:5", "EUR:5.0", "EUR:00005.00", "5.00", "JPY:0500"] {
+            let e = Amount::parse_canonical(other, &c).unwrap_err();
+            assert!(
+                matches!(e, AmountError::NotCanonical { .. }),
+                "{other}: {e:?}"
+            );
+        }
+        assert!(Amount::parse_canonical("EUR:0.00", &c).is_err());
+        let twice = parse("EUR:EUR:5").unwrap_err();
+        assert_eq!(twice, AmountError::TwoCurrencies("EUR:EUR:5".into()));
+        assert!(
+            twice.to_string().contains("one currency code only"),
+            "{twice}"
+        );
     }
 
     #[test]

@@ -448,6 +448,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0006_numbers_from_indexes.sql"),
     include_str!("../migrations/sqlite/0007_read_markers.sql"),
     include_str!("../migrations/sqlite/0008_sessions.sql"),
+    include_str!("../migrations/sqlite/0009_canonical_ids.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_node.sql"),
@@ -457,6 +458,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0005_api_keys.sql"),
     include_str!("../migrations/postgres/0006_read_markers.sql"),
     include_str!("../migrations/postgres/0007_sessions.sql"),
+    include_str!("../migrations/postgres/0008_canonical_ids.sql"),
 ];
 
 impl Db {

@@ -50,7 +50,7 @@ impl Node {
                 "link an account on this rail first (chit link sandbox <IBAN>)",
             ));
         }
-        let amount = self.parse_amount(amount)?;
+        let amount = self.parse_wire_amount(amount)?;
         if inward && amount.minor() > SANDBOX_TOP_UP_MAX_MINOR {
             return Err(ApiError::bad_request(
                 "limit_exceeded",

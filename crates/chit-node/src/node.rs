@@ -557,14 +557,16 @@ fn check_actor_and_id(actor: &Handle, command: &chit_proto::Command) -> Result<(
     check_command_id(&command.id)
 }
 
-/// Ids are 32 hex digits (128 bits), chosen by the wallet.
-fn check_command_id(id: &str) -> Result<(), ApiError> {
-    if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+/// Ids are 32 lowercase hex digits (128 bits), chosen by the wallet. One written form only:
+/// `ABC…` and `abc…` are the same ledger transfer, so accepting both made two payments of
+/// one hold.
+pub(crate) fn check_command_id(id: &str) -> Result<(), ApiError> {
+    if id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         Ok(())
     } else {
         Err(ApiError::bad_request(
             "bad_id",
-            "ids are 32 hexadecimal digits",
+            "ids are 32 lowercase hexadecimal digits (0-9, a-f)",
         ))
     }
 }

@@ -205,6 +205,13 @@ impl Node {
         Ok(results.pop().expect("one result per transfer"))
     }
 
+    /// An amount from a command: only its one written form ([`Amount::parse_canonical`]).
+    pub(crate) fn parse_wire_amount(&self, text: &str) -> Result<Amount, ApiError> {
+        Amount::parse_canonical(text, &self.currencies)
+            .map_err(|e| ApiError::bad_request("bad_amount", &e.to_string()))
+    }
+
+    /// An amount the node stored (earlier nodes stored what the wallet signed, in any form).
     pub(crate) fn parse_amount(&self, text: &str) -> Result<Amount, ApiError> {
         Amount::parse_positive(text, &self.currencies)
             .map_err(|e| ApiError::bad_request("bad_amount", &e.to_string()))
@@ -298,7 +305,7 @@ impl Node {
             ));
         }
         let recipient_auto_accept = self.require_auto_accept(to)?;
-        let amount = self.parse_amount(amount)?;
+        let amount = self.parse_wire_amount(amount)?;
         let now = self.now_ms();
         if expires_at_ms <= now || expires_at_ms > now + OFFER_TTL_MAX_MS {
             return Err(ApiError::bad_request(
@@ -595,9 +602,12 @@ impl Node {
                 ))
             }
         };
+        crate::node::check_command_id(message)?;
+        // Someone else's payment gets the same answer as none at all: ids are not probed.
         let payment = self
             .db
             .read(|c| store::payment(c, message))?
+            .filter(|p| &p.part.payer == actor || &p.part.payee == actor)
             .ok_or_else(|| ApiError::not_found("unknown_payment", "no such payment"))?;
         let p = &payment.part;
         let is_offer = p.kind == "offer";

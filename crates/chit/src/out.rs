@@ -158,6 +158,7 @@ fn client_code(c: &ClientError) -> String {
         ClientError::Untrusted(_) => "untrusted_node".into(),
         ClientError::NotLoggedIn => "unauthorized".into(),
         ClientError::Seal(_) => "seal_failed".into(),
+        ClientError::Amount(_) => "bad_amount".into(),
     }
 }
 

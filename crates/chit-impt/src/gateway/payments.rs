@@ -76,11 +76,10 @@ impl Session {
             return Err(pay_error("too many requests in one session"));
         }
         let node = self.node();
-        let amount = if p.amount.contains(':') {
-            p.amount.clone()
-        } else {
-            format!("{}:{}", node.currencies.default_currency().code(), p.amount)
-        };
+        // Signed in its one written form (`5` is `EUR:5.00`).
+        let amount = chit_core::Amount::parse_positive(&p.amount, &node.currencies)
+            .map_err(|e| pay_error(&e.to_string()))?
+            .to_string();
         let me = self.me().clone();
         let (payer, payee) = if send { (&me, &peer) } else { (&peer, &me) };
         match p.service.as_str() {

@@ -77,7 +77,7 @@ fn a_key_acts_within_its_scope_until_revoked() {
             &key,
             Action::CashOut {
                 rail: "sandbox".into(),
-                amount: "EUR:1".into(),
+                amount: "EUR:1.00".into(),
             },
         )));
         forbidden(bob_c.manage_key(&by_key(

@@ -320,7 +320,7 @@ fn insufficient_funds_say_what_is_available_and_wrong_decisions_name_the_right_o
                 &alice,
                 Action::CashOut {
                     rail: "sandbox".into(),
-                    amount: "EUR:9".into(),
+                    amount: "EUR:9.00".into(),
                 },
             ))
             .unwrap_err();

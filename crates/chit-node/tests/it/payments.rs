@@ -150,9 +150,10 @@ fn decline_and_cancel_refund_and_only_the_right_people_may_decide() {
                 message: first.id.clone(),
             },
         ] {
+            // To a stranger another's payment is no payment at all: ids cannot be probed.
             assert_eq!(
                 decide(&carol_c, &carol, action).unwrap_err().code(),
-                Some("forbidden")
+                Some("unknown_payment")
             );
         }
         assert_eq!(
@@ -220,30 +221,64 @@ fn bad_offers_are_refused_and_change_nothing() {
         let (mut alice_c, alice) = funded(&node, "alice", "EUR:10.00");
         let _ = node.user("bob");
         let bob = handle("bob");
+        // Signed as given, past the SDK (which writes every amount in its one form first).
         let cases = [
             ("EUR:10.01", in_ms(60_000), "insufficient_funds"),
-            ("EUR:0", in_ms(60_000), "bad_amount"),
+            ("EUR:0.00", in_ms(60_000), "bad_amount"),
             ("-5", in_ms(60_000), "bad_amount"),
             ("EUR:1.001", in_ms(60_000), "bad_amount"),
-            ("USD:1", in_ms(60_000), "bad_amount"),
-            ("EUR:1", 1, "bad_expiry"),
-            ("EUR:1", in_ms(31 * 24 * 3600 * 1000), "bad_expiry"),
+            ("USD:1.00", in_ms(60_000), "bad_amount"),
+            ("EUR:5.0", in_ms(60_000), "bad_amount"),
+            ("EUR:00005.00", in_ms(60_000), "bad_amount"),
+            ("5", in_ms(60_000), "bad_amount"),
+            ("EUR:EUR:5", in_ms(60_000), "bad_amount"),
+            ("EUR:1.00", 1, "bad_expiry"),
+            ("EUR:1.00", in_ms(31 * 24 * 3600 * 1000), "bad_expiry"),
         ];
         for (amount, expires, code) in cases {
-            let err = alice_c
-                .offer(&alice, &bob, amount, expires, b"")
-                .unwrap_err();
+            let mut offer = alice_c
+                .seal_offer(
+                    &alice,
+                    &bob,
+                    "EUR:1",
+                    in_ms(60_000),
+                    b"",
+                    &chit_client::new_id(),
+                )
+                .unwrap();
+            if let Action::Offer {
+                amount: signed,
+                expires_at_ms,
+                ..
+            } = &mut offer.command.action
+            {
+                *signed = amount.to_owned();
+                *expires_at_ms = expires;
+            }
+            offer.signature = offer.command.sign(&alice.identity);
+            let err = alice_c.post_offer(&offer).unwrap_err();
             assert_eq!(err.code(), Some(code), "{engine:?} {amount}");
         }
+        // The SDK refuses what is not an amount before signing anything.
+        for amount in ["EUR:0", "-5", "EUR:1.001", "USD:1", "EUR:EUR:5"] {
+            let err = alice_c
+                .offer(&alice, &bob, amount, in_ms(60_000), b"")
+                .unwrap_err();
+            assert!(matches!(err, ClientError::Amount(_)), "{amount}: {err:?}");
+        }
+        let made = alice_c
+            .offer(&alice, &bob, "5.0", in_ms(60_000), b"")
+            .unwrap();
+        assert_eq!(made.payment.unwrap().amount, "EUR:5.00");
+        decide(&alice_c, &alice, Action::Cancel { message: made.id }).unwrap();
         let own = alice_c.offer(&alice, &handle("alice"), "EUR:1", in_ms(60_000), b"");
         assert!(own.is_err());
         assert_eq!(balance(&alice_c), ("EUR:10.00".into(), "EUR:10.00".into()));
-        assert!(alice_c.mailbox(0, 10).unwrap().is_empty());
         let cash = alice_c.move_money(&Client::sign(
             &alice,
             Action::CashOut {
                 rail: "sandbox".into(),
-                amount: "EUR:11".into(),
+                amount: "EUR:11.00".into(),
             },
         ));
         assert_eq!(cash.unwrap_err().code(), Some("insufficient_funds"));
@@ -251,7 +286,7 @@ fn bad_offers_are_refused_and_change_nothing() {
             &alice,
             Action::TopUp {
                 rail: "paypal".into(),
-                amount: "EUR:1".into(),
+                amount: "EUR:1.00".into(),
             },
         ));
         assert_eq!(rail.unwrap_err().code(), Some("unknown_rail"));
@@ -444,7 +479,7 @@ fn rails_need_a_verified_linked_account() {
             ))
         };
         assert_eq!(
-            top_up("EUR:5").unwrap_err().code(),
+            top_up("EUR:5.00").unwrap_err().code(),
             Some("no_linked_account"),
             "{engine:?}"
         );
@@ -457,7 +492,7 @@ fn rails_need_a_verified_linked_account() {
         ));
         assert_eq!(bad.unwrap_err().code(), Some("account_not_verified"));
         assert_eq!(
-            top_up("EUR:5").unwrap_err().code(),
+            top_up("EUR:5.00").unwrap_err().code(),
             Some("no_linked_account"),
             "a refused account is not stored"
         );
@@ -474,7 +509,7 @@ fn rails_need_a_verified_linked_account() {
             (linked.rail.as_str(), linked.reference.as_str()),
             ("sandbox", "…5432")
         );
-        assert_eq!(top_up("EUR:5").unwrap().balances[0].balance, "EUR:5.00");
+        assert_eq!(top_up("EUR:5.00").unwrap().balances[0].balance, "EUR:5.00");
         assert_eq!(
             top_up("EUR:10000.01").unwrap_err().code(),
             Some("limit_exceeded")
@@ -538,5 +573,56 @@ fn an_accept_the_node_never_recorded_is_repaired_from_the_ledger() {
             .unwrap();
         assert_eq!(balance(&alice_c), ("EUR:6.00".into(), "EUR:6.00".into()));
         assert_audit_clean(&node);
+    }
+}
+
+/// One written form per id: capitals are refused at the door (they name the same ledger
+/// transfer as the lowercase id), and the database holds one payment per transfer whatever a
+/// repair path might try.
+#[test]
+fn ids_have_one_written_form_and_one_payment_per_transfer() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut alice_c, alice) = funded(&node, "alice", "EUR:10.00");
+        let (bob_c, bob) = node.user("bob");
+        let id = chit_client::new_id();
+        let offer = alice_c
+            .seal_offer(
+                &alice,
+                &handle("bob"),
+                "EUR:1",
+                in_ms(60_000),
+                b"",
+                &id.to_uppercase(),
+            )
+            .unwrap();
+        let refused = alice_c.post_offer(&offer).unwrap_err();
+        assert_eq!(refused.code(), Some("bad_id"), "{engine:?}: {refused:?}");
+        let offer = alice_c
+            .seal_offer(&alice, &handle("bob"), "EUR:1", in_ms(60_000), b"", &id)
+            .unwrap();
+        let made = alice_c.post_offer(&offer).unwrap();
+        let accept = decide(
+            &bob_c,
+            &bob,
+            Action::Accept {
+                message: made.id.to_uppercase(),
+            },
+        );
+        assert_eq!(accept.unwrap_err().code(), Some("bad_id"), "{engine:?}");
+        assert_eq!(balance(&alice_c), ("EUR:10.00".into(), "EUR:9.00".into()));
+        let copy = node.node.db.write(|c| {
+            c.execute(
+                "INSERT INTO payments (id, kind, conversation_id, payer, payee, amount, state, \
+                 expires_at_ms, body_digest, created_at_ms) \
+                 SELECT upper(id), kind, conversation_id, payer, payee, amount, state, \
+                 expires_at_ms, body_digest, created_at_ms FROM payments WHERE id = $1",
+                &[made.id.as_str().into()],
+            )
+        });
+        assert!(
+            copy.is_err(),
+            "{engine:?}: a second payment of one transfer was stored"
+        );
     }
 }

@@ -54,7 +54,7 @@ fn the_statement_has_every_money_movement_and_adds_up_to_the_balance() {
                 &alice,
                 Action::CashOut {
                     rail: "sandbox".into(),
-                    amount: "EUR:30".into(),
+                    amount: "EUR:30.00".into(),
                 },
             ))
             .unwrap();

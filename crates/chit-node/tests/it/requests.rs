@@ -103,15 +103,16 @@ fn reject_cancel_expiry_and_wrong_actors() {
             .request(&shop, &handle("alice"), "EUR:3", in_ms(1_000), b"")
             .unwrap();
         // Only the payer pays or rejects; only the payee cancels; accept is for offers.
+        let stranger = decide(
+            &carol_c,
+            &carol,
+            Action::Pay {
+                message: r1.id.clone(),
+                at_ms: None,
+            },
+        );
+        assert_eq!(stranger.unwrap_err().code(), Some("unknown_payment"));
         let forbidden = [
-            (
-                &carol_c,
-                &carol,
-                Action::Pay {
-                    message: r1.id.clone(),
-                    at_ms: None,
-                },
-            ),
             (
                 &shop_c,
                 &shop,
@@ -323,7 +324,7 @@ fn pay_later_runs_at_its_time_or_says_why_not() {
                 &alice,
                 Action::TopUp {
                     rail: "sandbox".into(),
-                    amount: "EUR:5".into(),
+                    amount: "EUR:5.00".into(),
                 },
             ))
             .unwrap();

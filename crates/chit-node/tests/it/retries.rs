@@ -128,7 +128,7 @@ fn each_kind_of_signed_command_retried_gets_its_first_answer() {
             &alice,
             Action::TopUp {
                 rail: "sandbox".into(),
-                amount: "EUR:1".into(),
+                amount: "EUR:1.00".into(),
             },
         );
         let once = alice_c.move_money(&top_up).unwrap();
@@ -137,7 +137,7 @@ fn each_kind_of_signed_command_retried_gets_its_first_answer() {
             &alice,
             Action::CashOut {
                 rail: "sandbox".into(),
-                amount: "EUR:1".into(),
+                amount: "EUR:1.00".into(),
             },
         );
         let once = alice_c.move_money(&cash_out).unwrap();

@@ -64,17 +64,12 @@ pub fn link(wallet: &mut Wallet, rail: &str, reference: &str, out: Out) -> Resul
 
 pub fn move_money(wallet: &mut Wallet, amount: &str, inward: bool, out: Out) -> Result<()> {
     check_amount(amount)?;
+    let amount = wallet.client.canonical_amount(amount)?;
     let rail = "sandbox".to_owned();
     let action = if inward {
-        Action::TopUp {
-            rail,
-            amount: amount.into(),
-        }
+        Action::TopUp { rail, amount }
     } else {
-        Action::CashOut {
-            rail,
-            amount: amount.into(),
-        }
+        Action::CashOut { rail, amount }
     };
     let signed = Client::sign(&wallet.identity, action);
     let balances = wallet.with_session(|w| w.client.move_money(&signed))?;
