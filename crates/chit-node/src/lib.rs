@@ -45,7 +45,15 @@ pub fn open_storage(
     let config = chit_ledger::LedgerConfig::default();
     Ok(match at {
         StorageAt::Directory(dir) => (
-            db::Db::sqlite(&dir.join("node.db"))?,
+            {
+                keep_private(dir).map_err(|e| {
+                    chit_ledger::StoreError::Backend(format!(
+                        "data directory {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+                db::Db::sqlite(&dir.join("node.db"))?
+            },
             chit_ledger_sqlite::start(&dir.join("ledger.db"), clock, config)?,
         ),
         StorageAt::Postgres(url) => (
@@ -53,6 +61,45 @@ pub fn open_storage(
             chit_ledger_postgres::start(url, clock, config)?,
         ),
     })
+}
+
+/// The files of a node's data directory: its key, and the two SQLite databases with their
+/// write-ahead logs.
+const DATA_FILES: [&str; 7] = [
+    "node.key",
+    "node.db",
+    "node.db-wal",
+    "node.db-shm",
+    "ledger.db",
+    "ledger.db-wal",
+    "ledger.db-shm",
+];
+
+/// Makes `dir` readable by its owner only (0700) and its database files too (0600): they hold
+/// every balance and every session. The databases are created 0600 before SQLite opens them
+/// (SQLite gives its `-wal` and `-shm` files the database's mode); files an older node made
+/// 0644 are tightened.
+pub fn keep_private(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        for db in ["node.db", "ledger.db"] {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(dir.join(db))?;
+        }
+        for file in DATA_FILES {
+            let path = dir.join(file);
+            if path.exists() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Starts the node's background work, every second: expire payments whose time is up, make

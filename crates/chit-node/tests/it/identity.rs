@@ -161,3 +161,34 @@ fn an_expired_session_gets_the_generic_answer_and_a_wallet_logs_in_again() {
         assert!(wallet.sync().unwrap().is_empty());
     }
 }
+
+/// Balances and sessions are nobody else's business: the data directory is 0700, its
+/// databases (and their write-ahead logs) 0600, also when an older node left them 0644.
+#[cfg(unix)]
+#[test]
+fn the_data_directory_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let node = TestNode::start(chit_ledger_tests::Engine::Sqlite);
+    let (mut client, me) = node.user("alice");
+    client.say(&me, &me.handle, b"hi").ok();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = node.data_dir();
+    assert_eq!(mode(dir), 0o700);
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains(".db") {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 4, "node.db, ledger.db and their logs");
+
+    let old = tempfile::tempdir().unwrap();
+    let loose = old.path().join("node.db");
+    std::fs::write(&loose, b"").unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(old.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    chit_node::keep_private(old.path()).unwrap();
+    assert_eq!((mode(old.path()), mode(&loose)), (0o700, 0o600));
+}
