@@ -2,6 +2,7 @@
 //! and payments as messages on top of the ledger. `chit serve` wires it up.
 
 pub mod admission;
+pub mod audit;
 pub mod cache;
 pub mod challenges;
 pub mod conversations;

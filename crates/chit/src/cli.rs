@@ -222,10 +222,38 @@ pub enum Command {
         #[command(subcommand)]
         op: KeyCmd,
     },
+    /// The operator's tools, run on the node's machine against its data
+    Admin {
+        #[command(subcommand)]
+        op: AdminCmd,
+    },
     /// Run a benchmark and print its figures with the machine it ran on
     Bench {
         #[command(subcommand)]
         bench: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AdminCmd {
+    /// Check a node's whole store: every stored signature, every balance recomputed from the
+    /// transfer history, the ledger's invariants, and each payment's state against the ledger.
+    /// Read-only (safe while the node runs); exits 1 if anything is wrong
+    #[command(
+        after_help = "Examples:\n  chit admin audit\n  chit admin audit --data-dir /var/lib/chit --json\n  chit admin audit --data-dir /var/lib/chit --database postgres://postgres@127.0.0.1/chit"
+    )]
+    Audit {
+        /// The node's data directory (its key, and its SQLite files unless --database is given)
+        #[arg(
+            long,
+            env = "CHIT_DATA_DIR",
+            default_value = "./chit-data",
+            value_name = "DIR"
+        )]
+        data_dir: PathBuf,
+        /// The node's PostgreSQL database, when it keeps its state there
+        #[arg(long, env = "CHIT_DATABASE", value_name = "postgres://…")]
+        database: Option<String>,
     },
 }
 
@@ -458,8 +486,13 @@ pub fn command() -> clap::Command {
                     .action(ArgAction::SetTrue),
             )
     };
+    let hide_node_and_wallet = |c: clap::Command| {
+        c.arg(Arg::new("node").long("node").hide(true).global(false))
+            .arg(Arg::new("wallet").long("wallet").hide(true).global(false))
+    };
     Cli::command()
         .mut_subcommand("serve", hide_wallet_flags)
+        .mut_subcommand("admin", |a| a.mut_subcommand("audit", hide_node_and_wallet))
         .mut_subcommand("bench", |b| {
             b.mut_subcommand("node", hide_wallet_flags)
                 .mut_subcommand("ledger", hide_wallet_flags)

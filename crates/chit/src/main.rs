@@ -3,13 +3,14 @@
 use anyhow::{bail, Result};
 use clap::FromArgMatches;
 
+mod admin;
 mod bench;
 mod cli;
 mod cmd;
 mod out;
 mod serve;
 
-use cli::{Bench, Cli, Command, IdsArg, KeyCmd, TemplateCmd, TokenCmd};
+use cli::{AdminCmd, Bench, Cli, Command, IdsArg, KeyCmd, TemplateCmd, TokenCmd};
 use cmd::pay::Decision;
 use out::Out;
 
@@ -137,6 +138,9 @@ fn run(cli: Cli, out: Out) -> Result<()> {
             KeyCmd::Import { file } => cmd::keys::import(&dir()?, file, out),
         },
         Command::Serve(args) => serve::serve(args.clone()),
+        Command::Admin {
+            op: AdminCmd::Audit { data_dir, database },
+        } => admin::audit(data_dir, database.as_deref(), out),
         Command::Bench { bench } => run_bench(bench),
     }
 }

@@ -337,7 +337,36 @@ fn the_walkthrough_runs_through_the_cli() {
         );
         // Times are ISO 8601 with their offset.
         assert!(rows.iter().all(|r| r[..25].ends_with("+00:00")), "{csv}");
+
+        // The operator's audit, while the node runs: every signature, balance and payment.
+        let node_dir = dir.path().join("node");
+        let mut audit = Command::new(CHIT);
+        audit
+            .args(["admin", "audit", "--json", "--data-dir"])
+            .arg(&node_dir);
+        if let Some(url) = database {
+            audit.args(["--database", url]);
+        }
+        let out = audit.output().unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(out.status.success(), "{engine:?}: {report}");
+        assert_eq!(report["clean"], true, "{report}");
+        assert!(report["payments"].as_u64().unwrap() >= 4, "{report}");
+        assert!(
+            report["signatures_checked"].as_u64().unwrap() >= 8,
+            "{report}"
+        );
         node.stop();
+        let nowhere = Command::new(CHIT)
+            .args(["admin", "audit", "--data-dir"])
+            .arg(dir.path().join("none"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&nowhere.stderr);
+        assert!(
+            !nowhere.status.success() && err.contains("no node.key"),
+            "{err}"
+        );
     }
 }
 
