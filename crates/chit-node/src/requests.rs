@@ -147,7 +147,38 @@ impl Node {
                 }
             }
         }
+        if self.db.read(|c| store::paying_command(c, id))?.as_deref()
+            == Some(&serde_json::to_string(signed).expect("serialisable"))
+        {
+            return self.resume_paying(payment, signed);
+        }
         Err(self.closed_error(id)?)
+    }
+
+    /// The pay that claimed this request, sent again: its answer was lost (a crash, a cut
+    /// connection) before the payment was recorded. Finishing it is safe however often it
+    /// happens, and alongside the first attempt if that still runs: the money moves under the
+    /// id derived from the request (at most once) and the update's id is derived too. Once the
+    /// money has moved the request is paid whatever state it was left in, so the record is
+    /// made from any open state. A refusal leaves the claim to the first attempt or to
+    /// [`Node::recover_paying`].
+    fn resume_paying(
+        &self,
+        payment: &store::Payment,
+        signed: &SignedCommand,
+    ) -> Result<Envelope, ApiError> {
+        let id = &payment.part.payment;
+        match self.move_request_money(payment)? {
+            Ok(()) => {
+                let pay = derived_id(id, "pay").to_string();
+                let open = vec!["paying", "pending", "scheduled"];
+                let transition = Transition::settled(Outcome::Paid, open, vec![pay]);
+                let update = derived_id(id, "paid").to_string();
+                let actor = &signed.command.actor;
+                self.record_outcome(payment, &transition, &update, actor, Some(signed))
+            }
+            Err(e) => Err(self.refused_transfer(e, &payment.part.payer, &payment.part.amount)),
+        }
     }
 
     /// The error for acting on a request that is no longer open. One being paid right now

@@ -607,6 +607,17 @@ pub fn start_paying(
     Ok(n == 1)
 }
 
+/// The signed command (JSON) that claimed a payment now being paid, if it is.
+pub fn paying_command(c: &mut dyn Conn, id: &str) -> Result<Option<String>, StoreError> {
+    c.query_opt(
+        "SELECT pay_command FROM payments WHERE id = $1 AND state = 'paying'",
+        &[id.into()],
+    )?
+    .map(|r| r.opt_text(0))
+    .transpose()
+    .map(Option::flatten)
+}
+
 /// Payments left in `paying` since before `before_ms` (a crash mid-payment).
 pub fn stale_paying(
     c: &mut dyn Conn,

@@ -133,7 +133,10 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         None => None,
     };
     let connections = args.connections;
+    // Logs go to stderr; stdout carries only the announcements (addresses, fingerprint) that
+    // scripts read.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CHIT_LOG")
                 .unwrap_or_else(|_| "info".into()),

@@ -252,3 +252,60 @@ fn another_command_on_a_request_being_paid_hears_in_progress_not_paid() {
     alice_c.decide(&reject).unwrap();
     assert_eq!(balance(&alice_c).0, "EUR:10.00");
 }
+
+/// A crash between claiming a request and recording its payment: the pay sent again finishes
+/// it at once (the money moves at most once), instead of hearing "in progress" until the
+/// recovery worker's turn.
+#[test]
+fn the_pay_that_claimed_a_request_sent_again_after_a_crash_finishes_it() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (alice_c, alice) = funded(&node, "alice", "EUR:10.00");
+        let (mut shop_c, shop) = node.user("shop");
+        let invoice = shop_c
+            .request(&shop, &handle("alice"), "EUR:4", in_ms(60_000), b"")
+            .unwrap();
+        let pay = Client::sign(
+            &alice,
+            Action::Pay {
+                message: invoice.id.clone(),
+                at_ms: None,
+            },
+        );
+        // What the claim wrote before the crash: the request is `paying`, by this command.
+        let json = serde_json::to_string(&pay).unwrap();
+        let id = invoice.id.clone();
+        node.node
+            .db
+            .write(|c| {
+                c.execute(
+                    "UPDATE payments SET state = 'paying', pay_command = $1, paying_since_ms = $2 \
+                     WHERE id = $3",
+                    &[
+                        json.as_str().into(),
+                        chit_node::db::Value::Int(in_ms(0) as i64),
+                        id.as_str().into(),
+                    ],
+                )
+            })
+            .unwrap();
+        // Another command waits its turn; the claimant's own retry finishes the payment.
+        let other = Client::sign(
+            &alice,
+            Action::Pay {
+                message: invoice.id.clone(),
+                at_ms: None,
+            },
+        );
+        assert_eq!(
+            alice_c.decide(&other).unwrap_err().code(),
+            Some("in_progress")
+        );
+        let paid = alice_c.decide(&pay).unwrap();
+        assert!(paid.receipt.is_some(), "{engine:?}");
+        assert_eq!(alice_c.decide(&pay).unwrap(), paid, "{engine:?}");
+        assert_eq!(balance(&alice_c).0, "EUR:6.00", "{engine:?}");
+        assert_eq!(balance(&shop_c).0, "EUR:4.00", "{engine:?}");
+        assert_audit_clean(&node);
+    }
+}

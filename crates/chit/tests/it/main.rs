@@ -1,6 +1,7 @@
 //! End-to-end: the real `chit` binary, as a node (`chit serve` on port 0) and as two wallets,
 //! through the README's walkthrough, on every engine.
 
+mod crash;
 mod newcomer;
 
 use std::process::{Child, Command, Stdio};
@@ -49,7 +50,14 @@ impl Serve {
                 text.push(byte[0]);
             }
             let text = String::from_utf8(text).unwrap();
-            text.strip_prefix(prefix).expect(&text).to_owned()
+            match text.strip_prefix(prefix) {
+                Some(rest) => rest.to_owned(),
+                None => {
+                    // Not left running behind a failed test.
+                    let _ = child.kill();
+                    panic!("chit serve said {text:?}, not {prefix:?}…")
+                }
+            }
         };
         let url = line("chit node listening on ");
         // "ADDR" or "ADDR (TLS)".
@@ -60,6 +68,12 @@ impl Serve {
 }
 
 impl Serve {
+    /// SIGKILL: no shutdown; whatever was in flight is cut off.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then the node must finish in-flight work and exit cleanly.
     fn stop(mut self) {
         let pid = self.child.id().to_string();
