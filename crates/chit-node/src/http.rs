@@ -137,6 +137,29 @@ impl FromRequestParts<AppState> for Authed {
     }
 }
 
+/// A WebSocket upgrade; anything else on a WebSocket route is a JSON error like every other.
+pub struct Upgrade(pub WebSocketUpgrade);
+
+impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        WebSocketUpgrade::from_request_parts(parts, state)
+            .await
+            .map(Self)
+            .map_err(|e| {
+                ApiError::new(
+                    e.status(),
+                    "websocket_required",
+                    &format!(
+                        "this is a WebSocket: connect with Upgrade: websocket ({})",
+                        e.body_text()
+                    ),
+                )
+            })
+    }
+}
+
 /// Where the request came from, for budgets per address ([`crate::throttle`]). A router
 /// served without [`crate::serving`] (no peer known) counts everyone as one address.
 pub struct Peer(pub Source);
@@ -377,7 +400,7 @@ async fn mailbox(
 async fn events(
     State(node): State<AppState>,
     Authed(handle): Authed,
-    upgrade: WebSocketUpgrade,
+    Upgrade(upgrade): Upgrade,
 ) -> Response {
     // Subscribe before the upgrade completes, so nothing posted meanwhile is missed.
     let receiver = node.hub.subscribe(&handle);
@@ -437,7 +460,7 @@ pub const CALLS_IN_FLIGHT_MAX: usize = 256;
 async fn calls(
     State(node): State<AppState>,
     AuthedToken(_, token): AuthedToken,
-    upgrade: WebSocketUpgrade,
+    Upgrade(upgrade): Upgrade,
 ) -> Response {
     upgrade
         .max_message_size(BODY_BYTES_MAX)

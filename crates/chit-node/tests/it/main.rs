@@ -12,6 +12,7 @@ mod payments;
 mod reading;
 mod requests;
 mod retries;
+mod schema;
 mod throttle;
 
 use std::sync::Arc;
