@@ -433,7 +433,7 @@ pub fn run(
                 &payer,
                 Action::TopUp {
                     rail: "sandbox".into(),
-                    amount: "EUR:10000".into(),
+                    amount: "EUR:10000.00".into(),
                 },
             ))
             .map_err(|e| e.to_string())?;
