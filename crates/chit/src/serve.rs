@@ -139,7 +139,9 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CHIT_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                // The PostgreSQL driver reports every server NOTICE at INFO ("… already exists,
+                // skipping" on each start): only its warnings are worth an operator's eye.
+                .unwrap_or_else(|_| "info,postgres=warn,tokio_postgres=warn".into()),
         )
         .init();
     std::fs::create_dir_all(&args.data_dir)
