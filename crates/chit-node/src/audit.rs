@@ -45,8 +45,9 @@ pub fn audit(db: &Db, ledger: &Ledger, node_key: &IdentityKey) -> Result<NodeAud
         ..NodeAudit::default()
     };
     check_users(db, node_key, &mut report)?;
-    check_api_keys(db, &mut report)?;
-    check_messages(db, node_key, &mut report)?;
+    let mut keys = Keys::default();
+    check_api_keys(db, &mut keys, &mut report)?;
+    check_messages(db, node_key, &mut keys, &mut report)?;
     check_payments(db, ledger, &mut report)?;
     Ok(report)
 }
@@ -58,9 +59,14 @@ fn ledger_failure(e: chit_ledger::LedgerError) -> StoreError {
     }
 }
 
-/// Every value of `column` of `table`, in order, a page at a time.
-fn keys(db: &Db, table: &str, column: &str) -> Result<Vec<Value>, StoreError> {
-    let mut all = Vec::new();
+/// Calls `f` with every value of `column` of `table`, in order, reading a page at a time (a
+/// node's tables need not fit in memory).
+fn for_each_key(
+    db: &Db,
+    table: &str,
+    column: &str,
+    mut f: impl FnMut(Value) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let mut after: Option<Value> = None;
     loop {
         let rows = db.read(|c| match &after {
@@ -76,12 +82,28 @@ fn keys(db: &Db, table: &str, column: &str) -> Result<Vec<Value>, StoreError> {
             ),
         })?;
         let done = rows.len() < PAGE;
-        let page: Vec<Value> = rows.into_iter().map(|r| r.0[0].clone()).collect();
-        after = page.last().cloned();
-        all.extend(page);
-        if done {
-            return Ok(all);
+        after = rows.last().map(|r| r.0[0].clone());
+        for row in rows {
+            f(row.0.into_iter().next().expect("one column"))?;
         }
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// Identity keys by handle, read once each: every message names its actor.
+#[derive(Default)]
+struct Keys(std::collections::HashMap<Handle, Option<IdentityKey>>);
+
+impl Keys {
+    fn of(&mut self, db: &Db, handle: &Handle) -> Result<Option<IdentityKey>, StoreError> {
+        if let Some(key) = self.0.get(handle) {
+            return Ok(*key);
+        }
+        let key = db.read(|c| store::user(c, handle))?.map(|u| u.identity_key);
+        self.0.insert(handle.clone(), key);
+        Ok(key)
     }
 }
 
@@ -93,15 +115,15 @@ fn text(v: &Value) -> String {
 }
 
 fn check_users(db: &Db, node_key: &IdentityKey, r: &mut NodeAudit) -> Result<(), StoreError> {
-    for handle in keys(db, "users", "handle")? {
+    for_each_key(db, "users", "handle", |handle| {
         let Ok(handle) = Handle::new(&text(&handle)) else {
             r.violations
                 .push(format!("user {}: not a handle", text(&handle)));
-            continue;
+            return Ok(());
         };
         r.users += 1;
         let Some(user) = db.read(|c| store::user(c, &handle))? else {
-            continue;
+            return Ok(());
         };
         let cert = &user.certificate;
         if cert.verify(node_key).is_err() {
@@ -117,12 +139,12 @@ fn check_users(db: &Db, node_key: &IdentityKey, r: &mut NodeAudit) -> Result<(),
                 "user {handle}: certificate names other keys than the account"
             ));
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
-fn check_api_keys(db: &Db, r: &mut NodeAudit) -> Result<(), StoreError> {
-    for key in keys(db, "api_keys", "key")? {
+fn check_api_keys(db: &Db, keys: &mut Keys, r: &mut NodeAudit) -> Result<(), StoreError> {
+    for_each_key(db, "api_keys", "key", |key| {
         r.api_keys += 1;
         let row = db.read(|c| {
             c.query_opt(
@@ -130,7 +152,9 @@ fn check_api_keys(db: &Db, r: &mut NodeAudit) -> Result<(), StoreError> {
                 std::slice::from_ref(&key),
             )
         })?;
-        let Some(row) = row else { continue };
+        let Some(row) = row else {
+            return Ok(());
+        };
         let handle = row.text(0)?;
         let granted = serde_json::from_str::<chit_proto::Command>(&row.text(1)?)
             .ok()
@@ -142,7 +166,7 @@ fn check_api_keys(db: &Db, r: &mut NodeAudit) -> Result<(), StoreError> {
         let verified = match (granted, Handle::new(&handle)) {
             (Some((command, signature)), Ok(h)) => {
                 r.signatures += 1;
-                identity_key(db, &h)?.is_some_and(|k| {
+                keys.of(db, &h)?.is_some_and(|k| {
                     command.actor == h && k.verify(&command.signing_bytes(), &signature).is_ok()
                 })
             }
@@ -153,22 +177,23 @@ fn check_api_keys(db: &Db, r: &mut NodeAudit) -> Result<(), StoreError> {
                 "API key of @{handle}: its grant is not signed by @{handle}"
             ));
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
-fn identity_key(db: &Db, handle: &Handle) -> Result<Option<IdentityKey>, StoreError> {
-    Ok(db.read(|c| store::user(c, handle))?.map(|u| u.identity_key))
-}
-
-fn check_messages(db: &Db, node_key: &IdentityKey, r: &mut NodeAudit) -> Result<(), StoreError> {
-    for id in keys(db, "messages", "id")? {
+fn check_messages(
+    db: &Db,
+    node_key: &IdentityKey,
+    keys: &mut Keys,
+    r: &mut NodeAudit,
+) -> Result<(), StoreError> {
+    for_each_key(db, "messages", "id", |id| {
         let id = text(&id);
         let Some(message) = db.read(|c| store::message(c, &id))? else {
-            continue;
+            return Ok(());
         };
         r.messages += 1;
-        if let Some(finding) = check_command(db, &message, r)? {
+        if let Some(finding) = check_command(db, keys, &message, r)? {
             r.violations.push(format!("message {id}: {finding}"));
         }
         if let Some(receipt) = &message.receipt {
@@ -179,13 +204,14 @@ fn check_messages(db: &Db, node_key: &IdentityKey, r: &mut NodeAudit) -> Result<
                 ));
             }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Whether a message's command is signed by its actor (or by a key the actor granted).
 fn check_command(
     db: &Db,
+    keys: &mut Keys,
     message: &Envelope,
     r: &mut NodeAudit,
 ) -> Result<Option<&'static str>, StoreError> {
@@ -201,7 +227,7 @@ fn check_command(
             }
             *key
         }
-        None => match identity_key(db, &command.actor)? {
+        None => match keys.of(db, &command.actor)? {
             Some(key) => key,
             None => return Ok(Some("its actor has no account")),
         },
@@ -213,16 +239,16 @@ fn check_command(
 }
 
 fn check_payments(db: &Db, ledger: &Ledger, r: &mut NodeAudit) -> Result<(), StoreError> {
-    for id in keys(db, "payments", "id")? {
+    for_each_key(db, "payments", "id", |id| {
         let id = text(&id);
         let Some(payment) = db.read(|c| store::payment(c, &id))? else {
-            continue;
+            return Ok(());
         };
         r.payments += 1;
         let part = &payment.part;
         let Ok(hold) = transfer_id(&id) else {
             r.violations.push(format!("payment {id}: not an id"));
-            continue;
+            return Ok(());
         };
         let exists = |t| -> Result<bool, StoreError> {
             Ok(ledger.transfer(t).map_err(ledger_failure)?.is_some())
@@ -240,8 +266,8 @@ fn check_payments(db: &Db, ledger: &Ledger, r: &mut NodeAudit) -> Result<(), Sto
             Some(Finding::Repair(what)) => r.repairs_pending.push(format!("payment {id}: {what}")),
             None => {}
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 enum Finding {

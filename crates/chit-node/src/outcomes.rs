@@ -62,6 +62,23 @@ impl Node {
         )
     }
 
+    /// The update, among `updates`, that answered this very `command`: what the command sent
+    /// again is answered (the state may have moved on since, the first answer stands).
+    pub(crate) fn first_answer(
+        &self,
+        updates: &[&str],
+        command: &chit_proto::Command,
+    ) -> Result<Option<Envelope>, ApiError> {
+        for update in updates {
+            if let Some(first) = self.db.read(|c| store::message(c, update))? {
+                if first.command.as_ref() == Some(command) {
+                    return Ok(Some(first));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Writes the payment's new state and posts the update (with its receipt) to both sides.
     /// The update's id makes it idempotent.
     pub(crate) fn record_outcome(

@@ -64,10 +64,8 @@ impl Node {
     /// A refund of a payment already refunded: the same command gets its first answer, any
     /// other is told it was refunded.
     fn refund_retry(&self, update: &str, signed: &SignedCommand) -> Result<Envelope, ApiError> {
-        match self.db.read(|c| store::message(c, update))? {
-            Some(first) if first.command.as_ref() == Some(&signed.command) => Ok(first),
-            _ => Err(already_refunded()),
-        }
+        self.first_answer(&[update], &signed.command)?
+            .ok_or_else(already_refunded)
     }
 }
 

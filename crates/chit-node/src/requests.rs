@@ -140,16 +140,13 @@ impl Node {
     ) -> Result<Envelope, ApiError> {
         let id = &payment.part.payment;
         let paid = derived_id(id, "paid").to_string();
-        for update in [signed.command.id.as_str(), paid.as_str()] {
-            if let Some(first) = self.db.read(|c| store::message(c, update))? {
-                if first.command.as_ref() == Some(&signed.command) {
-                    return Ok(first);
-                }
-            }
+        let updates = [signed.command.id.as_str(), paid.as_str()];
+        if let Some(first) = self.first_answer(&updates, &signed.command)? {
+            return Ok(first);
         }
-        if self.db.read(|c| store::paying_command(c, id))?.as_deref()
-            == Some(&serde_json::to_string(signed).expect("serialisable"))
-        {
+        let claimant = self.db.read(|c| store::paying_command(c, id))?;
+        let claimant = claimant.and_then(|json| serde_json::from_str::<SignedCommand>(&json).ok());
+        if claimant.as_ref() == Some(signed) {
             return self.resume_paying(payment, signed);
         }
         Err(self.closed_error(id)?)

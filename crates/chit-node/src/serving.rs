@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::admission::{Admission, Connection, Limits, Refused, Ticket};
+use crate::admission::{Admission, Connection, Limits, Ticket};
 use crate::error::ApiError;
 
 /// Serves `router` on `listener` until `shutdown` resolves; in-flight requests finish first.
@@ -52,7 +52,7 @@ pub async fn serve_router(
         };
         counted(&admission);
         match admitted {
-            Ok(ticket) => {
+            Some(ticket) => {
                 let (router, stopping, admission, counted) = (
                     router.clone(),
                     stopping.clone(),
@@ -64,8 +64,7 @@ pub async fn serve_router(
                     counted(&admission);
                 });
             }
-            Err(Refused::AddressFull) => refuse(stream, limits),
-            Err(Refused::Full) => unreachable!("admit waits while every place is a user's"),
+            None => refuse(stream, limits),
         }
     }
     drop(stopping);
