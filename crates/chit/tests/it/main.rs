@@ -3,6 +3,7 @@
 
 mod crash;
 mod newcomer;
+mod upgrade;
 
 use std::process::{Child, Command, Stdio};
 
