@@ -74,7 +74,7 @@ fn start_node(scratch: &Scratch) -> Result<Running, String> {
     )
     .map_err(|e| e.message)?;
     // Every benchmark client is 127.0.0.1: one address registering and logging in hundreds.
-    node.throttles
+    node.throttles()
         .set(chit_node::throttle::Budgets::unlimited());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (ready, address) = std::sync::mpsc::channel();
@@ -259,7 +259,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 pub fn signature_checks_per_second() -> (f64, f64) {
     let key = IdentitySecret::generate();
     let verifier = key.public().verifier().expect("own key");
-    let batch = chit_node::signatures::SIGNATURE_BATCH_MAX;
+    let batch = chit_node::auth::signatures::SIGNATURE_BATCH_MAX;
     let signed: Vec<(Vec<u8>, Signature)> = (0..batch)
         .map(|i| {
             let message = vec![i as u8; 200];

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chit_node::keys::TokenSession;
-use chit_node::node::blocking;
+use chit_node::auth::keys::TokenSession;
+use chit_node::exec::blocking;
 use chit_node::{ApiError, Node};
 use chit_proto::api::{digest_text, seal_direct, Delivery, PostRequest, SignedCommand};
 use chit_proto::{Action, Command, EncryptionKey, Handle};
@@ -422,7 +422,7 @@ impl Session {
         let own = random_token();
         self.peers.insert(own.clone(), user.handle.clone());
         self.tokens.insert(user.handle.clone(), own.clone());
-        self.events = Some(self.shared.node.hub.subscribe(&user.handle));
+        self.events = Some(self.shared.node.hub().subscribe(&user.handle));
         self.shared
             .sessions
             .lock()

@@ -13,7 +13,7 @@ pub fn audit(data_dir: &std::path::Path, database: Option<&str>, out: Out) -> Re
             data_dir.display()
         );
     }
-    let key = chit_node::node::load_or_create_node_key(data_dir).context("node key")?;
+    let key = chit_node::storage::load_or_create_node_key(data_dir).context("node key")?;
     let at = match database {
         Some(url) => chit_node::StorageAt::Postgres(url),
         None => chit_node::StorageAt::Directory(data_dir),

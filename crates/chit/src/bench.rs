@@ -51,7 +51,7 @@ pub fn node(target: &BenchTarget, options: chit_bench::node::NodeOptions) -> Res
     say!(
         "for scale: one core checks {single:.0} Ed25519 signatures/s one by one, {batched:.0}/s in batches \
          of {} (every signed command needs one)\n",
-        chit_node::signatures::SIGNATURE_BATCH_MAX
+        chit_node::auth::signatures::SIGNATURE_BATCH_MAX
     );
     for target in targets {
         chit_bench::node::run(&target, options, &mut |f| {

@@ -147,7 +147,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("create data directory {}", args.data_dir.display()))?;
     let _lock = lock_data_dir(&args.data_dir)?;
-    let key = chit_node::node::load_or_create_node_key(&args.data_dir).context("node key")?;
+    let key = chit_node::storage::load_or_create_node_key(&args.data_dir).context("node key")?;
     let at = match &args.database {
         Some(url) => chit_node::StorageAt::Postgres(url),
         None => chit_node::StorageAt::Directory(&args.data_dir),
@@ -197,7 +197,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         if let Some(listener) = &metrics {
             println!("metrics on http://{}/metrics", listener.local_addr()?);
         }
-        println!("node key fingerprint {}", node.key.public().fingerprint());
+        println!("node key fingerprint {}", node.key().public().fingerprint());
         let workers = chit_node::spawn_workers(node.clone());
         // One signal stops both front doors.
         let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -4,7 +4,7 @@
 //! while they were away is asked again at login.
 
 use chit_core::{Amount, Currencies};
-use chit_node::node::blocking;
+use chit_node::exec::blocking;
 use chit_node::{store, ApiError};
 use chit_proto::api::PaymentPart;
 use chit_proto::{Action, Handle};
@@ -77,7 +77,7 @@ impl Session {
         }
         let node = self.node();
         // Signed in its one written form (`5` is `EUR:5.00`).
-        let amount = chit_core::Amount::parse_positive(&p.amount, &node.currencies)
+        let amount = chit_core::Amount::parse_positive(&p.amount, node.currencies())
             .map_err(|e| pay_error(&e.to_string()))?
             .to_string();
         let me = self.me().clone();
@@ -107,7 +107,7 @@ impl Session {
             // or a lost answer) gets the original outcome, never a second payment.
             let same = earlier.part.kind == if send { "offer" } else { "request" }
                 && (&earlier.part.payer, &earlier.part.payee) == (payer, payee)
-                && same_amount(&earlier.part.amount, &amount, &node.currencies);
+                && same_amount(&earlier.part.amount, &amount, node.currencies());
             if !same {
                 return Err(pay_error(
                     "this request id was used for a different payment",

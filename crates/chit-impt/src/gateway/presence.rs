@@ -27,7 +27,7 @@ impl Session {
                 .insert(peer, Instant::now() + self.shared.config.peer_timeout);
             return Ok(Vec::new());
         }
-        if self.shared.node.hub.online(&peer) {
+        if self.shared.node.hub().online(&peer) {
             return Ok(vec![Pdu::Poke {
                 kind: Kind::Res,
                 peer: token.clone(),

@@ -108,6 +108,6 @@ fn a_thousand_sessions_lose_no_confirmation() {
         total
     });
     assert_eq!(confirmations, 2 * PAIRS);
-    let audit = gw.node.ledger.audit().unwrap();
+    let audit = gw.node.ledger().audit().unwrap();
     assert!(audit.is_clean(), "{audit:?}");
 }

@@ -94,7 +94,7 @@ impl Gateway {
         )
         .unwrap();
         // A thousand users register from 127.0.0.1 in the load test.
-        node.throttles
+        node.throttles()
             .set(chit_node::throttle::Budgets::unlimited());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (ready, addresses) = std::sync::mpsc::channel();

@@ -10,7 +10,12 @@ use super::payments::{decide, funded, handle, in_ms};
 use super::*;
 
 fn audit(node: &TestNode) -> chit_node::audit::NodeAudit {
-    chit_node::audit::audit(&node.node.db, &node.node.ledger, &node.node.key.public()).unwrap()
+    chit_node::audit::audit(
+        node.node.db(),
+        node.node.ledger(),
+        &node.node.key().public(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -96,7 +101,7 @@ fn the_audit_is_clean_after_traffic_and_names_each_kind_of_damage() {
         );
         assert!(clean.repairs_pending.is_empty(), "{engine:?}");
 
-        let db = &node.node.db;
+        let db = &node.node.db();
         let set = |sql: &str, params: &[Value]| db.write(|c| c.execute(sql, params)).unwrap();
         // A payment the node calls declined whose money was paid out.
         set(

@@ -241,7 +241,7 @@ fn a_session_token_in_the_address_works_only_for_a_websocket() {
 fn a_user_s_event_channel_goes_when_their_last_socket_closes() {
     let node = TestNode::start(Engine::Sqlite);
     node.node
-        .throttles
+        .throttles()
         .set(chit_node::throttle::Budgets::unlimited());
     let ws = node.url.replace("http://", "ws://");
     for i in 0..100 {
@@ -257,8 +257,8 @@ fn a_user_s_event_channel_goes_when_their_last_socket_closes() {
     }
     // The node notices each close on its own task: give the last ones a moment.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while node.node.hub.channels() > 0 && Instant::now() < deadline {
+    while node.node.hub().channels() > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(node.node.hub.channels(), 0);
+    assert_eq!(node.node.hub().channels(), 0);
 }

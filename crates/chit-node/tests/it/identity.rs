@@ -12,7 +12,7 @@ fn register_issues_a_certificate_the_wallet_verifies_against_the_pinned_key() {
         let node = TestNode::start(engine);
         let mut client = node.client();
         let info = client.node_info().unwrap();
-        assert_eq!(info.node_key, node.node.key.public());
+        assert_eq!(info.node_key, node.node.key().public());
         assert_eq!(info.default_currency, "EUR");
         let alice = Identity::generate(Handle::new("Alice").unwrap());
         let cert = client.register(&alice).unwrap();

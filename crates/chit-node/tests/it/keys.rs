@@ -178,7 +178,7 @@ fn bad_grants_are_refused() {
         grant(&client, &me, &secret, &["say"]);
         let rows = node
             .node
-            .db
+            .db()
             .read(|c| c.query("SELECT key FROM api_keys", &[]))
             .unwrap();
         assert_eq!(rows.len(), 1);

@@ -181,7 +181,7 @@ fn a_known_plaintext_never_reaches_the_database() {
 fn a_failing_job_in_a_batch_undoes_only_itself() {
     for engine in engines() {
         let node = TestNode::start(engine);
-        let db = node.node.db.clone();
+        let db = node.node.db().clone();
         let threads: Vec<_> = (0..64u8)
             .map(|i| {
                 let db = db.clone();

@@ -12,7 +12,7 @@ use super::*;
 /// The receipt on an update, checked against the node key.
 fn receipt_of(node: &TestNode, update: &Envelope) -> chit_proto::Receipt {
     let receipt = update.receipt.clone().expect("every outcome has a receipt");
-    receipt.verify(&node.node.key.public()).unwrap();
+    receipt.verify(&node.node.key().public()).unwrap();
     receipt
 }
 
@@ -106,7 +106,7 @@ fn a_receipt_says_whether_the_money_moved_and_names_its_transfers() {
             assert_eq!(settlement.transfers[0], offer.id);
             for t in &settlement.transfers {
                 let id: chit_core::TransferId = t.parse().unwrap();
-                assert!(node.node.ledger.transfer(id).unwrap().is_some(), "{t}");
+                assert!(node.node.ledger().transfer(id).unwrap().is_some(), "{t}");
             }
         }
         assert_eq!(

@@ -50,7 +50,7 @@ pub fn decide(client: &Client, me: &Identity, action: Action) -> Result<Envelope
 }
 
 pub fn assert_audit_clean(node: &TestNode) {
-    let report = node.node.ledger.audit().unwrap();
+    let report = node.node.ledger().audit().unwrap();
     assert!(report.is_clean(), "{:?}", report.violations);
 }
 
@@ -535,7 +535,7 @@ fn an_accept_the_node_never_recorded_is_repaired_from_the_ledger() {
         let accept_id = chit_core::TransferId::new(pending_id.as_u128() ^ 0xff).unwrap();
         let results = node
             .node
-            .ledger
+            .ledger()
             .create_transfers_blocking(vec![chit_ledger::NewTransfer {
                 id: accept_id,
                 action: chit_ledger::TransferAction::PostPending {
@@ -558,7 +558,7 @@ fn an_accept_the_node_never_recorded_is_repaired_from_the_ledger() {
         );
         let stored = node
             .node
-            .db
+            .db()
             .read(|c| chit_node::store::payment(c, &offer.id))
             .unwrap()
             .unwrap();
@@ -569,7 +569,7 @@ fn an_accept_the_node_never_recorded_is_repaired_from_the_ledger() {
         update
             .receipt
             .unwrap()
-            .verify(&node.node.key.public())
+            .verify(&node.node.key().public())
             .unwrap();
         assert_eq!(balance(&alice_c), ("EUR:6.00".into(), "EUR:6.00".into()));
         assert_audit_clean(&node);
@@ -611,7 +611,7 @@ fn ids_have_one_written_form_and_one_payment_per_transfer() {
         );
         assert_eq!(accept.unwrap_err().code(), Some("bad_id"), "{engine:?}");
         assert_eq!(balance(&alice_c), ("EUR:10.00".into(), "EUR:9.00".into()));
-        let copy = node.node.db.write(|c| {
+        let copy = node.node.db().write(|c| {
             c.execute(
                 "INSERT INTO payments (id, kind, conversation_id, payer, payee, amount, state, \
                  expires_at_ms, body_digest, created_at_ms) \

@@ -68,7 +68,7 @@ fn a_request_is_paid_once_with_a_receipt_however_many_devices_press_pay() {
             .receipt
             .as_ref()
             .unwrap()
-            .verify(&node.node.key.public())
+            .verify(&node.node.key().public())
             .unwrap();
         assert_eq!(balance(&alice_c).0, "EUR:30.00");
         assert_eq!(balance(&shop_c).0, "EUR:20.00");
@@ -308,7 +308,7 @@ fn pay_later_runs_at_its_time_or_says_why_not() {
             .receipt
             .as_ref()
             .unwrap()
-            .verify(&node.node.key.public())
+            .verify(&node.node.key().public())
             .unwrap();
         let payer_side = alice_c.mailbox(0, 50).unwrap();
         assert!(payer_side
@@ -353,13 +353,13 @@ fn a_payment_interrupted_mid_way_is_finished_or_reopened() {
             .unwrap();
         // A crash right after claiming the request, before the ledger moved anything.
         node.node
-            .db
+            .db()
             .write(|c| chit_node::store::start_paying(c, &r.id, "pending", "{}", 0).map(|_| ()))
             .unwrap();
         assert_eq!(node.node.recover_paying(0, 10).unwrap(), 1);
         let state = node
             .node
-            .db
+            .db()
             .read(|c| chit_node::store::payment(c, &r.id))
             .unwrap()
             .unwrap()
@@ -399,7 +399,7 @@ fn a_scheduled_request_still_expires() {
         assert_eq!(node.node.expire_due(10).unwrap(), 1, "{engine:?}");
         let state = node
             .node
-            .db
+            .db()
             .read(|c| chit_node::store::payment(c, &r.id))
             .unwrap()
             .unwrap()

@@ -227,7 +227,7 @@ fn another_command_on_a_request_being_paid_hears_in_progress_not_paid() {
     // A pay that a crash interrupted after its claim: the request is `paying`, no money moved.
     let id = invoice.id.clone();
     node.node
-        .db
+        .db()
         .write(|c| {
             c.execute(
                 "UPDATE payments SET state = 'paying', paying_since_ms = $1 WHERE id = $2",
@@ -276,7 +276,7 @@ fn the_pay_that_claimed_a_request_sent_again_after_a_crash_finishes_it() {
         let json = serde_json::to_string(&pay).unwrap();
         let id = invoice.id.clone();
         node.node
-            .db
+            .db()
             .write(|c| {
                 c.execute(
                     "UPDATE payments SET state = 'paying', pay_command = $1, paying_since_ms = $2 \

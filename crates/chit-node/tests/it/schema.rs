@@ -27,7 +27,7 @@ fn the_openapi_document_matches_what_the_node_accepts_and_answers() {
     let node = TestNode::start(chit_ledger_tests::Engine::Sqlite);
     // Thousands of requests from one address: past every per-address budget.
     node.node
-        .throttles
+        .throttles()
         .set(chit_node::throttle::Budgets::unlimited());
     let (client, _) = node.user("schema");
     let token = client.token().unwrap().to_owned();

@@ -91,7 +91,7 @@ fn registrations_and_lookups_are_budgeted_per_address() {
         burst: 3,
         per_second: 0.001,
     };
-    node.node.throttles.set(Budgets {
+    node.node.throttles().set(Budgets {
         registrations: one,
         lookups: one,
         ..Budgets::default()
@@ -125,7 +125,7 @@ fn expired_sessions_are_swept() {
         assert!(client.mailbox(0, 1).is_ok());
         assert_eq!(node.node.sweep_sessions(100).unwrap(), 0, "{engine:?}");
         node.clock.advance(std::time::Duration::from_millis(
-            chit_node::login::SESSION_TTL_MS + 1,
+            chit_node::auth::login::SESSION_TTL_MS + 1,
         ));
         assert_eq!(node.node.sweep_sessions(100).unwrap(), 1, "{engine:?}");
         assert_eq!(

@@ -103,7 +103,7 @@ impl Node {
         update_id: &str,
         actor: &Handle,
         signed: Option<&SignedCommand>,
-    ) -> crate::node::PostingJob<impl crate::node::PostingWrite> {
+    ) -> crate::posting::PostingJob<impl crate::posting::PostingWrite> {
         let now = self.now_ms();
         let part = PaymentPart {
             state: transition.state.into(),
@@ -130,14 +130,14 @@ impl Node {
                 &self.key,
             )
         });
-        let members = crate::node::sorted_members(&payment.part.payer, &payment.part.payee);
+        let members = crate::messaging::sorted_members(&payment.part.payer, &payment.part.payee);
         let empty = SealedBody::default();
         let (state, from_states) = (transition.state, transition.from.clone());
         let (payment_id, conversation) =
             (payment.part.payment.clone(), payment.conversation.clone());
         let (update_id, sender, signed_owned) =
             (update_id.to_owned(), actor.clone(), signed.cloned());
-        crate::node::PostingJob {
+        crate::posting::PostingJob {
             locks: store::posting_locks(&members, &update_id),
             run: move |c: &mut dyn crate::db::Conn| {
                 for from in &from_states {

@@ -19,7 +19,7 @@ use chit_proto::{Handle, Outcome};
 
 use crate::error::ApiError;
 use crate::node::Node;
-use crate::outcomes::Transition;
+use crate::payments::outcomes::Transition;
 use crate::payments::{derived_id, ledger_error, transfer_id, user_account, CODE_REQUEST_PAY};
 use crate::store;
 

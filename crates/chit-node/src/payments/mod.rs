@@ -5,8 +5,15 @@
 //! expiry voids it under an id derived from the offer's, so every step is idempotent through
 //! the ledger however often and from however many nodes it is retried. Each outcome becomes a
 //! `payment_update` message in the conversation with a node-signed receipt (see
-//! [`crate::outcomes`]); requests have their own room ([`crate::requests`]), as do refunds and
-//! money moving through rails ([`crate::refunds`], [`crate::funding`]).
+//! [`crate::payments::outcomes`]); requests have their own room ([`crate::payments::requests`]), as do refunds and
+//! money moving through rails ([`crate::payments::refunds`], [`crate::payments::funding`]).
+
+pub mod funding;
+pub mod outcomes;
+pub mod rails;
+pub mod refunds;
+pub mod requests;
+pub mod statement;
 
 use std::sync::Arc;
 
@@ -21,9 +28,11 @@ use chit_proto::api::{
 use chit_proto::{Action, Handle, Outcome};
 use sha2::{Digest, Sha256};
 
+use crate::auth::SignatureChecked;
 use crate::error::ApiError;
-use crate::node::{blocking, Node, SignatureChecked};
-use crate::outcomes::Transition;
+use crate::exec::blocking;
+use crate::node::Node;
+use crate::payments::outcomes::Transition;
 use crate::store;
 
 /// Ledger reason codes (the transfer's `code`).
@@ -134,6 +143,14 @@ fn transfer_error(e: TransferError) -> ApiError {
 }
 
 impl Node {
+    /// The auto-accept setting of the user behind `handle`, or `unknown_handle`. (Reads only
+    /// the setting: a whole user row means checking two keys and parsing a certificate.)
+    pub(crate) fn require_auto_accept(&self, handle: &Handle) -> Result<String, ApiError> {
+        self.db
+            .read(|c| store::auto_accept(c, handle))?
+            .ok_or_else(|| ApiError::not_found("unknown_handle", &format!("no user {handle}")))
+    }
+
     /// Opens the system accounts for every currency (idempotent; run at start-up).
     pub fn open_system_accounts(&self) -> Result<(), ApiError> {
         let accounts = self
@@ -319,8 +336,8 @@ impl Node {
                 "the body is not the one the command signed",
             ));
         }
-        let members = crate::node::sorted_members(actor, to);
-        crate::node::check_recipients(&request.body, &members)?;
+        let members = crate::messaging::sorted_members(actor, to);
+        crate::messaging::check_recipients(&request.body, &members)?;
         let (payer, payee) = if kind == "offer" {
             (actor.clone(), to.clone())
         } else {
@@ -602,7 +619,7 @@ impl Node {
                 ))
             }
         };
-        crate::node::check_command_id(message)?;
+        crate::auth::check_command_id(message)?;
         // Someone else's payment gets the same answer as none at all: ids are not probed.
         let payment = self
             .db

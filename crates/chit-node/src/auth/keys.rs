@@ -156,7 +156,7 @@ impl Node {
             return Err(denied());
         }
         key.verify(message, signature)
-            .map_err(|_| crate::node::bad_signature())
+            .map_err(|_| crate::auth::bad_signature())
     }
 
     /// Opens a token session (IMPT's SASL PLAIN): the token must derive a live key of

@@ -94,14 +94,15 @@ impl Node {
         let Action::Link { rail, reference } = &command.action else {
             return Err(ApiError::bad_request("unsupported_action", "not a link"));
         };
-        let verified = crate::rails::verify_account(rail, reference).map_err(|e| match e {
-            crate::rails::RailError::UnknownRail(_) => {
-                ApiError::bad_request("unknown_rail", &e.to_string())
-            }
-            crate::rails::RailError::BadIban(_) => {
-                ApiError::bad_request("account_not_verified", &e.to_string())
-            }
-        })?;
+        let verified =
+            crate::payments::rails::verify_account(rail, reference).map_err(|e| match e {
+                crate::payments::rails::RailError::UnknownRail(_) => {
+                    ApiError::bad_request("unknown_rail", &e.to_string())
+                }
+                crate::payments::rails::RailError::BadIban(_) => {
+                    ApiError::bad_request("account_not_verified", &e.to_string())
+                }
+            })?;
         // The account already linked is kept as it was: a retry (or a second device) linking
         // the same account gets the same answer.
         let linked = self
@@ -117,7 +118,7 @@ impl Node {
         };
         Ok(chit_proto::api::LinkedAccount {
             rail: rail.clone(),
-            reference: crate::rails::mask(&verified),
+            reference: crate::payments::rails::mask(&verified),
             verified_at_ms,
         })
     }

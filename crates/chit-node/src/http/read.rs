@@ -9,10 +9,11 @@ use axum::{Json, Router};
 use chit_proto::api::{ReadMarker, Settings};
 use serde::Deserialize;
 
-use crate::conversations::{Page, CONVERSATION_PAGE_MAX};
 use crate::error::ApiError;
+use crate::exec::blocking;
 use crate::http::{ApiJson, Authed};
-use crate::node::{blocking, Node};
+use crate::messaging::conversations::{Page, CONVERSATION_PAGE_MAX};
+use crate::node::Node;
 
 type AppState = std::sync::Arc<Node>;
 

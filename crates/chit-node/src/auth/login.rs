@@ -9,8 +9,9 @@ use chit_proto::api::{ChallengeResponse, LoginResponse, RegisterResponse, UserIn
 use chit_proto::keys::random_bytes;
 use chit_proto::{b64, login_bytes, Certificate, Handle, Registration, Signature};
 
+use crate::auth::{generic_auth_error, hash_token};
 use crate::error::ApiError;
-use crate::node::{generic_auth_error, hash_token, Node};
+use crate::node::Node;
 use crate::store;
 use crate::throttle::{Source, Throttle};
 

@@ -1,6 +1,8 @@
 //! The HTTP front door: JSON under `/v1`, the WebSocket `/v1/events`, `/healthz`. Handlers are
 //! thin: parse, authenticate, call [`Node`] on a blocking thread, answer.
 
+pub mod read;
+
 use std::future::Future;
 use std::sync::Arc;
 
@@ -24,7 +26,9 @@ use tokio::net::TcpListener;
 use crate::admission::{Connection, Limits, Source};
 use crate::error::ApiError;
 use crate::events::RecvError;
-use crate::node::{blocking, Node, MAILBOX_PAGE_MAX};
+use crate::exec::blocking;
+use crate::messaging::MAILBOX_PAGE_MAX;
+use crate::node::Node;
 
 /// Largest request body accepted.
 pub const BODY_BYTES_MAX: usize = 256 * 1024;
@@ -84,11 +88,11 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/keys", get(api_keys))
         .route(
             "/v1/settings",
-            get(crate::http_read::settings).post(settings),
+            get(crate::http::read::settings).post(settings),
         )
         .route("/v1/events", get(events))
         .route("/v1/calls", get(calls))
-        .merge(crate::http_read::routes())
+        .merge(crate::http::read::routes())
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(node)

@@ -9,7 +9,7 @@ use chit_proto::Outcome;
 
 use crate::error::ApiError;
 use crate::node::Node;
-use crate::outcomes::Transition;
+use crate::payments::outcomes::Transition;
 use crate::payments::{derived_id, transfer_id, user_account, CODE_REFUND};
 use crate::store;
 

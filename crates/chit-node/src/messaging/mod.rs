@@ -1,0 +1,139 @@
+//! Messages: a signed text post checked and written into its conversation
+//! ([`Node::post_async`]), the mailbox a wallet reads back ([`Node::mailbox`]), and the
+//! conversations list ([`conversations`]). The write itself is [`crate::posting`]'s, shared
+//! with offers and requests.
+
+pub mod conversations;
+
+use std::sync::Arc;
+
+use chit_proto::api::{digest_text, direct_conversation, Delivery, Envelope, PostRequest};
+use chit_proto::{Action, Handle};
+
+use crate::auth::SignatureChecked;
+use crate::error::ApiError;
+use crate::exec::blocking;
+use crate::node::Node;
+use crate::store;
+
+/// Most messages one mailbox page returns.
+pub const MAILBOX_PAGE_MAX: usize = 500;
+
+impl Node {
+    /// Posts a signed message from `actor`. Retrying the same command returns the same message.
+    pub fn post(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
+        let checked = self.verify_post_request(actor, request)?;
+        self.post_checked(actor, request, checked)
+    }
+
+    fn post_checked(
+        &self,
+        actor: &Handle,
+        request: &PostRequest,
+        checked: SignatureChecked,
+    ) -> Result<Envelope, ApiError> {
+        let (conversation, members) = self.check_post(actor, request, checked)?;
+        let posted = self.post_signed(actor, request, conversation, members, None)?;
+        Ok(self.posted_text(posted))
+    }
+
+    /// [`Node::post`] for async callers (the HTTP handler and the calls socket). The signature
+    /// is checked in a batch; when the recipient's key is cached the other checks need no I/O
+    /// and run here, and on SQLite the task then awaits the batch writer. Everything else goes
+    /// to the blocking pool. Same checks, same answers either way.
+    pub async fn post_async(
+        self: Arc<Self>,
+        actor: Handle,
+        request: PostRequest,
+    ) -> Result<Envelope, ApiError> {
+        let command = &request.command;
+        let checked = self
+            .verify_command_async(&actor, command, &request.signature, request.signer.as_ref())
+            .await?;
+        let cached = matches!(&request.command.action,
+                Action::Say { to, .. } if self.identities.get(to).is_some());
+        if !cached || !self.db.is_sqlite() {
+            return blocking(move || self.post_checked(&actor, &request, checked)).await;
+        }
+        let (conversation, members) = self.check_post(&actor, &request, checked)?;
+        let expected = request.command.clone();
+        let job = self.posting_job(&actor, request, conversation, members, None);
+        let posted = self.write_posting_async(Some(expected), job).await?;
+        self.deliver(&posted);
+        Ok(self.posted_text(posted))
+    }
+
+    fn posted_text(&self, posted: store::Posted) -> Envelope {
+        if posted.created {
+            crate::metrics::Metrics::inc(&self.metrics.messages);
+        }
+        posted.envelope
+    }
+
+    /// Everything a text post must pass after its signature and before it is written: the
+    /// recipient, the body. Returns the conversation and its members.
+    fn check_post(
+        &self,
+        actor: &Handle,
+        request: &PostRequest,
+        _: SignatureChecked,
+    ) -> Result<(String, Vec<Handle>), ApiError> {
+        let command = &request.command;
+        let Action::Say { to, body_digest } = &command.action else {
+            return Err(ApiError::bad_request(
+                "unsupported_action",
+                "this endpoint posts text messages; payments have their own",
+            ));
+        };
+        self.require_known(to)?;
+        if body_digest != &digest_text(&request.body) {
+            return Err(ApiError::bad_request(
+                "body_mismatch",
+                "the body is not the one the command signed",
+            ));
+        }
+        let members = sorted_members(actor, to);
+        check_recipients(&request.body, &members)?;
+        Ok((direct_conversation(actor, to), members))
+    }
+
+    pub fn mailbox(
+        &self,
+        handle: &Handle,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, ApiError> {
+        if limit == 0 || limit > MAILBOX_PAGE_MAX {
+            return Err(ApiError::bad_request(
+                "bad_limit",
+                &format!("limit must be 1 to {MAILBOX_PAGE_MAX}"),
+            ));
+        }
+        Ok(self.db.read(|c| store::mailbox(c, handle, after, limit))?)
+    }
+}
+
+pub(crate) fn sorted_members(a: &Handle, b: &Handle) -> Vec<Handle> {
+    let mut members = vec![a.clone(), b.clone()];
+    members.sort();
+    members.dedup();
+    members
+}
+
+/// The body must be sealed to exactly the conversation's members, once each: the node cannot
+/// read it, but it can refuse a body some member could not open.
+pub(crate) fn check_recipients(
+    body: &chit_proto::SealedBody,
+    members: &[Handle],
+) -> Result<(), ApiError> {
+    let mut to: Vec<&str> = body.recipients.iter().map(|r| r.to.as_str()).collect();
+    to.sort_unstable();
+    let want: Vec<&str> = members.iter().map(Handle::as_str).collect();
+    if to != want {
+        return Err(ApiError::bad_request(
+            "bad_recipients",
+            "the body must be sealed to every member of the conversation, once each",
+        ));
+    }
+    Ok(())
+}

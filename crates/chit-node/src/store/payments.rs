@@ -1,0 +1,203 @@
+//! Payments (offers and requests) as the node tracks them beside the ledger: their state, the
+//! scheduled ones, and those being paid.
+
+use chit_ledger::StoreError;
+use chit_proto::api::PaymentPart;
+use chit_proto::Handle;
+
+use super::{corrupt, ms};
+use crate::db::{Conn, Row, Value};
+
+/// A payment (offer or request) as the node tracks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payment {
+    pub part: PaymentPart,
+    pub conversation: String,
+    pub body_digest: String,
+}
+
+/// Inserts a payment unless its id is taken (a retry, or an id reused for something else, which
+/// the caller finds out from the posting): the stored row stands either way.
+pub fn insert_payment(
+    c: &mut dyn Conn,
+    p: &PaymentPart,
+    conversation: &str,
+    body_digest: &str,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO payments (id, kind, conversation_id, payer, payee, amount, state, \
+         expires_at_ms, body_digest, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+        &[
+            p.payment.as_str().into(),
+            p.kind.as_str().into(),
+            conversation.into(),
+            p.payer.as_str().into(),
+            p.payee.as_str().into(),
+            p.amount.as_str().into(),
+            p.state.as_str().into(),
+            ms(p.expires_at_ms),
+            body_digest.into(),
+            ms(now_ms),
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) const PAYMENT_COLUMNS: &str = "id, kind, payer, payee, amount, state, expires_at_ms, \
+    conversation_id, body_digest, pay_at_ms";
+
+pub(crate) fn payment_row(r: &Row) -> Result<Payment, StoreError> {
+    let handle = |i| Handle::new(&r.text(i)?).map_err(|e| corrupt(&e.to_string()));
+    Ok(Payment {
+        part: PaymentPart {
+            payment: r.text(0)?,
+            kind: r.text(1)?,
+            payer: handle(2)?,
+            payee: handle(3)?,
+            amount: r.text(4)?,
+            state: r.text(5)?,
+            expires_at_ms: r.int(6)? as u64,
+            pay_at_ms: r.opt_int(9)?.map(|v| v as u64),
+            reason: None,
+        },
+        conversation: r.text(7)?,
+        body_digest: r.text(8)?,
+    })
+}
+
+pub fn payment(c: &mut dyn Conn, id: &str) -> Result<Option<Payment>, StoreError> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
+    c.query_opt(&sql, &[id.into()])?
+        .map(|r| payment_row(&r))
+        .transpose()
+}
+
+/// Payments waiting for `handle` to decide, oldest first: offers to them and requests to them
+/// that are still open.
+pub fn awaiting_decision(
+    c: &mut dyn Conn,
+    handle: &Handle,
+    limit: usize,
+) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments \
+         WHERE (payee = $1 AND kind = 'offer' AND state = 'pending') \
+            OR (payer = $1 AND kind = 'request' AND state IN ('pending', 'scheduled')) \
+         ORDER BY created_at_ms, id LIMIT $2"
+    );
+    let rows = c.query(&sql, &[handle.as_str().into(), Value::Int(limit as i64)])?;
+    rows.iter().map(payment_row).collect()
+}
+
+/// Moves a payment from `from` to `to`; false if it was not in `from` (someone else moved it).
+pub fn set_payment_state(
+    c: &mut dyn Conn,
+    id: &str,
+    from: &str,
+    to: &str,
+) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE payments SET state = $1 WHERE id = $2 AND state = $3",
+        &[to.into(), id.into(), from.into()],
+    )?;
+    Ok(n == 1)
+}
+
+/// Open payments (pending, or scheduled to be paid) whose expiry has passed.
+pub fn due_payments(
+    c: &mut dyn Conn,
+    now_ms: u64,
+    limit: usize,
+) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE state IN ('pending', 'scheduled') \
+         AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2"
+    );
+    let rows = c.query(&sql, &[ms(now_ms), Value::Int(limit as i64)])?;
+    rows.iter().map(payment_row).collect()
+}
+
+/// Schedules (or reschedules) a request's payment: `pending` or `scheduled` → `scheduled`,
+/// keeping the payer's signed command.
+pub fn schedule_payment(
+    c: &mut dyn Conn,
+    id: &str,
+    at_ms: u64,
+    authorization: &str,
+) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE payments SET state = 'scheduled', pay_at_ms = $1, pay_command = $2 \
+         WHERE id = $3 AND state IN ('pending', 'scheduled')",
+        &[ms(at_ms), authorization.into(), id.into()],
+    )?;
+    Ok(n == 1)
+}
+
+/// A scheduled payment that could not be made: `scheduled` (at `at_ms`) → `pending`, the
+/// schedule used up. False if it was rescheduled, paid or closed meanwhile.
+pub fn unschedule_payment(c: &mut dyn Conn, id: &str, at_ms: u64) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE payments SET state = 'pending', pay_at_ms = NULL \
+         WHERE id = $1 AND state = 'scheduled' AND pay_at_ms = $2",
+        &[id.into(), ms(at_ms)],
+    )?;
+    Ok(n == 1)
+}
+
+/// Scheduled payments whose time has come, with the payer's signed command.
+pub fn due_scheduled(
+    c: &mut dyn Conn,
+    now_ms: u64,
+    limit: usize,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = c.query(
+        "SELECT id, pay_command FROM payments WHERE state = 'scheduled' AND pay_at_ms <= $1 \
+         ORDER BY pay_at_ms LIMIT $2",
+        &[ms(now_ms), Value::Int(limit as i64)],
+    )?;
+    rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
+}
+
+/// Claims an open request for paying: `from` → `paying`, recording the payer's command (a
+/// scheduled one keeps the command that scheduled it, which it goes back to if this fails).
+pub fn start_paying(
+    c: &mut dyn Conn,
+    id: &str,
+    from: &str,
+    command: &str,
+    now_ms: u64,
+) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE payments SET state = 'paying', \
+         pay_command = CASE WHEN state = 'scheduled' THEN pay_command ELSE $1 END, \
+         paying_since_ms = $2 WHERE id = $3 AND state = $4",
+        &[command.into(), ms(now_ms), id.into(), from.into()],
+    )?;
+    Ok(n == 1)
+}
+
+/// The signed command (JSON) that claimed a payment now being paid, if it is.
+pub fn paying_command(c: &mut dyn Conn, id: &str) -> Result<Option<String>, StoreError> {
+    c.query_opt(
+        "SELECT pay_command FROM payments WHERE id = $1 AND state = 'paying'",
+        &[id.into()],
+    )?
+    .map(|r| r.opt_text(0))
+    .transpose()
+    .map(Option::flatten)
+}
+
+/// Payments left in `paying` since before `before_ms` (a crash mid-payment).
+pub fn stale_paying(
+    c: &mut dyn Conn,
+    before_ms: u64,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    let rows = c.query(
+        "SELECT id FROM payments WHERE state = 'paying' AND paying_since_ms <= $1 LIMIT $2",
+        &[ms(before_ms), Value::Int(limit as i64)],
+    )?;
+    rows.iter().map(|r| r.text(0)).collect()
+}
