@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use chit_ledger::StoreError;
-use chit_proto::api::PostRequest;
+use chit_proto::api::{Delivery, PostRequest};
 use chit_proto::Handle;
 
 use crate::db::WriteLock;
@@ -17,6 +17,19 @@ use crate::node::{Node, WRITE_RETRIES_MAX};
 use crate::store::{self, NewMessage};
 
 impl Node {
+    /// Pushes a stored post to its members who are online (the rest read their mailbox).
+    pub(crate) fn deliver(&self, posted: &store::Posted) {
+        for (member, cursor) in &posted.deliveries {
+            self.hub.publish(
+                member,
+                Delivery {
+                    cursor: *cursor,
+                    message: posted.envelope.clone(),
+                },
+            );
+        }
+    }
+
     /// [`Node::write_posting`] for async callers: on SQLite the task awaits the batch writer
     /// (one writer: no other node can get there first, so no retries); on PostgreSQL the
     /// transaction and its retries run on the blocking pool.

@@ -1,0 +1,85 @@
+//! Auto-accept: whom a user takes offers from without being asked (off, contacts — people
+//! they have written to — or everyone), and accepting a new offer on their behalf.
+
+use chit_ledger::{NewTransfer, TransferAction};
+use chit_proto::{Handle, Outcome};
+
+use super::ids::{derived_id, transfer_id};
+use super::offers::Draft;
+use super::CODE_OFFER_ACCEPT;
+use crate::error::ApiError;
+use crate::node::Node;
+use crate::payments::outcomes::Transition;
+use crate::store;
+
+impl Node {
+    /// The auto-accept setting of the user behind `handle`, or `unknown_handle`. (Reads only
+    /// the setting: a whole user row means checking two keys and parsing a certificate.)
+    pub(crate) fn require_auto_accept(&self, handle: &Handle) -> Result<String, ApiError> {
+        self.db
+            .read(|c| store::auto_accept(c, handle))?
+            .ok_or_else(|| ApiError::not_found("unknown_handle", &format!("no user {handle}")))
+    }
+
+    /// Whom the user accepts offers from without being asked.
+    pub fn auto_accept_mode(&self, handle: &Handle) -> Result<String, ApiError> {
+        self.require_auto_accept(handle)
+    }
+
+    /// Sets who the user accepts offers from without being asked.
+    pub fn set_auto_accept(&self, handle: &Handle, mode: &str) -> Result<(), ApiError> {
+        if !["off", "contacts", "everyone"].contains(&mode) {
+            return Err(ApiError::bad_request(
+                "bad_setting",
+                "auto_accept is off, contacts or everyone",
+            ));
+        }
+        self.write(|c| store::set_auto_accept(c, handle, mode))?;
+        Ok(())
+    }
+
+    /// Accepts a new offer on the recipient's behalf when their setting says so. The post has an
+    /// id derived from the offer, so retries and other nodes cannot accept it twice.
+    pub(crate) fn auto_accept(&self, draft: &Draft) -> Result<(), ApiError> {
+        let payee = &draft.part.payee;
+        let allowed = match draft.recipient_auto_accept.as_str() {
+            "everyone" => true,
+            "contacts" => self
+                .db
+                .read(|c| store::has_written(c, &draft.conversation, payee))?,
+            _ => false,
+        };
+        if !allowed {
+            return Ok(());
+        }
+        let id = &draft.part.payment;
+        // What was just stored; no need to read it back.
+        let payment = store::Payment {
+            part: draft.part.clone(),
+            conversation: draft.conversation.clone(),
+            body_digest: draft.body_digest.clone(),
+        };
+        let pending_id = transfer_id(id)?;
+        let update = derived_id(id, "auto-accept");
+        let t = NewTransfer {
+            id: update,
+            action: TransferAction::PostPending {
+                pending_id,
+                amount: draft.amount.minor(),
+            },
+            code: CODE_OFFER_ACCEPT,
+            reference: pending_id.as_u128(),
+            linked: false,
+        };
+        match self.one_transfer(t)? {
+            Ok(_) => {
+                let transfers = vec![pending_id.to_string(), update.to_string()];
+                let transition = Transition::settled(Outcome::Accepted, vec!["pending"], transfers);
+                self.record_outcome(&payment, &transition, &update.to_string(), payee, None)?;
+            }
+            // Someone (the payer cancelling, say) got there first: nothing to do.
+            Err(e) => tracing::info!(payment = %id, error = %e, "auto-accept not applied"),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,195 @@
+//! The node's calls into the ledger: opening accounts, one transfer at a time, amounts read
+//! against the configured currencies, refusals told in the user's terms, balances.
+
+use chit_core::Amount;
+use chit_ledger::{AccountKind, Applied, LedgerError, NewAccount, NewTransfer, TransferError};
+use chit_proto::api::{Balance, Balances};
+use chit_proto::Handle;
+
+use super::ids::{bank_account, user_account};
+use super::{ACCOUNT_BANK, ACCOUNT_USER};
+use crate::error::ApiError;
+use crate::node::Node;
+
+impl Node {
+    /// Opens the system accounts for every currency (idempotent; run at start-up).
+    pub fn open_system_accounts(&self) -> Result<(), ApiError> {
+        let accounts = self
+            .currencies
+            .iter()
+            .map(|c| NewAccount {
+                id: bank_account(&c),
+                currency: c.code(),
+                kind: AccountKind::System,
+                code: ACCOUNT_BANK,
+                reference: 0,
+            })
+            .collect();
+        self.create_accounts(accounts)
+    }
+
+    /// Opens `handle`'s accounts in every currency (idempotent).
+    pub(crate) fn open_user_accounts(&self, handle: &Handle) -> Result<(), ApiError> {
+        let accounts = self
+            .currencies
+            .iter()
+            .map(|c| NewAccount {
+                id: user_account(handle, &c),
+                currency: c.code(),
+                kind: AccountKind::User,
+                code: ACCOUNT_USER,
+                reference: 0,
+            })
+            .collect();
+        self.create_accounts(accounts)
+    }
+
+    pub(crate) fn create_accounts(&self, accounts: Vec<NewAccount>) -> Result<(), ApiError> {
+        let results = self
+            .ledger
+            .create_accounts_blocking(accounts)
+            .map_err(ledger_error)?;
+        if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
+            tracing::error!(error = %e, "account creation rejected");
+            return Err(ApiError::conflict(
+                "account_conflict",
+                "ledger account exists with other fields",
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn one_transfer(
+        &self,
+        t: NewTransfer,
+    ) -> Result<Result<Applied, TransferError>, ApiError> {
+        let mut results = self
+            .ledger
+            .create_transfers_blocking(vec![t])
+            .map_err(ledger_error)?;
+        Ok(results.pop().expect("one result per transfer"))
+    }
+
+    /// [`Node::one_transfer`] awaited: the ledger's group commit without holding a thread.
+    pub(crate) async fn one_transfer_async(
+        &self,
+        t: NewTransfer,
+    ) -> Result<Result<Applied, TransferError>, ApiError> {
+        let mut results = self
+            .ledger
+            .create_transfers(vec![t])
+            .await
+            .map_err(ledger_error)?;
+        Ok(results.pop().expect("one result per transfer"))
+    }
+
+    /// An amount from a command: only its one written form ([`Amount::parse_canonical`]).
+    pub(crate) fn parse_wire_amount(&self, text: &str) -> Result<Amount, ApiError> {
+        Amount::parse_canonical(text, &self.currencies)
+            .map_err(|e| ApiError::bad_request("bad_amount", &e.to_string()))
+    }
+
+    /// An amount the node stored (earlier nodes stored what the wallet signed, in any form).
+    pub(crate) fn parse_amount(&self, text: &str) -> Result<Amount, ApiError> {
+        Amount::parse_positive(text, &self.currencies)
+            .map_err(|e| ApiError::bad_request("bad_amount", &e.to_string()))
+    }
+
+    /// What `payer` hears when the ledger refused to move `amount` from their account: for
+    /// insufficient funds, how much is available.
+    pub(crate) fn refused_transfer(
+        &self,
+        e: TransferError,
+        payer: &Handle,
+        amount: &str,
+    ) -> ApiError {
+        if e != TransferError::InsufficientFunds {
+            return transfer_error(e);
+        }
+        let available = self
+            .parse_amount(amount)
+            .ok()
+            .and_then(|a| {
+                let account = self
+                    .ledger
+                    .account(user_account(payer, &a.currency()))
+                    .ok()??;
+                let minor = u64::try_from(account.available()).ok()?;
+                Amount::from_minor(a.currency(), minor).ok()
+            })
+            .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "insufficient_funds",
+            &format!("insufficient funds: {available} available, {amount} needed"),
+        )
+    }
+
+    pub fn balances(&self, handle: &Handle) -> Result<Balances, ApiError> {
+        let mut balances = Vec::new();
+        for currency in self.currencies.iter() {
+            let account = self
+                .ledger
+                .account(user_account(handle, &currency))
+                .map_err(ledger_error)?;
+            let (balance, available) = account.map_or((0, 0), |a| (a.balance(), a.available()));
+            let show = |minor: i128| {
+                let minor = u64::try_from(minor).expect("user accounts never go below zero");
+                Amount::from_minor(currency, minor)
+                    .expect("balances fit")
+                    .to_string()
+            };
+            balances.push(Balance {
+                currency: currency.code().to_string(),
+                balance: show(balance),
+                available: show(available),
+            });
+        }
+        Ok(Balances { balances })
+    }
+}
+
+pub(crate) fn ledger_error(e: LedgerError) -> ApiError {
+    match e {
+        LedgerError::Store(s) => s.into(),
+        other => {
+            tracing::error!(error = %other, "ledger call failed");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the ledger is unavailable",
+            )
+        }
+    }
+}
+
+/// Maps a rejected transfer to what the person asking should hear (insufficient funds are
+/// told with the amounts: see [`Node::refused_transfer`]).
+pub(crate) fn transfer_error(e: TransferError) -> ApiError {
+    use axum::http::StatusCode;
+    match e {
+        TransferError::InsufficientFunds => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "insufficient_funds",
+            "insufficient funds",
+        ),
+        TransferError::PendingTransferAlreadyPosted => {
+            ApiError::conflict("already_settled", "this payment is already settled")
+        }
+        TransferError::PendingTransferAlreadyVoided => ApiError::conflict(
+            "already_closed",
+            "this payment was already declined or cancelled",
+        ),
+        TransferError::PendingTransferExpired => {
+            ApiError::new(StatusCode::GONE, "expired", "this payment has expired")
+        }
+        TransferError::ExistsWithDifferent(_) => {
+            ApiError::conflict("id_conflict", "this id was used for a different command")
+        }
+        other => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &other.code(),
+            &other.to_string(),
+        ),
+    }
+}
