@@ -48,21 +48,10 @@ pub struct NodeFigure {
     pub value: String,
 }
 
+/// A node under measurement; stopped when dropped.
 struct Running {
     url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+    _server: chit_server::Background,
 }
 
 fn start_node(scratch: &Scratch) -> Result<Running, String> {
@@ -76,35 +65,17 @@ fn start_node(scratch: &Scratch) -> Result<Running, String> {
     // Every benchmark client is 127.0.0.1: one address registering and logging in hundreds.
     node.throttles()
         .set(chit_node::throttle::Budgets::unlimited());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (ready, address) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            ready
-                .send(listener.local_addr().expect("address"))
-                .expect("report address");
-            let limits = chit_node::admission::Limits::default();
-            let _ = chit_node::http::serve(listener, node, limits, async {
-                let _ = stopped.await;
-            })
-            .await;
-        });
-    });
-    let address = address
-        .recv()
-        .map_err(|_| "node failed to start".to_owned())?;
+    // What `chit serve` runs, on 127.0.0.1:0; the periodic jobs (nothing expires in a run)
+    // stay off so they do not share the measured seconds.
+    let config = chit_server::Config {
+        workers: false,
+        ..Default::default()
+    };
+    let server = chit_server::Background::start(node, config)
+        .map_err(|e| format!("node failed to start: {e}"))?;
     Ok(Running {
-        url: format!("http://{address}"),
-        stop: Some(stop),
-        thread: Some(thread),
+        url: server.url(),
+        _server: server,
     })
 }
 

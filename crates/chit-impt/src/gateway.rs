@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chit_node::auth::keys::TokenSession;
-use chit_node::exec::blocking;
 use chit_node::{ApiError, Node};
 use chit_proto::api::{digest_text, seal_direct, Delivery, PostRequest, SignedCommand};
 use chit_proto::{Action, Command, EncryptionKey, Handle};
@@ -406,18 +405,17 @@ impl Session {
         if !authzid.is_empty() && Handle::new(&authzid).ok().as_ref() != Some(&handle) {
             return Err(failed());
         }
-        let (node, from) = (self.node(), self.from);
-        let (user, info) = blocking(move || {
-            let Some(user) = node.authenticate_token(&handle, &token, from)? else {
-                return Ok(None);
-            };
-            let info = node.user_info(&user.handle)?;
-            Ok(Some((user, info)))
-        })
-        .await
-        .ok()
-        .flatten()
-        .ok_or_else(failed)?;
+        let node = self.node();
+        let user = node
+            .authenticate_token(handle, token, self.from)
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(failed)?;
+        let info = node
+            .user_info(user.handle.clone())
+            .await
+            .map_err(|_| failed())?;
         self.own_key = Some(info.encryption_key);
         let own = random_token();
         self.peers.insert(own.clone(), user.handle.clone());
@@ -479,9 +477,7 @@ impl Session {
         let handle = Handle::new(handle.trim_start_matches('@')).map_err(|_| unknown())?;
         let node = self.node();
         let lookup = handle.clone();
-        blocking(move || node.user_info(&lookup))
-            .await
-            .map_err(|_| unknown())?;
+        node.user_info(lookup).await.map_err(|_| unknown())?;
         let token = self.token_for(&handle)?;
         Ok(vec![Pdu::Who {
             kind: Kind::Res,
@@ -521,7 +517,7 @@ impl Session {
         let me = self.me().clone();
         let own_key = self.own_key.expect("read at login");
         let (node, them) = (self.node(), peer.clone());
-        let theirs = blocking(move || node.user_info(&them)).await?;
+        let theirs = node.user_info(them).await?;
         let body = seal_direct(plaintext, id, (&me, own_key), (peer, theirs.encryption_key))
             .map_err(|e| ApiError::bad_request("seal_failed", &e.to_string()))?;
         let digest = digest_text(&body);

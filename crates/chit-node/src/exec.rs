@@ -22,6 +22,16 @@ pub async fn blocking<T: Send + 'static>(
 }
 
 impl Node {
+    /// Runs node work that does database I/O on the blocking pool: every async operation of
+    /// the node that is not a check goes through here.
+    pub(crate) async fn run_blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Node) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let node = self.clone();
+        blocking(move || f(&node)).await
+    }
+
     /// Runs the checks before a command (a signature, short reads), never work that waits on a
     /// commit. On SQLite right on the calling task: a read there is a lookup in a WAL snapshot
     /// that waits for no writer, tens of microseconds, less than the hand-off to a blocking

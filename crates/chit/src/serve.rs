@@ -198,44 +198,20 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             println!("metrics on http://{}/metrics", listener.local_addr()?);
         }
         println!("node key fingerprint {}", node.key().public().fingerprint());
-        let workers = chit_node::spawn_workers(node.clone());
-        // One signal stops both front doors.
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let stopping = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
+        let listeners = chit_server::Listeners {
+            http: listener,
+            impt,
+            metrics,
         };
-        let gateway = impt.map(|listener| {
-            let config = chit_impt::gateway::GatewayConfig {
+        let config = chit_server::Config {
+            limits: connections,
+            gateway: chit_impt::gateway::GatewayConfig {
                 tls: impt_tls,
                 ..Default::default()
-            };
-            let node = node.clone();
-            tokio::spawn(chit_impt::gateway::run(
-                listener,
-                node,
-                config,
-                stopping(stopped.clone()),
-            ))
-        });
-        let metrics = metrics.map(|listener| {
-            tokio::spawn(chit_node::http::serve_metrics(
-                listener,
-                node.clone(),
-                stopping(stopped.clone()),
-            ))
-        });
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            let _ = stop.send(true);
-        });
-        chit_node::http::serve(listener, node, connections, stopping(stopped)).await?;
-        if let Some(gateway) = gateway {
-            gateway.await??;
-        }
-        if let Some(metrics) = metrics {
-            metrics.await??;
-        }
-        workers.abort();
+            },
+            workers: true,
+        };
+        chit_server::Server::start(node, listeners, config, shutdown_signal()).await?;
         println!("chit node stopped");
         Ok(())
     })

@@ -4,7 +4,6 @@
 //! while they were away is asked again at login.
 
 use chit_core::{Amount, Currencies};
-use chit_node::exec::blocking;
 use chit_node::{store, ApiError};
 use chit_proto::api::PaymentPart;
 use chit_proto::{Action, Handle};
@@ -86,8 +85,8 @@ impl Session {
             "chit" => {}
             "sandbox" => {
                 for who in [payer, payee] {
-                    let (node, who2) = (node.clone(), who.clone());
-                    let linked = blocking(move || node.has_linked_account(&who2, "sandbox"))
+                    let linked = node
+                        .has_linked_account(who.clone(), "sandbox".to_owned())
                         .await
                         .map_err(|_| pay_error("payment service unavailable"))?;
                     if !linked {
@@ -99,7 +98,8 @@ impl Session {
         }
         let id = payment_id(&me, p.request);
         let (node2, id2) = (node.clone(), id.clone());
-        let earlier = blocking(move || node2.payment(&id2))
+        let earlier = node2
+            .payment(id2)
             .await
             .map_err(|e| pay_error(&e.message))?;
         if let Some(earlier) = earlier {
@@ -142,15 +142,15 @@ impl Session {
                 amount: amount.clone(),
             });
             let (node, me2) = (node.clone(), me.clone());
-            blocking(move || node.top_up_or_cash_out(&me2, &top_up))
+            node.top_up_or_cash_out(me2, top_up)
                 .await
                 .map_err(|e| trans_error(&p, &e))?;
         }
         let posted = if send {
-            node.clone().offer_async(me.clone(), request).await
+            node.clone().offer(me.clone(), request).await
         } else {
             let (node2, me2) = (node.clone(), me.clone());
-            blocking(move || node2.request(&me2, &request)).await
+            node2.request(me2, request).await
         };
         match posted {
             Ok(_) => {
@@ -200,7 +200,7 @@ impl Session {
             (_, false) => Action::Reject { message },
         };
         let signed = self.signed(action);
-        match self.node().act_async(self.me().clone(), signed).await {
+        match self.node().act(self.me().clone(), signed).await {
             Ok(_) => Ok(Vec::new()),
             Err(e) if is_transaction_failure(&e) => Err(End::With(Pdu::ErrTrans {
                 kind: Kind::Final,
@@ -252,7 +252,7 @@ impl Session {
     /// arrived (`PAYSND`/`PAYRQST [BEGIN]`), as a wallet's sync shows its inbox.
     pub(super) async fn replay_waiting(&mut self) -> Vec<Pdu> {
         let (node, me) = (self.node(), self.me().clone());
-        let waiting = match blocking(move || node.awaiting_decision(&me, REPLAY_MAX)).await {
+        let waiting = match node.awaiting_decision(me, REPLAY_MAX).await {
             Ok(w) => w,
             Err(e) => {
                 tracing::warn!(error = %e.message, "impt replay at login failed");

@@ -38,7 +38,7 @@ impl Session {
             }
         }
         self.node()
-            .post_async(self.me().clone(), request)
+            .post(self.me().clone(), request)
             .await
             .map_err(|e| init_error(&e.message))?;
         Ok(Vec::new())

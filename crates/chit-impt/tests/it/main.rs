@@ -28,10 +28,11 @@ pub struct Gateway {
     pub node: Arc<Node>,
     /// How a client trusts the gateway's certificate, when it speaks TLS.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Stopped (in-flight work finished) before the database and directory go: fields drop
+    /// in this order.
+    _server: chit_server::Background,
     _db: TestDb,
     _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::watch::Sender<bool>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Short timeouts so the timeout edges are quick to test.
@@ -96,56 +97,25 @@ impl Gateway {
         // A thousand users register from 127.0.0.1 in the load test.
         node.throttles()
             .set(chit_node::throttle::Budgets::unlimited());
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let (ready, addresses) = std::sync::mpsc::channel();
-        let serving = node.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let impt = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                ready
-                    .send((http.local_addr().unwrap(), impt.local_addr().unwrap()))
-                    .unwrap();
-                let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                };
-                let gateway = tokio::spawn(chit_impt::gateway::run(
-                    impt,
-                    serving.clone(),
-                    config,
-                    until(stopped.clone()),
-                ));
-                chit_node::http::serve(
-                    http,
-                    serving,
-                    // A thousand users' SDK clients on one address, each holding a logged-in
-                    // connection: more than one address may hold by default.
-                    chit_node::admission::Limits {
-                        per_address_max: chit_node::admission::CONNECTIONS_MAX,
-                        ..Default::default()
-                    },
-                    until(stopped),
-                )
-                .await
-                .unwrap();
-                gateway.await.unwrap().unwrap();
-            });
-        });
-        let (http, impt) = addresses.recv().unwrap();
+        let config = chit_server::Config {
+            // A thousand users' SDK clients on one address, each holding a logged-in
+            // connection: more than one address may hold by default.
+            limits: chit_node::admission::Limits {
+                per_address_max: chit_node::admission::CONNECTIONS_MAX,
+                ..Default::default()
+            },
+            gateway: config,
+            workers: false,
+        };
+        let server = chit_server::Background::start(node.clone(), config).unwrap();
         Self {
-            url: format!("http://{http}"),
-            impt,
+            url: server.url(),
+            impt: server.impt,
             node,
             tls: None,
+            _server: server,
             _db: db,
             _dir: dir,
-            stop: Some(stop),
-            thread: Some(thread),
         }
     }
 
@@ -188,17 +158,6 @@ impl Gateway {
             ))
             .unwrap();
         User { client, me, token }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(true);
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -3,6 +3,8 @@
 //! token, so it can check a presented token and verify what the key signs, but cannot sign
 //! by itself. Revocation and expiry take effect at once: keys are read, never cached.
 
+use std::sync::Arc;
+
 use chit_proto::api::{ApiKeyInfo, ApiKeys, SignedCommand};
 use chit_proto::{api_token_key, Action, Handle, IdentityKey, IdentitySecret, Signature, SCOPES};
 
@@ -38,7 +40,21 @@ fn info(k: ApiKey) -> ApiKeyInfo {
 impl Node {
     /// Stores a key the actor granted (signed by their identity key). A retry of the same grant
     /// answers the stored key.
-    pub fn grant(&self, actor: &Handle, signed: &SignedCommand) -> Result<ApiKeyInfo, ApiError> {
+    pub async fn grant(
+        self: &Arc<Self>,
+        actor: Handle,
+        signed: SignedCommand,
+    ) -> Result<ApiKeyInfo, ApiError> {
+        self.run_blocking(move |node| node.grant_blocking(&actor, &signed))
+            .await
+    }
+
+    /// The blocking body of [`Node::grant`].
+    pub(crate) fn grant_blocking(
+        &self,
+        actor: &Handle,
+        signed: &SignedCommand,
+    ) -> Result<ApiKeyInfo, ApiError> {
         let command = &signed.command;
         self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
         let Action::Grant {
@@ -111,7 +127,21 @@ impl Node {
     }
 
     /// Revokes one of the actor's keys at once.
-    pub fn revoke(&self, actor: &Handle, signed: &SignedCommand) -> Result<ApiKeyInfo, ApiError> {
+    pub async fn revoke(
+        self: &Arc<Self>,
+        actor: Handle,
+        signed: SignedCommand,
+    ) -> Result<ApiKeyInfo, ApiError> {
+        self.run_blocking(move |node| node.revoke_blocking(&actor, &signed))
+            .await
+    }
+
+    /// The blocking body of [`Node::revoke`].
+    pub(crate) fn revoke_blocking(
+        &self,
+        actor: &Handle,
+        signed: &SignedCommand,
+    ) -> Result<ApiKeyInfo, ApiError> {
         let command = &signed.command;
         self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
         let Action::Revoke { key } = &command.action else {
@@ -128,7 +158,13 @@ impl Node {
         }
     }
 
-    pub fn api_keys(&self, actor: &Handle) -> Result<ApiKeys, ApiError> {
+    pub async fn api_keys(self: &Arc<Self>, actor: Handle) -> Result<ApiKeys, ApiError> {
+        self.run_blocking(move |node| node.api_keys_blocking(&actor))
+            .await
+    }
+
+    /// The blocking body of [`Node::api_keys`].
+    pub(crate) fn api_keys_blocking(&self, actor: &Handle) -> Result<ApiKeys, ApiError> {
         let keys = self.db.read(|c| store::api_keys(c, actor))?;
         Ok(ApiKeys {
             keys: keys.into_iter().map(info).collect(),
@@ -163,7 +199,18 @@ impl Node {
     /// `handle`'s. `None` for every kind of failure alike.
     /// A valid token always opens its session; failures are counted against `from`'s budget
     /// and answer 429 once it is spent (see [`Node::login`]).
-    pub fn authenticate_token(
+    pub async fn authenticate_token(
+        self: &Arc<Self>,
+        handle: Handle,
+        token: String,
+        from: crate::throttle::Source,
+    ) -> Result<Option<TokenSession>, ApiError> {
+        self.run_blocking(move |node| node.authenticate_token_blocking(&handle, &token, from))
+            .await
+    }
+
+    /// The blocking body of [`Node::authenticate_token`].
+    pub(crate) fn authenticate_token_blocking(
         &self,
         handle: &Handle,
         token: &str,

@@ -2,6 +2,8 @@
 //! directory of users. Everything a stranger can reach without a session is budgeted per
 //! source address ([`crate::throttle`]), never per handle, so nobody can lock an owner out.
 
+use std::sync::Arc;
+
 use std::time::Instant;
 
 use chit_ledger::StoreError;
@@ -35,7 +37,18 @@ fn throttled(throttle: &Throttle, from: Source, what: &str) -> Result<(), ApiErr
 impl Node {
     /// Registers a handle: the signature proves possession of the identity key and binds the
     /// encryption key; the answer is a node-signed certificate. Budgeted per address.
-    pub fn register(
+    pub async fn register(
+        self: &Arc<Self>,
+        registration: Registration,
+        signature: Signature,
+        from: Source,
+    ) -> Result<RegisterResponse, ApiError> {
+        self.run_blocking(move |node| node.register_blocking(&registration, &signature, from))
+            .await
+    }
+
+    /// The blocking body of [`Node::register`].
+    pub(crate) fn register_blocking(
         &self,
         registration: &Registration,
         signature: &Signature,
@@ -109,7 +122,19 @@ impl Node {
     /// Checks a signed challenge and opens a session. Every failure looks the same. The
     /// signature is checked before any budget: a valid login always succeeds; failures are
     /// counted per address, and once its budget is spent they answer 429.
-    pub fn login(
+    pub async fn login(
+        self: &Arc<Self>,
+        handle: Handle,
+        challenge: String,
+        signature: Signature,
+        from: Source,
+    ) -> Result<LoginResponse, ApiError> {
+        self.run_blocking(move |node| node.login_blocking(&handle, &challenge, &signature, from))
+            .await
+    }
+
+    /// The blocking body of [`Node::login`].
+    pub(crate) fn login_blocking(
         &self,
         handle: &Handle,
         challenge: &str,
@@ -168,7 +193,13 @@ impl Node {
     }
 
     /// The handle behind a bearer token, or the generic authentication error.
-    pub fn authenticate(&self, token: &str) -> Result<Handle, ApiError> {
+    pub async fn authenticate(self: &Arc<Self>, token: String) -> Result<Handle, ApiError> {
+        self.run_blocking(move |node| node.authenticate_blocking(&token))
+            .await
+    }
+
+    /// The blocking body of [`Node::authenticate`].
+    pub(crate) fn authenticate_blocking(&self, token: &str) -> Result<Handle, ApiError> {
         if let Some(handle) = self.authenticate_cached(token) {
             return Ok(handle);
         }
@@ -190,13 +221,33 @@ impl Node {
 
     /// A stranger's lookup of a user (`GET /v1/users/{handle}`). A directory must answer
     /// lookups, so this is open, but budgeted per address so it cannot be crawled quickly.
-    pub fn lookup(&self, handle: &Handle, from: Source) -> Result<UserInfo, ApiError> {
+    pub async fn lookup(
+        self: &Arc<Self>,
+        handle: Handle,
+        from: Source,
+    ) -> Result<UserInfo, ApiError> {
+        self.run_blocking(move |node| node.lookup_blocking(&handle, from))
+            .await
+    }
+
+    /// The blocking body of [`Node::lookup`].
+    pub(crate) fn lookup_blocking(
+        &self,
+        handle: &Handle,
+        from: Source,
+    ) -> Result<UserInfo, ApiError> {
         throttled(&self.throttles.lookups, from, "lookups")?;
-        self.user_info(handle)
+        self.user_info_blocking(handle)
     }
 
     /// A user's keys and certificate.
-    pub fn user_info(&self, handle: &Handle) -> Result<UserInfo, ApiError> {
+    pub async fn user_info(self: &Arc<Self>, handle: Handle) -> Result<UserInfo, ApiError> {
+        self.run_blocking(move |node| node.user_info_blocking(&handle))
+            .await
+    }
+
+    /// The blocking body of [`Node::user_info`].
+    pub(crate) fn user_info_blocking(&self, handle: &Handle) -> Result<UserInfo, ApiError> {
         let user = self
             .db
             .read(|c| store::user(c, handle))?

@@ -26,7 +26,6 @@ use tokio::net::TcpListener;
 use crate::admission::{Connection, Limits, Source};
 use crate::error::ApiError;
 use crate::events::RecvError;
-use crate::exec::blocking;
 use crate::messaging::MAILBOX_PAGE_MAX;
 use crate::node::Node;
 
@@ -234,7 +233,7 @@ async fn authenticate(node: &AppState, token: &str) -> Result<Handle, ApiError> 
         return Ok(handle);
     }
     let (node, token) = (node.clone(), token.to_owned());
-    blocking(move || node.authenticate(&token)).await
+    node.authenticate(token).await
 }
 
 /// The API description, hand-written and checked by a test against the real routes.
@@ -268,7 +267,7 @@ async fn register(
     Peer(from): Peer,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let res = blocking(move || node.register(&req.registration, &req.signature, from)).await?;
+    let res = node.register(req.registration, req.signature, from).await?;
     Ok((StatusCode::CREATED, Json(res)).into_response())
 }
 
@@ -287,8 +286,9 @@ async fn login(
     Peer(from): Peer,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let res =
-        blocking(move || node.login(&req.handle, &req.challenge, &req.signature, from)).await?;
+    let res = node
+        .login(req.handle, req.challenge, req.signature, from)
+        .await?;
     Ok(Json(res).into_response())
 }
 
@@ -299,7 +299,7 @@ async fn user_info(
 ) -> Result<Response, ApiError> {
     let handle =
         Handle::new(&handle).map_err(|e| ApiError::bad_request("bad_handle", &e.to_string()))?;
-    let res = blocking(move || node.lookup(&handle, from)).await?;
+    let res = node.lookup(handle, from).await?;
     Ok(Json(res).into_response())
 }
 
@@ -308,7 +308,7 @@ async fn post_message(
     Authed(actor): Authed,
     ApiJson(req): ApiJson<PostRequest>,
 ) -> Result<Response, ApiError> {
-    let res = node.post_async(actor, req).await?;
+    let res = node.post(actor, req).await?;
     Ok((StatusCode::CREATED, Json(res)).into_response())
 }
 
@@ -317,7 +317,7 @@ async fn offer(
     Authed(actor): Authed,
     ApiJson(req): ApiJson<PostRequest>,
 ) -> Result<Response, ApiError> {
-    let res = node.offer_async(actor, req).await?;
+    let res = node.offer(actor, req).await?;
     Ok((StatusCode::CREATED, Json(res)).into_response())
 }
 
@@ -326,7 +326,7 @@ async fn request(
     Authed(actor): Authed,
     ApiJson(req): ApiJson<PostRequest>,
 ) -> Result<Response, ApiError> {
-    let res = blocking(move || node.request(&actor, &req)).await?;
+    let res = node.request(actor, req).await?;
     Ok((StatusCode::CREATED, Json(res)).into_response())
 }
 
@@ -346,13 +346,13 @@ async fn run_command(
     req: SignedCommand,
 ) -> Result<Box<RawValue>, ApiError> {
     match req.command.action {
-        Action::Link { .. } => raw_json(&blocking(move || node.link(&actor, &req)).await?),
-        Action::Grant { .. } => raw_json(&blocking(move || node.grant(&actor, &req)).await?),
-        Action::Revoke { .. } => raw_json(&blocking(move || node.revoke(&actor, &req)).await?),
+        Action::Link { .. } => raw_json(&node.link(actor, req).await?),
+        Action::Grant { .. } => raw_json(&node.grant(actor, req).await?),
+        Action::Revoke { .. } => raw_json(&node.revoke(actor, req).await?),
         Action::TopUp { .. } | Action::CashOut { .. } => {
-            raw_json(&blocking(move || node.top_up_or_cash_out(&actor, &req)).await?)
+            raw_json(&node.top_up_or_cash_out(actor, req).await?)
         }
-        _ => raw_json(&node.act_async(actor, req).await?),
+        _ => raw_json(&node.act(actor, req).await?),
     }
 }
 
@@ -362,7 +362,7 @@ async fn settings(
     ApiJson(req): ApiJson<chit_proto::api::Settings>,
 ) -> Result<Response, ApiError> {
     let mode = req.auto_accept.clone();
-    blocking(move || node.set_auto_accept(&actor, &mode)).await?;
+    node.set_auto_accept(actor, mode).await?;
     Ok(Json(req).into_response())
 }
 
@@ -370,7 +370,7 @@ async fn api_keys(
     State(node): State<AppState>,
     Authed(actor): Authed,
 ) -> Result<Response, ApiError> {
-    let res = blocking(move || node.api_keys(&actor)).await?;
+    let res = node.api_keys(actor).await?;
     Ok(Json(res).into_response())
 }
 
@@ -378,7 +378,7 @@ async fn balance(
     State(node): State<AppState>,
     Authed(actor): Authed,
 ) -> Result<Response, ApiError> {
-    let res = blocking(move || node.balances(&actor)).await?;
+    let res = node.balances(actor).await?;
     Ok(Json(res).into_response())
 }
 
@@ -397,7 +397,7 @@ async fn mailbox(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("bad_query", &e.body_text()))?;
     let limit = q.limit.unwrap_or(MAILBOX_PAGE_MAX);
-    let items = blocking(move || node.mailbox(&handle, q.after, limit)).await?;
+    let items = node.mailbox(handle, q.after, limit).await?;
     Ok(Json(MailboxPage { items }).into_response())
 }
 
@@ -547,16 +547,16 @@ async fn answer_call(node: AppState, token: &str, frame: &str) -> String {
         }
         Ok::<_, ApiError>(match call.path.as_str() {
             "/v1/messages" => {
-                let envelope = node.post_async(actor, body(&call.body)?).await?;
+                let envelope = node.post(actor, body(&call.body)?).await?;
                 (StatusCode::CREATED, raw_json(&envelope)?)
             }
             "/v1/offers" => {
-                let envelope = node.offer_async(actor, body(&call.body)?).await?;
+                let envelope = node.offer(actor, body(&call.body)?).await?;
                 (StatusCode::CREATED, raw_json(&envelope)?)
             }
             "/v1/requests" => {
                 let req: PostRequest = body(&call.body)?;
-                let envelope = blocking(move || node.request(&actor, &req)).await?;
+                let envelope = node.request(actor, req).await?;
                 (StatusCode::CREATED, raw_json(&envelope)?)
             }
             "/v1/commands" => (

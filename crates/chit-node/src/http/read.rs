@@ -10,7 +10,6 @@ use chit_proto::api::{ReadMarker, Settings};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::exec::blocking;
 use crate::http::{ApiJson, Authed};
 use crate::messaging::conversations::{Page, CONVERSATION_PAGE_MAX};
 use crate::node::Node;
@@ -64,7 +63,7 @@ pub async fn settings(
     State(node): State<AppState>,
     Authed(me): Authed,
 ) -> Result<Response, ApiError> {
-    let auto_accept = blocking(move || node.auto_accept_mode(&me)).await?;
+    let auto_accept = node.auto_accept_mode(me).await?;
     Ok(Json(Settings { auto_accept }).into_response())
 }
 
@@ -83,7 +82,7 @@ async fn statement(
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
     let limit = q.limit.unwrap_or(STATEMENT_PAGE_DEFAULT);
-    let page = blocking(move || node.statement(&me, q.currency.as_deref(), q.after, limit)).await?;
+    let page = node.statement(me, q.currency, q.after, limit).await?;
     Ok(Json(page).into_response())
 }
 
@@ -99,7 +98,7 @@ async fn conversations(
     q: QueryResult<LimitQuery>,
 ) -> Result<Response, ApiError> {
     let limit = query(q)?.limit.unwrap_or(CONVERSATIONS_DEFAULT);
-    let list = blocking(move || node.conversations(&me, limit)).await?;
+    let list = node.conversations(me, limit).await?;
     Ok(Json(list).into_response())
 }
 
@@ -130,7 +129,7 @@ async fn conversation(
         }
     };
     let limit = q.limit.unwrap_or(CONVERSATION_PAGE_MAX.min(100));
-    let page = blocking(move || node.conversation(&me, &id, page, limit)).await?;
+    let page = node.conversation(me, id, page, limit).await?;
     Ok(Json(page).into_response())
 }
 
@@ -140,6 +139,6 @@ async fn mark_read(
     Path(id): Path<String>,
     ApiJson(marker): ApiJson<ReadMarker>,
 ) -> Result<Response, ApiError> {
-    let seq = blocking(move || node.mark_read(&me, &id, marker.seq)).await?;
+    let seq = node.mark_read(me, id, marker.seq).await?;
     Ok(Json(ReadMarker { seq }).into_response())
 }

@@ -4,6 +4,8 @@
 //! read. The mailbox (`GET /v1/mailbox`) stays the way a device catches up; this is how a person
 //! looks back.
 
+use std::sync::Arc;
+
 use chit_ledger::StoreError;
 use chit_proto::api::{ConversationItem, ConversationPage, ConversationSummary, Conversations};
 use chit_proto::Handle;
@@ -26,14 +28,42 @@ pub enum Page {
 
 impl Node {
     /// `handle`'s conversations, the most recently active first.
-    pub fn conversations(&self, handle: &Handle, limit: usize) -> Result<Conversations, ApiError> {
+    pub async fn conversations(
+        self: &Arc<Self>,
+        handle: Handle,
+        limit: usize,
+    ) -> Result<Conversations, ApiError> {
+        self.run_blocking(move |node| node.conversations_blocking(&handle, limit))
+            .await
+    }
+
+    /// The blocking body of [`Node::conversations`].
+    pub(crate) fn conversations_blocking(
+        &self,
+        handle: &Handle,
+        limit: usize,
+    ) -> Result<Conversations, ApiError> {
         check_limit(limit)?;
         let conversations = self.db.read(|c| list(c, handle, limit))?;
         Ok(Conversations { conversations })
     }
 
     /// A page of one of `handle`'s conversations, oldest first.
-    pub fn conversation(
+    pub async fn conversation(
+        self: &Arc<Self>,
+        handle: Handle,
+        conversation: String,
+        page: Page,
+        limit: usize,
+    ) -> Result<ConversationPage, ApiError> {
+        self.run_blocking(move |node| {
+            node.conversation_blocking(&handle, &conversation, page, limit)
+        })
+        .await
+    }
+
+    /// The blocking body of [`Node::conversation`].
+    pub(crate) fn conversation_blocking(
         &self,
         handle: &Handle,
         conversation: &str,
@@ -58,7 +88,18 @@ impl Node {
 
     /// Moves `handle`'s read marker forward to `seq` (never back, never past the last message);
     /// returns where it stands.
-    pub fn mark_read(
+    pub async fn mark_read(
+        self: &Arc<Self>,
+        handle: Handle,
+        conversation: String,
+        seq: u64,
+    ) -> Result<u64, ApiError> {
+        self.run_blocking(move |node| node.mark_read_blocking(&handle, &conversation, seq))
+            .await
+    }
+
+    /// The blocking body of [`Node::mark_read`].
+    pub(crate) fn mark_read_blocking(
         &self,
         handle: &Handle,
         conversation: &str,

@@ -1,5 +1,5 @@
 //! Messages: a signed text post checked and written into its conversation
-//! ([`Node::post_async`]), the mailbox a wallet reads back ([`Node::mailbox`]), and the
+//! ([`Node::post`]), the mailbox a wallet reads back ([`Node::mailbox`]), and the
 //! conversations list ([`conversations`]). The write itself is [`crate::posting`]'s, shared
 //! with offers and requests.
 
@@ -20,12 +20,6 @@ use crate::store;
 pub const MAILBOX_PAGE_MAX: usize = 500;
 
 impl Node {
-    /// Posts a signed message from `actor`. Retrying the same command returns the same message.
-    pub fn post(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
-        let checked = self.verify_post_request(actor, request)?;
-        self.post_checked(actor, request, checked)
-    }
-
     fn post_checked(
         &self,
         actor: &Handle,
@@ -37,11 +31,11 @@ impl Node {
         Ok(self.posted_text(posted))
     }
 
-    /// [`Node::post`] for async callers (the HTTP handler and the calls socket). The signature
-    /// is checked in a batch; when the recipient's key is cached the other checks need no I/O
+    /// Posts a signed text message from `actor`; retrying the same command returns the same
+    /// message. The signature is checked in a batch; when the recipient's key is cached the other checks need no I/O
     /// and run here, and on SQLite the task then awaits the batch writer. Everything else goes
     /// to the blocking pool. Same checks, same answers either way.
-    pub async fn post_async(
+    pub async fn post(
         self: Arc<Self>,
         actor: Handle,
         request: PostRequest,
@@ -97,7 +91,18 @@ impl Node {
         Ok((direct_conversation(actor, to), members))
     }
 
-    pub fn mailbox(
+    pub async fn mailbox(
+        self: &Arc<Self>,
+        handle: Handle,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, ApiError> {
+        self.run_blocking(move |node| node.mailbox_blocking(&handle, after, limit))
+            .await
+    }
+
+    /// The blocking body of [`Node::mailbox`].
+    pub(crate) fn mailbox_blocking(
         &self,
         handle: &Handle,
         after: u64,

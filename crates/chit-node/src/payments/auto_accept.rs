@@ -1,6 +1,8 @@
 //! Auto-accept: whom a user takes offers from without being asked (off, contacts — people
 //! they have written to — or everyone), and accepting a new offer on their behalf.
 
+use std::sync::Arc;
+
 use chit_ledger::{NewTransfer, TransferAction};
 use chit_proto::{Handle, Outcome};
 
@@ -22,12 +24,32 @@ impl Node {
     }
 
     /// Whom the user accepts offers from without being asked.
-    pub fn auto_accept_mode(&self, handle: &Handle) -> Result<String, ApiError> {
+    pub async fn auto_accept_mode(self: &Arc<Self>, handle: Handle) -> Result<String, ApiError> {
+        self.run_blocking(move |node| node.auto_accept_mode_blocking(&handle))
+            .await
+    }
+
+    /// The blocking body of [`Node::auto_accept_mode`].
+    pub(crate) fn auto_accept_mode_blocking(&self, handle: &Handle) -> Result<String, ApiError> {
         self.require_auto_accept(handle)
     }
 
     /// Sets who the user accepts offers from without being asked.
-    pub fn set_auto_accept(&self, handle: &Handle, mode: &str) -> Result<(), ApiError> {
+    pub async fn set_auto_accept(
+        self: &Arc<Self>,
+        handle: Handle,
+        mode: String,
+    ) -> Result<(), ApiError> {
+        self.run_blocking(move |node| node.set_auto_accept_blocking(&handle, &mode))
+            .await
+    }
+
+    /// The blocking body of [`Node::set_auto_accept`].
+    pub(crate) fn set_auto_accept_blocking(
+        &self,
+        handle: &Handle,
+        mode: &str,
+    ) -> Result<(), ApiError> {
         if !["off", "contacts", "everyone"].contains(&mode) {
             return Err(ApiError::bad_request(
                 "bad_setting",

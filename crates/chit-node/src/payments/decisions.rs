@@ -20,12 +20,28 @@ use crate::store;
 
 impl Node {
     /// A payment (offer or request) as the node holds it now.
-    pub fn payment(&self, id: &str) -> Result<Option<store::Payment>, ApiError> {
+    pub async fn payment(self: &Arc<Self>, id: String) -> Result<Option<store::Payment>, ApiError> {
+        self.run_blocking(move |node| node.payment_blocking(&id))
+            .await
+    }
+
+    /// The blocking body of [`Node::payment`].
+    pub(crate) fn payment_blocking(&self, id: &str) -> Result<Option<store::Payment>, ApiError> {
         Ok(self.db.read(|c| store::payment(c, id))?)
     }
 
     /// Offers and requests waiting for `handle` to decide, oldest first (at most `limit`).
-    pub fn awaiting_decision(
+    pub async fn awaiting_decision(
+        self: &Arc<Self>,
+        handle: Handle,
+        limit: usize,
+    ) -> Result<Vec<store::Payment>, ApiError> {
+        self.run_blocking(move |node| node.awaiting_decision_blocking(&handle, limit))
+            .await
+    }
+
+    /// The blocking body of [`Node::awaiting_decision`].
+    pub(crate) fn awaiting_decision_blocking(
         &self,
         handle: &Handle,
         limit: usize,
@@ -40,7 +56,7 @@ impl Node {
     /// is checked in a batch, the other checks (which read the payment) on the check lane;
     /// accepting, declining or cancelling an offer, the hot path, then awaits the ledger and the
     /// posting without holding a thread. Other decisions finish on the blocking pool.
-    pub async fn act_async(
+    pub async fn act(
         self: Arc<Self>,
         actor: Handle,
         signed: SignedCommand,

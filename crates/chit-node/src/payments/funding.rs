@@ -3,6 +3,8 @@
 //! rail verified before it was stored. The transfer's id is the signed command's, so a retry
 //! is applied once.
 
+use std::sync::Arc;
+
 use chit_ledger::{NewTransfer, TransferAction};
 use chit_proto::api::{Balances, SignedCommand};
 use chit_proto::{Action, Handle};
@@ -16,7 +18,17 @@ use crate::store;
 
 impl Node {
     /// Moves money in from a rail (only the labelled `sandbox` rail exists so far) or out to it.
-    pub fn top_up_or_cash_out(
+    pub async fn top_up_or_cash_out(
+        self: &Arc<Self>,
+        actor: Handle,
+        signed: SignedCommand,
+    ) -> Result<Balances, ApiError> {
+        self.run_blocking(move |node| node.top_up_or_cash_out_blocking(&actor, &signed))
+            .await
+    }
+
+    /// The blocking body of [`Node::top_up_or_cash_out`].
+    pub(crate) fn top_up_or_cash_out_blocking(
         &self,
         actor: &Handle,
         signed: &SignedCommand,
@@ -80,11 +92,21 @@ impl Node {
         };
         self.one_transfer(t)?
             .map_err(|e| self.refused_transfer(e, actor, &amount.to_string()))?;
-        self.balances(actor)
+        self.balances_blocking(actor)
     }
 
     /// Links an external account: the rail verifies it first, and only then is it stored.
-    pub fn link(
+    pub async fn link(
+        self: &Arc<Self>,
+        actor: Handle,
+        signed: SignedCommand,
+    ) -> Result<chit_proto::api::LinkedAccount, ApiError> {
+        self.run_blocking(move |node| node.link_blocking(&actor, &signed))
+            .await
+    }
+
+    /// The blocking body of [`Node::link`].
+    pub(crate) fn link_blocking(
         &self,
         actor: &Handle,
         signed: &SignedCommand,
@@ -124,7 +146,21 @@ impl Node {
     }
 
     /// Whether `handle` has a verified account linked on `rail`.
-    pub fn has_linked_account(&self, handle: &Handle, rail: &str) -> Result<bool, ApiError> {
+    pub async fn has_linked_account(
+        self: &Arc<Self>,
+        handle: Handle,
+        rail: String,
+    ) -> Result<bool, ApiError> {
+        self.run_blocking(move |node| node.has_linked_account_blocking(&handle, &rail))
+            .await
+    }
+
+    /// The blocking body of [`Node::has_linked_account`].
+    pub(crate) fn has_linked_account_blocking(
+        &self,
+        handle: &Handle,
+        rail: &str,
+    ) -> Result<bool, ApiError> {
         Ok(self
             .db
             .read(|c| store::linked_account(c, handle, rail))?

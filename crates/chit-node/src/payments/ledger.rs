@@ -1,6 +1,8 @@
 //! The node's calls into the ledger: opening accounts, one transfer at a time, amounts read
 //! against the configured currencies, refusals told in the user's terms, balances.
 
+use std::sync::Arc;
+
 use chit_core::Amount;
 use chit_ledger::{AccountKind, Applied, LedgerError, NewAccount, NewTransfer, TransferError};
 use chit_proto::api::{Balance, Balances};
@@ -125,7 +127,13 @@ impl Node {
         )
     }
 
-    pub fn balances(&self, handle: &Handle) -> Result<Balances, ApiError> {
+    pub async fn balances(self: &Arc<Self>, handle: Handle) -> Result<Balances, ApiError> {
+        self.run_blocking(move |node| node.balances_blocking(&handle))
+            .await
+    }
+
+    /// The blocking body of [`Node::balances`].
+    pub(crate) fn balances_blocking(&self, handle: &Handle) -> Result<Balances, ApiError> {
         let mut balances = Vec::new();
         for currency in self.currencies.iter() {
             let account = self

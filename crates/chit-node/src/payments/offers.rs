@@ -98,7 +98,7 @@ impl Node {
     /// signature is checked in a batch, the other checks (which read the recipient) run on the
     /// check lane; the hold and the posting are awaited without holding a thread, so a thousand
     /// offers in flight wait on two group commits, not on a thousand threads.
-    pub async fn offer_async(
+    pub async fn offer(
         self: Arc<Self>,
         actor: Handle,
         request: PostRequest,

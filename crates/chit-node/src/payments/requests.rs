@@ -13,6 +13,8 @@
 //! `paying` is the claim that lets only one press of Pay move money: the money moves under an
 //! id derived from the request, so even two nodes cannot pay it twice.
 
+use std::sync::Arc;
+
 use chit_ledger::{NewTransfer, TransferAction, TransferError};
 use chit_proto::api::{Envelope, PaymentPart, PostRequest, SignedCommand};
 use chit_proto::{Handle, Outcome};
@@ -28,7 +30,21 @@ const PAY_AT_PAST_SKEW_MS: u64 = 60_000;
 
 impl Node {
     /// Sends an invoice: nothing is held; the payer chooses Pay now, Pay later or Reject.
-    pub fn request(&self, actor: &Handle, request: &PostRequest) -> Result<Envelope, ApiError> {
+    pub async fn request(
+        self: &Arc<Self>,
+        actor: Handle,
+        request: PostRequest,
+    ) -> Result<Envelope, ApiError> {
+        self.run_blocking(move |node| node.request_blocking(&actor, &request))
+            .await
+    }
+
+    /// The blocking body of [`Node::request`].
+    pub(crate) fn request_blocking(
+        &self,
+        actor: &Handle,
+        request: &PostRequest,
+    ) -> Result<Envelope, ApiError> {
         let checked = self.verify_post_request(actor, request)?;
         let draft = self.draft(actor, request, checked)?;
         if draft.part.kind != "request" {
@@ -138,16 +154,19 @@ impl Node {
         payment: &store::Payment,
         signed: &SignedCommand,
     ) -> Result<Envelope, ApiError> {
+        // The claim is read before the answers: the state leaves `paying` in the transaction
+        // that writes the answer, so a claim no longer there means the answer is (read the
+        // other way round, a pay finishing in between was told `already_paid`).
         let id = &payment.part.payment;
-        let paid = derived_id(id, "paid").to_string();
-        let updates = [signed.command.id.as_str(), paid.as_str()];
-        if let Some(first) = self.first_answer(&updates, &signed.command)? {
-            return Ok(first);
-        }
         let claimant = self.db.read(|c| store::paying_command(c, id))?;
         let claimant = claimant.and_then(|json| serde_json::from_str::<SignedCommand>(&json).ok());
         if claimant.as_ref() == Some(signed) {
             return self.resume_paying(payment, signed);
+        }
+        let paid = derived_id(id, "paid").to_string();
+        let updates = [signed.command.id.as_str(), paid.as_str()];
+        if let Some(first) = self.first_answer(&updates, &signed.command)? {
+            return Ok(first);
         }
         Err(self.closed_error(id)?)
     }

@@ -3,6 +3,8 @@
 //! the ledger's per-account history (the ledger, not the messages, says where money went) and
 //! joined with the payments it belongs to for the other side's handle.
 
+use std::sync::Arc;
+
 use chit_core::{Amount, CurrencyCode, Timestamp, TransferId};
 use chit_ledger::{HistoryQuery, Order, Transfer, TransferKind};
 use chit_proto::api::{Statement, StatementEntry};
@@ -21,7 +23,21 @@ pub const STATEMENT_PAGE_MAX: usize = 500;
 impl Node {
     /// Up to `limit` entries of `handle`'s statement in `currency` (the default one if `None`)
     /// after `after` (a cursor from an earlier page), oldest first.
-    pub fn statement(
+    pub async fn statement(
+        self: &Arc<Self>,
+        handle: Handle,
+        currency: Option<String>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Statement, ApiError> {
+        self.run_blocking(move |node| {
+            node.statement_blocking(&handle, currency.as_deref(), after, limit)
+        })
+        .await
+    }
+
+    /// The blocking body of [`Node::statement`].
+    pub(crate) fn statement_blocking(
         &self,
         handle: &Handle,
         currency: Option<&str>,

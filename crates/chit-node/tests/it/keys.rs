@@ -106,18 +106,24 @@ fn a_key_acts_within_its_scope_until_revoked() {
 
         // The token opens a session for Bob only.
         assert!(node
-            .node
-            .authenticate_token(&bob.handle, &token, local())
+            .block_on(
+                node.node
+                    .authenticate_token(bob.handle.clone(), token.clone(), local())
+            )
             .unwrap()
             .is_some());
         assert!(node
-            .node
-            .authenticate_token(&alice.handle, &token, local())
+            .block_on(
+                node.node
+                    .authenticate_token(alice.handle.clone(), token.clone(), local())
+            )
             .unwrap()
             .is_none());
         assert!(node
-            .node
-            .authenticate_token(&bob.handle, &new_api_token(), local())
+            .block_on(
+                node.node
+                    .authenticate_token(bob.handle.clone(), new_api_token(), local())
+            )
             .unwrap()
             .is_none());
 
@@ -134,8 +140,10 @@ fn a_key_acts_within_its_scope_until_revoked() {
             },
         )));
         assert!(node
-            .node
-            .authenticate_token(&bob.handle, &token, local())
+            .block_on(
+                node.node
+                    .authenticate_token(bob.handle.clone(), token.clone(), local())
+            )
             .unwrap()
             .is_none());
         assert_eq!(balance(&alice_c).1, "EUR:40.00");

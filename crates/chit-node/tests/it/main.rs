@@ -50,10 +50,11 @@ pub struct TestNode {
     pub node: Arc<Node>,
     /// The node's and the ledger's clock: the system's, plus however far a test moved it.
     pub clock: Arc<ShiftedClock>,
+    /// Stopped (in-flight work finished) before the database and directory go: fields drop
+    /// in this order.
+    _server: chit_server::Background,
     pub db: TestDb,
     _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TestNode {
@@ -79,53 +80,31 @@ impl TestNode {
             clock.clone(),
         )
         .unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, address) = std::sync::mpsc::channel();
-        let serving = node.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                ready
-                    .send((
-                        listener.local_addr().unwrap(),
-                        metrics.local_addr().unwrap(),
-                    ))
-                    .unwrap();
-                let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-                let metrics = tokio::spawn(chit_node::http::serve_metrics(
-                    metrics,
-                    serving.clone(),
-                    async {
-                        let _ = metrics_stopped.await;
-                    },
-                ));
-                chit_node::http::serve(listener, serving, limits, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-                let _ = stop_metrics.send(());
-                metrics.await.unwrap().unwrap();
-            });
-        });
-        // Readiness: the listener is bound before its address is sent.
-        let (address, metrics) = address.recv().unwrap();
+        // The periodic jobs are run by the tests themselves, at the times they choose.
+        let config = chit_server::Config {
+            limits,
+            workers: false,
+            ..Default::default()
+        };
+        let server = chit_server::Background::start(node.clone(), config).unwrap();
         Self {
-            url: format!("http://{address}"),
-            metrics_url: format!("http://{metrics}"),
+            url: server.url(),
+            metrics_url: format!("http://{}", server.metrics),
             node,
             clock,
             db,
+            _server: server,
             _dir: dir,
-            stop: Some(stop),
-            thread: Some(thread),
         }
+    }
+
+    /// Runs one of the node's async operations to its end, from a plain test.
+    pub fn block_on<T>(&self, operation: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(operation)
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
@@ -143,17 +122,6 @@ impl TestNode {
         client.register(&me).unwrap();
         client.login(&me).unwrap();
         (client, me)
-    }
-}
-
-impl Drop for TestNode {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -274,7 +274,10 @@ fn a_failed_pay_now_leaves_a_schedule_as_it_was() {
                 .contains("EUR:3.00 available, EUR:5.00 needed"),
             "{now}"
         );
-        let stored = node.node.payment(&invoice.id).unwrap().unwrap();
+        let stored = node
+            .block_on(node.node.payment(invoice.id.clone()))
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.part.state, "scheduled");
         assert_eq!(stored.part.pay_at_ms, Some(at));
 
@@ -290,7 +293,11 @@ fn a_failed_pay_now_leaves_a_schedule_as_it_was() {
         .unwrap_err();
         assert_eq!(past.code(), Some("time_in_the_past"));
         assert_eq!(
-            node.node.payment(&invoice.id).unwrap().unwrap().part.state,
+            node.block_on(node.node.payment(invoice.id.clone()))
+                .unwrap()
+                .unwrap()
+                .part
+                .state,
             "scheduled"
         );
         assert_audit_clean(&node);
