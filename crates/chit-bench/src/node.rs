@@ -213,12 +213,6 @@ fn pipeline<B: serde::Serialize>(
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -426,7 +420,7 @@ pub fn run(
                         payer,
                         &payee.handle,
                         "EUR:0.01",
-                        now_ms() + 3_600_000,
+                        chit_client::now_ms() + 3_600_000,
                         b"bench",
                         &id,
                     )

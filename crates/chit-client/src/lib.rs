@@ -16,7 +16,6 @@ use chit_proto::api::{
     Envelope, ErrorBody, LoginRequest, LoginResponse, MailboxPage, NodeInfo, PostRequest,
     RegisterRequest, RegisterResponse, SignedCommand, UserInfo,
 };
-use chit_proto::keys::random_bytes;
 use chit_proto::{
     b64, login_bytes, Action, Certificate, Command, EncryptionSecret, Handle, IdentityKey,
     IdentitySecret, Registration, SealedBody,
@@ -90,15 +89,14 @@ fn currencies_of(info: &NodeInfo) -> Option<chit_core::Currencies> {
     chit_core::Currencies::new(all, default).ok()
 }
 
+/// A new time-ordered command id (see [`chit_proto::command_id`]).
 pub fn new_id() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let random = u128::from_be_bytes(random_bytes());
-    chit_core::TransferId::time_ordered(ms, random).to_string()
+    chit_proto::command_id(now_ms())
 }
 
-fn now_ms() -> u64 {
+/// The wall clock in protocol units (milliseconds since the Unix epoch), as wallets and tools
+/// read it; the node reads its own injectable clock instead.
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

@@ -193,14 +193,6 @@ fn random_token() -> UserToken {
     UserToken::new(&text).expect("16 letters")
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn new_id() -> String {
-    hex(&chit_proto::keys::random_bytes::<16>())
-}
-
 impl Session {
     fn new(shared: Arc<Shared>, peer: std::net::SocketAddr) -> Self {
         let deadline = Instant::now() + shared.config.handshake_timeout;
@@ -488,7 +480,7 @@ impl Session {
 
     /// A command signed with the session's API key.
     fn signed(&self, action: Action) -> SignedCommand {
-        self.signed_as(new_id(), action)
+        self.signed_as(chit_proto::command_id(self.node().now_ms()), action)
     }
 
     fn signed_as(&self, id: String, action: Action) -> SignedCommand {

@@ -4,7 +4,6 @@
 //! execution policy in [`crate::exec`] and the periodic jobs in [`crate::workers`].
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use chit_core::Currencies;
 use chit_ledger::StoreError;
@@ -18,12 +17,6 @@ use crate::exec::CHECKS_PARALLEL;
 
 /// Retries of a write transaction that hit a concurrent writer (another node).
 pub(crate) const WRITE_RETRIES_MAX: u32 = 16;
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 /// A running node's state handles. Behaviour lives in the rooms by concern (`auth`,
 /// `messaging`, `posting`, `payments`, `exec`); the fields are the crate's, and outsiders (the

@@ -9,7 +9,7 @@ use chit_proto::api::PaymentPart;
 use chit_proto::{Action, Handle};
 use sha2::{Digest, Sha256};
 
-use super::{hex, End, PaymentRef, Session, PAYMENT_TTL_MS, SESSION_NAMES_MAX};
+use super::{End, PaymentRef, Session, PAYMENT_TTL_MS, SESSION_NAMES_MAX};
 use crate::codec::{Kind, Payment, Pdu, RequestId, UserToken};
 
 /// Offers and requests asked again at login, oldest first; more wait for the next login or
@@ -25,7 +25,7 @@ fn payment_id(handle: &Handle, request: RequestId) -> String {
         .chain_update(b"\0")
         .chain_update(request.to_string())
         .finalize();
-    hex(&digest[..16])
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Two amount texts name the same amount (`5`, `5.00` and `EUR:5` are one amount).

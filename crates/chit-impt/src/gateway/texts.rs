@@ -4,7 +4,7 @@
 use chit_proto::api::Envelope;
 use chit_proto::Action;
 
-use super::{init_error, new_id, End, Session};
+use super::{init_error, End, Session};
 use crate::codec::{Kind, Pdu, UserToken};
 
 /// Texts the gateway remembers (sent over IMPT, to show them to IMPT peers).
@@ -13,7 +13,7 @@ pub(super) const TEXTS_REMEMBERED_MAX: usize = 4096;
 impl Session {
     pub(super) async fn say(&mut self, token: &UserToken, text: String) -> Result<Vec<Pdu>, End> {
         let peer = self.peer(token)?;
-        let id = new_id();
+        let id = chit_proto::command_id(self.node().now_ms());
         let request = self
             .sealed_post(
                 &peer,

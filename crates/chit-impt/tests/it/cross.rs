@@ -21,7 +21,7 @@ fn an_sdk_offer_is_accepted_over_impt_and_an_impt_payment_is_in_the_conversation
                 &alice.me,
                 &bob.me.handle,
                 "12.50",
-                chit_node::node::now_ms() + 60_000,
+                chit_client::now_ms() + 60_000,
                 b"dinner",
             )
             .unwrap();

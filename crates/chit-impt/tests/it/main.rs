@@ -152,7 +152,7 @@ impl Gateway {
                 Action::Grant {
                     key: api_token_key(&token).public(),
                     scope: scope.iter().map(|s| (*s).to_owned()).collect(),
-                    expires_at_ms: chit_node::node::now_ms() + 3_600_000,
+                    expires_at_ms: chit_client::now_ms() + 3_600_000,
                     label: "impt test".into(),
                 },
             ))

@@ -151,7 +151,7 @@ fn what_waited_while_a_user_was_away_is_asked_at_login() {
                 &alice.me,
                 &bob.me.handle,
                 "3",
-                chit_node::node::now_ms() + 60_000,
+                chit_client::now_ms() + 60_000,
                 b"for the tickets",
             )
             .unwrap();
@@ -230,7 +230,7 @@ fn a_scheduled_payment_that_could_not_be_made_asks_the_payer_again() {
         .find(|d| d.message.kind == "request")
         .unwrap()
         .message;
-    let at = chit_node::node::now_ms() + 300;
+    let at = chit_client::now_ms() + 300;
     bob.client
         .decide(&Client::sign(
             &bob.me,
@@ -240,7 +240,7 @@ fn a_scheduled_payment_that_could_not_be_made_asks_the_payer_again() {
             },
         ))
         .unwrap();
-    while chit_node::node::now_ms() <= at {
+    while chit_client::now_ms() <= at {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(gw.node.run_scheduled(100).unwrap(), 0);

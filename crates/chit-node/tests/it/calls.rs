@@ -100,7 +100,7 @@ fn offers_requests_and_decisions_work_over_the_socket_as_over_http() {
         let node = TestNode::start(engine);
         let (mut alice_c, alice) = funded(&node, "alice", "EUR:20.00");
         let (mut bob_c, bob) = node.user("bob");
-        let expires = chit_node::node::now_ms() + 3_600_000;
+        let expires = chit_client::now_ms() + 3_600_000;
         let (mut alice_calls, mut bob_calls) = (alice_c.calls().unwrap(), bob_c.calls().unwrap());
 
         let id = chit_client::new_id();

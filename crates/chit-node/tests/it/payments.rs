@@ -13,7 +13,7 @@ pub fn handle(s: &str) -> Handle {
 }
 
 pub fn in_ms(ms: u64) -> u64 {
-    chit_node::node::now_ms() + ms
+    chit_client::now_ms() + ms
 }
 
 pub fn funded(node: &TestNode, name: &str, amount: &str) -> (Client, Identity) {

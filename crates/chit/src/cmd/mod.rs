@@ -56,11 +56,7 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
     Ok(Duration::from_secs(secs))
 }
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use chit_client::now_ms;
 
 /// A moment: a duration from now (`2h`), or a date or time with its offset (see
 /// [`chit_core::parse_time`]); `ago` counts the duration back instead.

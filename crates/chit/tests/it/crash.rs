@@ -70,7 +70,7 @@ impl Pair {
             return Ok(next);
         }
         self.step += 1;
-        let expires = chit_node::node::now_ms() + 10 * 60_000;
+        let expires = chit_client::now_ms() + 10 * 60_000;
         let (payer, payee) = (&self.payer, &self.payee);
         Ok(match self.step % 5 {
             0 => Op::CashOut(sign(
