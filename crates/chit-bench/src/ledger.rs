@@ -5,27 +5,11 @@
 use std::sync::Arc;
 
 use crate::scratch::Scratch;
+pub use crate::scratch::Target;
 use std::time::{Duration, Instant};
 
 use chit_core::{AccountId, CurrencyCode, TransferId};
 use chit_ledger::{AccountKind, Ledger, NewAccount, NewTransfer, TransferAction};
-
-/// Where to run: a fresh SQLite file in a temporary directory, or a fresh database on a server.
-#[derive(Clone, Debug)]
-pub enum Target {
-    Sqlite,
-    /// URL of a PostgreSQL server's maintenance database; a scratch database is created and dropped.
-    Postgres(String),
-}
-
-impl Target {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Sqlite => "sqlite",
-            Self::Postgres(_) => "postgres",
-        }
-    }
-}
 
 /// How the benchmark's clients choose transfer ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,8 +11,7 @@ use chit_core::Currencies;
 use chit_proto::api::{PostRequest, SignedCommand};
 use chit_proto::{Action, Handle, IdentitySecret, Signature};
 
-use crate::ledger::Target;
-use crate::scratch::Scratch;
+use crate::scratch::{Scratch, Target};
 
 #[derive(Clone, Copy, Debug)]
 pub struct NodeOptions {

@@ -5,7 +5,22 @@ use std::sync::Arc;
 
 use chit_ledger::{Ledger, LedgerConfig, SystemClock};
 
-use crate::ledger::Target;
+/// Where to run: a fresh SQLite file in a temporary directory, or a fresh database on a server.
+#[derive(Clone, Debug)]
+pub enum Target {
+    Sqlite,
+    /// URL of a PostgreSQL server's maintenance database; a scratch database is created and dropped.
+    Postgres(String),
+}
+
+impl Target {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
 
 /// A scratch database that is removed afterwards.
 pub struct Scratch {

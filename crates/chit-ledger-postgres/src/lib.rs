@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use chit_core::{AccountId, Timestamp, TransferId};
 use chit_ledger::apply::Changes;
-use chit_ledger::pool::Pool;
 use chit_ledger::row::{
     self, to_i64, RowSource, ACCOUNT_COLUMNS, PENDING_COLUMNS, TRANSFER_COLUMNS,
 };
@@ -19,7 +18,8 @@ use chit_ledger::{
     Account, Clock, HistoryQuery, Ledger, LedgerConfig, PendingStatus, Reader, Storage, StoreError,
     Transfer, Writer,
 };
-use postgres::error::SqlState;
+use chit_sql::postgres::error as err;
+use chit_sql::Pool;
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls, Row};
 
@@ -92,25 +92,6 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         .map_err(err)?;
     }
     tx.commit().map_err(err)
-}
-
-/// Maps PostgreSQL errors: serialization failures, deadlocks and duplicate keys are transient.
-fn err(e: postgres::Error) -> StoreError {
-    let transient = [
-        SqlState::T_R_SERIALIZATION_FAILURE,
-        SqlState::T_R_DEADLOCK_DETECTED,
-        SqlState::UNIQUE_VIOLATION,
-        SqlState::LOCK_NOT_AVAILABLE,
-    ];
-    // "db error" alone says nothing: include the server's own message.
-    let text = match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
-    };
-    match e.code() {
-        Some(code) if transient.contains(code) => StoreError::Conflict(text),
-        _ => StoreError::Backend(text),
-    }
 }
 
 /// A PostgreSQL row as the shared decoder reads it.

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use chit_core::{AccountId, Timestamp, TransferId};
 use chit_ledger::apply::Changes;
-use chit_ledger::pool::Pool;
 use chit_ledger::row::{
     self, to_i64, RowSource, ACCOUNT_COLUMNS, PENDING_COLUMNS, TRANSFER_COLUMNS,
 };
@@ -22,7 +21,9 @@ use chit_ledger::{
     Account, Clock, HistoryQuery, Ledger, LedgerConfig, PendingStatus, Reader, Storage, StoreError,
     Transfer, Writer,
 };
-use rusqlite::{params, Connection, ErrorCode, Row};
+use chit_sql::sqlite::{error as err, start_checkpointer};
+use chit_sql::Pool;
+use rusqlite::{params, Connection, Row};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_ledger.sql")];
@@ -39,8 +40,6 @@ const HISTORY_LAG_MAX: Duration = Duration::from_secs(1);
 /// sees the log fully copied at a quiet moment, and a WAL that only grows costs fresh file blocks
 /// (zeroed by the kernel) on every commit.
 const WAL_RESTART_TRANSFERS: u64 = 16_384;
-/// How often the checkpointer copies the WAL back into the database file.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Opens (creating if needed) the ledger database at `path` and returns its writer and reader.
 pub fn open(path: &Path) -> Result<Storage, StoreError> {
@@ -80,31 +79,6 @@ pub fn open(path: &Path) -> Result<Storage, StoreError> {
         writer: Box::new(writer),
         reader: Arc::new(reader),
     })
-}
-
-/// Runs passive checkpoints on `conn` every few milliseconds until the returned sender is
-/// dropped, then truncates the WAL. For any SQLite file whose writers turned
-/// `wal_autocheckpoint` off (the node database uses it too).
-pub fn start_checkpointer(conn: Connection) -> mpsc::Sender<()> {
-    let (stop, stopped) = mpsc::channel::<()>();
-    let checkpoint = move |mode: &str| {
-        let sql = format!("PRAGMA wal_checkpoint({mode})");
-        if let Err(e) = conn.query_row(&sql, [], |_| Ok(())) {
-            tracing::warn!(error = %e, "sqlite checkpoint failed");
-        }
-    };
-    std::thread::Builder::new()
-        .name("chit-sqlite-checkpoint".into())
-        .spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) =
-                stopped.recv_timeout(CHECKPOINT_INTERVAL)
-            {
-                checkpoint("PASSIVE");
-            }
-            checkpoint("TRUNCATE");
-        })
-        .expect("spawn sqlite checkpointer");
-    stop
 }
 
 /// Opens the database and starts a ledger on it.
@@ -177,18 +151,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)
         .map_err(err)?;
     tx.commit().map_err(err)
-}
-
-/// Maps SQLite errors: a busy database or a duplicate key from a concurrent writer is transient.
-fn err(e: rusqlite::Error) -> StoreError {
-    if let rusqlite::Error::SqliteFailure(f, _) = &e {
-        let unique = f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY;
-        if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) || unique {
-            return StoreError::Conflict(e.to_string());
-        }
-    }
-    StoreError::Backend(e.to_string())
 }
 
 /// A SQLite row as the shared decoder reads it.

@@ -7,8 +7,8 @@
 pub mod apply;
 pub mod audit;
 pub mod clock;
+pub mod error;
 pub mod ledger;
-pub mod pool;
 pub mod row;
 pub mod store;
 pub mod types;

@@ -3,7 +3,7 @@
 
 use chit_core::{AccountId, CurrencyCode, Timestamp, TransferId};
 
-use crate::store::StoreError;
+use crate::error::StoreError;
 use crate::types::{Account, AccountKind, PendingState, PendingStatus, Transfer, TransferKind};
 
 pub const ACCOUNT_COLUMNS: &str = "id, currency, kind, code, reference, debits_pending, \

@@ -8,19 +8,8 @@ use std::collections::HashMap;
 use chit_core::{AccountId, Timestamp, TransferId};
 
 use crate::apply::{self, Changes, Command, CommandResult, Loaded};
+pub use crate::error::StoreError;
 use crate::types::{Account, PendingStatus, Transfer};
-
-/// A storage failure. `Conflict` is transient (serialization failure, deadlock, a concurrent
-/// insert of the same id) and the whole batch is retried; anything else is reported.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    #[error("transient storage conflict: {0}")]
-    Conflict(String),
-    #[error("storage failure: {0}")]
-    Backend(String),
-    #[error("stored row is invalid: {0}")]
-    Corrupt(String),
-}
 
 /// Most times one batch is retried after transient conflicts before the callers get an error.
 pub const CONFLICT_RETRIES_MAX: u32 = 64;
@@ -78,7 +67,9 @@ impl HistoryQuery {
     /// The SQL pieces both engines use: comparison against the cursor, sort direction, and the
     /// cursor as a database integer (open-ended when absent).
     pub fn sql_bounds(&self) -> (&'static str, &'static str, i64) {
-        let cursor = self.cursor.map(|c| crate::row::to_i64(c.as_nanos()));
+        let cursor = self
+            .cursor
+            .map(|c| i64::try_from(c.as_nanos()).expect("ledger values are bounded by i64::MAX"));
         match self.order {
             Order::OldestFirst => (">", "ASC", cursor.unwrap_or(-1)),
             Order::NewestFirst => ("<", "DESC", cursor.unwrap_or(i64::MAX)),

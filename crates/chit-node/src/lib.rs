@@ -1,5 +1,6 @@
 //! The Chit node: identities and certificates, sealed messages with live push and mailboxes,
-//! and payments as messages on top of the ledger. `chit serve` wires it up.
+//! and payments as messages on top of the ledger, in rooms by concern (ARCHITECTURE.md has the
+//! map), with its HTTP front door. `chit-server` runs it; `chit serve` is that.
 
 pub mod admission;
 pub mod audit;

@@ -12,7 +12,7 @@ use chit_proto::IdentitySecret;
 
 use crate::db::Db;
 use crate::error::ApiError;
-use crate::events::Hub;
+use crate::events::{Events, LocalHub};
 use crate::exec::CHECKS_PARALLEL;
 
 /// Retries of a write transaction that hit a concurrent writer (another node).
@@ -26,7 +26,8 @@ pub struct Node {
     pub(crate) ledger: chit_ledger::Ledger,
     pub(crate) key: IdentitySecret,
     pub(crate) currencies: Currencies,
-    pub(crate) hub: Hub,
+    /// Live delivery; [`LocalHub`] unless the node is given another [`Events`].
+    pub(crate) hub: Arc<dyn Events>,
     pub(crate) metrics: crate::metrics::Metrics,
     /// Where the node reads the time (the ledger has its own); tests move it forward.
     pub(crate) clock: Arc<dyn chit_ledger::Clock>,
@@ -73,7 +74,7 @@ impl Node {
             ledger,
             key,
             currencies,
-            hub: Hub::default(),
+            hub: Arc::new(LocalHub::default()),
             metrics: crate::metrics::Metrics::default(),
             clock,
             challenges,
@@ -120,8 +121,8 @@ impl Node {
     }
 
     /// Live delivery: who is online, and their subscriptions.
-    pub fn hub(&self) -> &Hub {
-        &self.hub
+    pub fn hub(&self) -> &dyn Events {
+        self.hub.as_ref()
     }
 
     pub fn metrics(&self) -> &crate::metrics::Metrics {

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 
-use chit_ledger::pool::Pool;
 use chit_ledger::StoreError;
+use chit_sql::Pool;
 
 mod batch;
 mod lock;
@@ -203,7 +203,7 @@ impl Db {
             conn.pragma_update(None, "wal_autocheckpoint", 0)
                 .map_err(sqlite_err)?;
         }
-        let checkpointer = chit_ledger_sqlite::start_checkpointer(sqlite_connect(path)?);
+        let checkpointer = chit_sql::sqlite::start_checkpointer(sqlite_connect(path)?);
         let mut batch_conn = Some(batch_conn);
         let sqlite = Dialect {
             begin: "BEGIN IMMEDIATE",

@@ -6,24 +6,7 @@ use chit_ledger::StoreError;
 
 use super::*;
 
-pub(super) fn pg_err(e: postgres::Error) -> StoreError {
-    let text = match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
-    };
-    match e.code() {
-        Some(c) if *c == postgres::error::SqlState::UNIQUE_VIOLATION => StoreError::Conflict(text),
-        // Another writer (another node, or this node's batch writer against a pooled
-        // connection) got there first; the caller's retry runs it again.
-        Some(c)
-            if *c == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
-                || *c == postgres::error::SqlState::T_R_DEADLOCK_DETECTED =>
-        {
-            StoreError::Conflict(text)
-        }
-        _ => StoreError::Backend(text),
-    }
-}
+pub(super) use chit_sql::postgres::error as pg_err;
 
 pub(super) fn postgres_migrate(client: &mut postgres::Client) -> Result<(), StoreError> {
     let mut tx = client.transaction().map_err(pg_err)?;
@@ -52,10 +35,8 @@ pub(super) fn postgres_migrate(client: &mut postgres::Client) -> Result<(), Stor
 /// PostgreSQL connections the pool keeps open.
 pub const PG_POOL_MAX: usize = 16;
 /// PostgreSQL batch writers. One writer waits on a round trip to the server for every job,
-/// leaving both cores half idle; with two, messages/s over `/v1/calls` rose from 6,030–6,467
-/// to 11,826–12,271 and settled payments/s from 1,690–2,061 to 2,508–2,621 (`chit bench node
-/// --engine postgres --payments 3000 --messages 30000`, 2 cores), and four measured the same
-/// as two.
+/// leaving both cores half idle; two nearly doubled what the node settles, four measured the
+/// same as two (docs/benchmarks.md).
 pub const PG_WRITERS: usize = 2;
 /// Most advisory locks one PostgreSQL batch takes (a posting takes three: two members and its
 /// id), so about 85 postings a batch. Advisory locks live in the server's shared lock table,

@@ -6,16 +6,7 @@ use chit_ledger::StoreError;
 
 use super::*;
 
-pub(super) fn sqlite_err(e: rusqlite::Error) -> StoreError {
-    if let rusqlite::Error::SqliteFailure(f, _) = &e {
-        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-        {
-            return StoreError::Conflict(e.to_string());
-        }
-    }
-    StoreError::Backend(e.to_string())
-}
+pub(super) use chit_sql::sqlite::error as sqlite_err;
 
 pub(super) fn sqlite_connect(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open(path).map_err(sqlite_err)?;

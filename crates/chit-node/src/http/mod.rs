@@ -1,5 +1,6 @@
 //! The HTTP front door: JSON under `/v1`, the WebSocket `/v1/events`, `/healthz`. Handlers are
-//! thin: parse, authenticate, call [`Node`] on a blocking thread, answer.
+//! thin: parse, authenticate, await the [`Node`]'s operation (which picks its own lane, see
+//! [`crate::exec`]), answer.
 
 pub mod read;
 
@@ -447,10 +448,8 @@ async fn forward_events(mut socket: WebSocket, mut receiver: crate::events::Subs
 /// Largest message a client may send on its event stream, which only ever carries pings and
 /// the close (anything else is read and dropped).
 pub const EVENTS_INCOMING_BYTES_MAX: usize = 4 * 1024;
-/// Read buffer of a WebSocket. The library's default, 128 KiB, is zeroed before every read:
-/// with many small calls that showed in the profile (about 2 % of all samples); at 16 KiB,
-/// messages/s over `/v1/calls` measured 29,557 / 27,556 / 30,876 against 27,762 / 26,997 /
-/// 28,650 (alternating runs; settled payments/s unchanged).
+/// Read buffer of a WebSocket. The library's default, 128 KiB, is zeroed before every read,
+/// which showed in the profile with many small calls (docs/benchmarks.md has the runs).
 const SOCKET_READ_BUFFER_BYTES: usize = 16 * 1024;
 
 /// Calls one socket may have in flight; beyond it the node stops reading the socket until

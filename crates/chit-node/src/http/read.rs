@@ -1,6 +1,6 @@
 //! The HTTP routes a wallet uses to look back: its statement, its conversations and read
 //! markers, its settings, and the node's home page. Reads only (a read marker is a preference,
-//! not a signed command); each handler parses, authenticates, reads on a blocking thread.
+//! not a signed command); each handler parses, authenticates, awaits the node's read.
 
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};

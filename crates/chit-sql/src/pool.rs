@@ -7,7 +7,7 @@
 
 use std::sync::{Condvar, Mutex};
 
-use crate::store::StoreError;
+use chit_ledger::StoreError;
 
 type Connect<C> = Box<dyn Fn() -> Result<C, StoreError> + Send + Sync>;
 

@@ -1,5 +1,6 @@
-//! Live delivery inside one node: each user's connected sessions subscribe to their channel;
-//! a posted message is published to every member after it is committed. Channels are bounded:
+//! Live delivery inside one node (the [`Events`] of a node on its own): each user's connected
+//! sessions subscribe to their channel; a posted message is published to every member after it
+//! is committed. Channels are bounded:
 //! a subscriber that falls behind is told to resync from its mailbox cursor instead of
 //! holding memory. A user's channel exists only while someone listens: the last
 //! [`Subscription`] to go removes it (a channel's buffer is tens of kilobytes, and it used to
@@ -12,7 +13,7 @@ use chit_proto::api::Delivery;
 use chit_proto::Handle;
 use tokio::sync::broadcast;
 
-pub use broadcast::error::RecvError;
+use super::{Events, Listening, RecvError, Subscription};
 
 /// Undelivered events buffered per user before slow subscribers must resync.
 pub const SUBSCRIBER_BUFFER: usize = 1024;
@@ -20,34 +21,32 @@ pub const SUBSCRIBER_BUFFER: usize = 1024;
 type Channels = Mutex<HashMap<Handle, broadcast::Sender<Arc<Delivery>>>>;
 
 #[derive(Default)]
-pub struct Hub {
+pub struct LocalHub {
     channels: Arc<Channels>,
 }
 
-impl Hub {
-    /// Listens to `handle`'s deliveries until the subscription is dropped.
-    pub fn subscribe(&self, handle: &Handle) -> Subscription {
+impl Events for LocalHub {
+    fn subscribe(&self, handle: &Handle) -> Subscription {
         let mut channels = self.channels.lock().expect("hub lock");
         let receiver = channels
             .entry(handle.clone())
             .or_insert_with(|| broadcast::channel(SUBSCRIBER_BUFFER).0)
             .subscribe();
-        Subscription {
+        Subscription::new(Local {
             receiver: Some(receiver),
             handle: handle.clone(),
             channels: self.channels.clone(),
-        }
+        })
     }
 
-    /// Whether `handle` has a live session listening (a wallet's WebSocket, an IMPT client).
-    pub fn online(&self, handle: &Handle) -> bool {
+    fn online(&self, handle: &Handle) -> bool {
         let channels = self.channels.lock().expect("hub lock");
         channels
             .get(handle)
             .is_some_and(|sender| sender.receiver_count() > 0)
     }
 
-    pub fn publish(&self, handle: &Handle, delivery: Delivery) {
+    fn publish(&self, handle: &Handle, delivery: Delivery) {
         let channels = self.channels.lock().expect("hub lock");
         if let Some(sender) = channels.get(handle) {
             // Only fails with no receiver, and then the channel is already on its way out.
@@ -55,32 +54,31 @@ impl Hub {
         }
     }
 
-    /// Users with a channel now: those someone is listening for.
-    pub fn channels(&self) -> usize {
+    fn channels(&self) -> usize {
         self.channels.lock().expect("hub lock").len()
     }
 }
 
 /// One listener's place on a user's channel.
-pub struct Subscription {
+struct Local {
     receiver: Option<broadcast::Receiver<Arc<Delivery>>>,
     handle: Handle,
     channels: Arc<Channels>,
 }
 
-impl Subscription {
-    /// The next delivery; `Err(Lagged)` when this listener fell behind (resync from the
-    /// mailbox), never `Closed` while the subscription lives.
-    pub async fn recv(&mut self) -> Result<Arc<Delivery>, RecvError> {
-        self.receiver
-            .as_mut()
-            .expect("present until dropped")
-            .recv()
-            .await
+impl Listening for Local {
+    fn recv(&mut self) -> super::NextDelivery<'_> {
+        Box::pin(async {
+            let receiver = self.receiver.as_mut().expect("present until dropped");
+            receiver.recv().await.map_err(|e| match e {
+                broadcast::error::RecvError::Lagged(missed) => RecvError::Lagged(missed),
+                broadcast::error::RecvError::Closed => RecvError::Closed,
+            })
+        })
     }
 }
 
-impl Drop for Subscription {
+impl Drop for Local {
     fn drop(&mut self) {
         // Under the lock, so no subscriber can join between the count and the removal.
         let mut channels = self.channels.lock().expect("hub lock");
@@ -107,7 +105,7 @@ mod tests {
 
     #[test]
     fn a_channel_lives_only_while_someone_listens() {
-        let hub = Hub::default();
+        let hub = LocalHub::default();
         let alice = Handle::new("alice").unwrap();
         let first = hub.subscribe(&alice);
         let second = hub.subscribe(&alice);
@@ -121,7 +119,7 @@ mod tests {
 
     #[test]
     fn ten_thousand_users_listening_once_leave_no_memory_behind() {
-        let hub = Hub::default();
+        let hub = LocalHub::default();
         let before = resident_bytes();
         for i in 0..10_000 {
             let handle = Handle::new(&format!("user{i}")).unwrap();
