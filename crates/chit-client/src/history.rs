@@ -82,7 +82,7 @@ pub fn lines(store: &Store, me: &Handle) -> Vec<Line> {
         .filter(|d| matches!(d.message.kind.as_str(), "offer" | "request"))
         .map(|d| (d.message.id.as_str(), d))
         .collect();
-    let state_of = |id: &str| states.get(id).map(|p| p.state.clone());
+    let state_of = |id: &str| states.get(id).map(|p| p.state.to_string());
     let mut out: Vec<(u64, u64, Line)> = Vec::new();
     let mut moved = HashSet::new();
     for entries in store.statements.values() {
@@ -147,7 +147,7 @@ pub fn lines(store: &Store, me: &Handle) -> Vec<Line> {
                 }),
                 rail: None,
                 amount: p.amount.clone(),
-                state: state_of(id).unwrap_or_else(|| p.state.clone()),
+                state: state_of(id).unwrap_or_else(|| p.state.to_string()),
                 balance_after: None,
                 message: Some(m.id.clone()),
             },

@@ -163,8 +163,7 @@ enum End {
 struct PaymentRef {
     payment: String,
     peer: Handle,
-    /// `offer` or `request`.
-    kind: String,
+    kind: chit_proto::PaymentKind,
 }
 
 struct Session {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::handle::Handle;
 use crate::keys::{EncryptionKey, IdentityKey, Signature};
+use crate::payment::{PaymentKind, PaymentState};
 use crate::receipt::Receipt;
 use crate::seal::SealedBody;
 use crate::statements::{Certificate, Command, Registration};
@@ -118,15 +119,12 @@ pub struct Envelope {
 pub struct PaymentPart {
     /// The offer or request message this is about.
     pub payment: String,
-    /// `offer` or `request`.
-    pub kind: String,
+    pub kind: PaymentKind,
     pub payer: Handle,
     pub payee: Handle,
     /// Text form, e.g. `EUR:12.50`.
     pub amount: String,
-    /// `pending`, `accepted`, `declined`, `cancelled`, `expired`, `scheduled`, `paying`, `paid`,
-    /// `rejected`, `refunded` (a failed scheduled payment is `pending` again, with a reason).
-    pub state: String,
+    pub state: PaymentState,
     pub expires_at_ms: u64,
     /// When a scheduled payment will run.
     #[serde(default, skip_serializing_if = "Option::is_none")]

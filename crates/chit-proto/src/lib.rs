@@ -6,6 +6,7 @@ pub mod b64;
 pub mod canon;
 pub mod handle;
 pub mod keys;
+pub mod payment;
 pub mod receipt;
 pub mod seal;
 pub mod verify;
@@ -15,6 +16,7 @@ pub use keys::{
     api_token_key, new_api_token, verify_batch, EncryptionKey, EncryptionSecret, IdentityKey,
     IdentitySecret, KeyError, Signature, Verifier,
 };
+pub use payment::{AutoAccept, PaymentKind, PaymentState, UnknownWord};
 pub use seal::{SealError, SealedBody};
 pub mod statements;
 

@@ -159,7 +159,11 @@ impl Session {
                     PaymentRef {
                         payment: id,
                         peer,
-                        kind: if send { "offer" } else { "request" }.into(),
+                        kind: if send {
+                            chit_proto::PaymentKind::Offer
+                        } else {
+                            chit_proto::PaymentKind::Request
+                        },
                     },
                 );
                 Ok(Vec::new())
@@ -229,7 +233,7 @@ impl Session {
                 } else {
                     part.payer.clone()
                 },
-                kind: part.kind.clone(),
+                kind: part.kind,
             },
         );
         match part.state.as_str() {
@@ -276,7 +280,7 @@ impl Session {
             let payment = PaymentRef {
                 payment: part.payment.clone(),
                 peer: other,
-                kind: part.kind.clone(),
+                kind: part.kind,
             };
             pdus.push(self.ask(peer, &payment, &part));
         }
@@ -341,7 +345,7 @@ impl Session {
         let payment = PaymentRef {
             payment: part.payment.clone(),
             peer: other.clone(),
-            kind: part.kind.clone(),
+            kind: part.kind,
         };
         let Ok(peer) = self.token_for(other) else {
             return Vec::new();

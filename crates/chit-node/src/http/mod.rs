@@ -362,7 +362,9 @@ async fn settings(
     Authed(actor): Authed,
     ApiJson(req): ApiJson<chit_proto::api::Settings>,
 ) -> Result<Response, ApiError> {
-    let mode = req.auto_accept.clone();
+    let mode = req.auto_accept.parse().map_err(|_| {
+        ApiError::bad_request("bad_setting", "auto_accept is off, contacts or everyone")
+    })?;
     node.set_auto_accept(actor, mode).await?;
     Ok(Json(req).into_response())
 }

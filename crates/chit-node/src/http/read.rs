@@ -64,7 +64,10 @@ pub async fn settings(
     Authed(me): Authed,
 ) -> Result<Response, ApiError> {
     let auto_accept = node.auto_accept_mode(me).await?;
-    Ok(Json(Settings { auto_accept }).into_response())
+    Ok(Json(Settings {
+        auto_accept: auto_accept.to_string(),
+    })
+    .into_response())
 }
 
 #[derive(Deserialize)]

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use chit_ledger::{NewTransfer, TransferAction};
+use chit_proto::{AutoAccept, PaymentState};
 use chit_proto::{Handle, Outcome};
 
 use super::ids::{derived_id, transfer_id};
@@ -17,20 +18,32 @@ use crate::store;
 impl Node {
     /// The auto-accept setting of the user behind `handle`, or `unknown_handle`. (Reads only
     /// the setting: a whole user row means checking two keys and parsing a certificate.)
-    pub(crate) fn require_auto_accept(&self, handle: &Handle) -> Result<String, ApiError> {
-        self.db
+    pub(crate) fn require_auto_accept(&self, handle: &Handle) -> Result<AutoAccept, ApiError> {
+        let mode = self
+            .db
             .read(|c| store::auto_accept(c, handle))?
-            .ok_or_else(|| ApiError::not_found("unknown_handle", &format!("no user {handle}")))
+            .ok_or_else(|| ApiError::not_found("unknown_handle", &format!("no user {handle}")))?;
+        mode.parse().map_err(|_| {
+            ApiError::from(chit_ledger::StoreError::Corrupt(format!(
+                "{handle}'s auto-accept {mode:?}"
+            )))
+        })
     }
 
     /// Whom the user accepts offers from without being asked.
-    pub async fn auto_accept_mode(self: &Arc<Self>, handle: Handle) -> Result<String, ApiError> {
+    pub async fn auto_accept_mode(
+        self: &Arc<Self>,
+        handle: Handle,
+    ) -> Result<AutoAccept, ApiError> {
         self.run_blocking(move |node| node.auto_accept_mode_blocking(&handle))
             .await
     }
 
     /// The blocking body of [`Node::auto_accept_mode`].
-    pub(crate) fn auto_accept_mode_blocking(&self, handle: &Handle) -> Result<String, ApiError> {
+    pub(crate) fn auto_accept_mode_blocking(
+        &self,
+        handle: &Handle,
+    ) -> Result<AutoAccept, ApiError> {
         self.require_auto_accept(handle)
     }
 
@@ -38,9 +51,9 @@ impl Node {
     pub async fn set_auto_accept(
         self: &Arc<Self>,
         handle: Handle,
-        mode: String,
+        mode: AutoAccept,
     ) -> Result<(), ApiError> {
-        self.run_blocking(move |node| node.set_auto_accept_blocking(&handle, &mode))
+        self.run_blocking(move |node| node.set_auto_accept_blocking(&handle, mode))
             .await
     }
 
@@ -48,15 +61,9 @@ impl Node {
     pub(crate) fn set_auto_accept_blocking(
         &self,
         handle: &Handle,
-        mode: &str,
+        mode: AutoAccept,
     ) -> Result<(), ApiError> {
-        if !["off", "contacts", "everyone"].contains(&mode) {
-            return Err(ApiError::bad_request(
-                "bad_setting",
-                "auto_accept is off, contacts or everyone",
-            ));
-        }
-        self.write(|c| store::set_auto_accept(c, handle, mode))?;
+        self.write(|c| store::set_auto_accept(c, handle, mode.as_str()))?;
         Ok(())
     }
 
@@ -64,12 +71,12 @@ impl Node {
     /// id derived from the offer, so retries and other nodes cannot accept it twice.
     pub(crate) fn auto_accept(&self, draft: &Draft) -> Result<(), ApiError> {
         let payee = &draft.part.payee;
-        let allowed = match draft.recipient_auto_accept.as_str() {
-            "everyone" => true,
-            "contacts" => self
+        let allowed = match draft.recipient_auto_accept {
+            AutoAccept::Everyone => true,
+            AutoAccept::Contacts => self
                 .db
                 .read(|c| store::has_written(c, &draft.conversation, payee))?,
-            _ => false,
+            AutoAccept::Off => false,
         };
         if !allowed {
             return Ok(());
@@ -96,7 +103,8 @@ impl Node {
         match self.one_transfer(t)? {
             Ok(_) => {
                 let transfers = vec![pending_id.to_string(), update.to_string()];
-                let transition = Transition::settled(Outcome::Accepted, vec!["pending"], transfers);
+                let transition =
+                    Transition::settled(Outcome::Accepted, vec![PaymentState::Pending], transfers);
                 self.record_outcome(&payment, &transition, &update.to_string(), payee, None)?;
             }
             // Someone (the payer cancelling, say) got there first: nothing to do.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chit_ledger::{NewTransfer, TransferAction};
 use chit_proto::api::{Envelope, SignedCommand};
+use chit_proto::PaymentState;
 use chit_proto::{Action, Handle, Outcome};
 
 use super::ids::transfer_id;
@@ -175,7 +176,10 @@ impl Node {
             linked: false,
         };
         let transfers = vec![pending_id.to_string(), id.to_string()];
-        Ok((t, Transition::settled(outcome, vec!["pending"], transfers)))
+        Ok((
+            t,
+            Transition::settled(outcome, vec![PaymentState::Pending], transfers),
+        ))
     }
 }
 

@@ -8,6 +8,7 @@ use chit_core::{Amount, Timestamp};
 use chit_ledger::{NewTransfer, TransferAction};
 use chit_proto::api::{digest_text, direct_conversation, Envelope, PaymentPart, PostRequest};
 use chit_proto::{Action, Handle};
+use chit_proto::{PaymentKind, PaymentState};
 
 use super::ids::{transfer_id, user_account};
 use super::{CODE_OFFER, OFFER_TTL_MAX_MS};
@@ -32,13 +33,19 @@ impl Node {
                 amount,
                 expires_at_ms,
                 body_digest,
-            } => ("offer", to, amount, *expires_at_ms, body_digest),
+            } => (PaymentKind::Offer, to, amount, *expires_at_ms, body_digest),
             Action::Request {
                 to,
                 amount,
                 expires_at_ms,
                 body_digest,
-            } => ("request", to, amount, *expires_at_ms, body_digest),
+            } => (
+                PaymentKind::Request,
+                to,
+                amount,
+                *expires_at_ms,
+                body_digest,
+            ),
             _ => {
                 return Err(ApiError::bad_request(
                     "unsupported_action",
@@ -69,7 +76,7 @@ impl Node {
         }
         let members = crate::messaging::sorted_members(actor, to);
         crate::messaging::check_recipients(&request.body, &members)?;
-        let (payer, payee) = if kind == "offer" {
+        let (payer, payee) = if kind == PaymentKind::Offer {
             (actor.clone(), to.clone())
         } else {
             (to.clone(), actor.clone())
@@ -78,11 +85,11 @@ impl Node {
             recipient_auto_accept,
             part: PaymentPart {
                 payment: command.id.clone(),
-                kind: kind.into(),
+                kind,
                 payer,
                 payee,
                 amount: amount.to_string(),
-                state: "pending".into(),
+                state: PaymentState::Pending,
                 expires_at_ms,
                 pay_at_ms: None,
                 reason: None,
@@ -130,7 +137,7 @@ impl Node {
             .write_posting_async(Some(request.command.clone()), job)
             .await?;
         self.deliver(&posted);
-        self.count_posted(&posted, &draft.part.kind);
+        self.count_posted(&posted, draft.part.kind);
         if draft.recipient_auto_accept != "off" {
             let node = self.clone();
             blocking(move || node.auto_accept(&draft)).await?;
@@ -191,13 +198,13 @@ impl Node {
             draft.members.clone(),
             Some((draft.part.clone(), draft.body_digest.clone())),
         )?;
-        self.count_posted(&posted, &draft.part.kind);
+        self.count_posted(&posted, draft.part.kind);
         Ok(posted.envelope)
     }
 
-    pub(crate) fn count_posted(&self, posted: &store::Posted, kind: &str) {
+    pub(crate) fn count_posted(&self, posted: &store::Posted, kind: PaymentKind) {
         if posted.created {
-            let counter = if kind == "offer" {
+            let counter = if kind == PaymentKind::Offer {
                 &self.metrics.offers
             } else {
                 &self.metrics.requests
@@ -211,7 +218,7 @@ impl Node {
 pub(crate) struct Draft {
     pub(crate) part: PaymentPart,
     /// Whom the recipient accepts offers from automatically (read once, with the recipient).
-    pub(crate) recipient_auto_accept: String,
+    pub(crate) recipient_auto_accept: chit_proto::AutoAccept,
     pub(crate) amount: Amount,
     pub(crate) members: Vec<Handle>,
     pub(crate) conversation: String,

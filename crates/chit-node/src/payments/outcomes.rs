@@ -6,6 +6,7 @@
 
 use chit_ledger::{NewTransfer, TransferAction, TransferError};
 use chit_proto::api::{Envelope, PaymentPart, SignedCommand};
+use chit_proto::PaymentState;
 use chit_proto::{Handle, Outcome, Receipt, ReceiptFacts, SealedBody, Settlement};
 
 use crate::error::ApiError;
@@ -18,8 +19,8 @@ use crate::store::{self, NewMessage};
 /// One step of a payment: the state it moves to, the states it may move from, and what the
 /// receipt says (none for a step that settles nothing, like scheduling).
 pub(crate) struct Transition {
-    pub(crate) state: &'static str,
-    pub(crate) from: Vec<&'static str>,
+    pub(crate) state: PaymentState,
+    pub(crate) from: Vec<PaymentState>,
     pub(crate) receipt: Option<Outcome>,
     /// Why something did not happen, told to both sides.
     pub(crate) reason: Option<String>,
@@ -31,11 +32,11 @@ impl Transition {
     /// A final step with a receipt: `outcome` names the state too.
     pub(crate) fn settled(
         outcome: Outcome,
-        from: Vec<&'static str>,
+        from: Vec<PaymentState>,
         transfers: Vec<String>,
     ) -> Self {
         Self {
-            state: outcome.as_str(),
+            state: state_after(outcome),
             from,
             receipt: Some(outcome),
             reason: None,
@@ -106,7 +107,7 @@ impl Node {
     ) -> crate::posting::PostingJob<impl crate::posting::PostingWrite> {
         let now = self.now_ms();
         let part = PaymentPart {
-            state: transition.state.into(),
+            state: transition.state,
             reason: transition.reason.clone(),
             ..payment.part.clone()
         };
@@ -121,7 +122,7 @@ impl Node {
                     message_id: payment.part.payment.clone(),
                     body_digest: payment.body_digest.clone(),
                     settlement: Settlement {
-                        kind: payment.part.kind.clone(),
+                        kind: payment.part.kind.to_string(),
                         outcome,
                         reason: transition.reason.clone(),
                         transfers: transition.transfers.clone(),
@@ -141,7 +142,7 @@ impl Node {
             locks: store::posting_locks(&members, &update_id),
             run: move |c: &mut dyn crate::db::Conn| {
                 for from in &from_states {
-                    if store::set_payment_state(c, &payment_id, from, state)? {
+                    if store::set_payment_state(c, &payment_id, *from, state)? {
                         break;
                     }
                 }
@@ -226,8 +227,11 @@ impl Node {
                     }
                 }
             }
-            let transition =
-                Transition::settled(Outcome::Expired, vec!["pending", "scheduled"], transfers);
+            let transition = Transition::settled(
+                Outcome::Expired,
+                vec![PaymentState::Pending, PaymentState::Scheduled],
+                transfers,
+            );
             let actor = payment.part.payer.clone();
             self.record_outcome(&payment, &transition, &void_id.to_string(), &actor, None)?;
             expired += 1;
@@ -256,9 +260,23 @@ impl Node {
             _ => (Outcome::Accepted, &payment.part.payee),
         };
         let transfers = vec![pending_id.to_string(), by.to_string()];
-        let transition = Transition::settled(outcome, vec!["pending"], transfers);
+        let transition = Transition::settled(outcome, vec![PaymentState::Pending], transfers);
         tracing::warn!(payment = %payment.part.payment, state = outcome.as_str(), "payment state repaired from the ledger");
         self.record_outcome(payment, &transition, &by.to_string(), actor, None)?;
         Ok(())
+    }
+}
+
+/// The state a payment is in once `outcome` has happened to it (a failure leaves it open).
+pub(crate) fn state_after(outcome: Outcome) -> PaymentState {
+    match outcome {
+        Outcome::Accepted => PaymentState::Accepted,
+        Outcome::Paid => PaymentState::Paid,
+        Outcome::Declined => PaymentState::Declined,
+        Outcome::Cancelled => PaymentState::Cancelled,
+        Outcome::Expired => PaymentState::Expired,
+        Outcome::Rejected => PaymentState::Rejected,
+        Outcome::Refunded => PaymentState::Refunded,
+        Outcome::Failed => PaymentState::Pending,
     }
 }

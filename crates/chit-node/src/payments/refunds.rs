@@ -6,6 +6,7 @@
 use chit_ledger::{NewTransfer, TransferAction};
 use chit_proto::api::{Envelope, SignedCommand};
 use chit_proto::Outcome;
+use chit_proto::PaymentState;
 
 use crate::error::ApiError;
 use crate::node::Node;
@@ -50,7 +51,7 @@ impl Node {
             .map_err(|e| self.refused_transfer(e, &payment.part.payee, &payment.part.amount))?;
         let transition = Transition::settled(
             Outcome::Refunded,
-            vec!["accepted", "paid"],
+            vec![PaymentState::Accepted, PaymentState::Paid],
             vec![refund.to_string()],
         );
         let command = &signed.command;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use chit_ledger::{NewTransfer, TransferAction, TransferError};
 use chit_proto::api::{Envelope, PaymentPart, PostRequest, SignedCommand};
+use chit_proto::PaymentState;
 use chit_proto::{Handle, Outcome};
 
 use crate::error::ApiError;
@@ -75,7 +76,11 @@ impl Node {
                 "time_in_the_past",
                 "the time to pay at has passed; to pay now, send the payment without a time",
             )),
-            Action::Pay { .. } => self.pay_request(payment, signed, &["pending", "scheduled"]),
+            Action::Pay { .. } => self.pay_request(
+                payment,
+                signed,
+                &[PaymentState::Pending, PaymentState::Scheduled],
+            ),
             Action::Reject { .. } => self.close_request(payment, Outcome::Rejected, signed),
             _ => self.close_request(payment, Outcome::Cancelled, signed),
         }
@@ -89,14 +94,14 @@ impl Node {
         &self,
         payment: &store::Payment,
         signed: &SignedCommand,
-        from: &[&'static str],
+        from: &[PaymentState],
     ) -> Result<Envelope, ApiError> {
         let id = &payment.part.payment;
         let command_json = serde_json::to_string(signed).expect("serialisable");
         let now = self.now_ms();
         let claimed = self.write(|c| {
             for state in from {
-                if store::start_paying(c, id, state, &command_json, now)? {
+                if store::start_paying(c, id, *state, &command_json, now)? {
                     return Ok(Some(*state));
                 }
             }
@@ -108,7 +113,8 @@ impl Node {
         match self.move_request_money(payment)? {
             Ok(()) => {
                 let pay = derived_id(id, "pay").to_string();
-                let transition = Transition::settled(Outcome::Paid, vec!["paying"], vec![pay]);
+                let transition =
+                    Transition::settled(Outcome::Paid, vec![PaymentState::Paying], vec![pay]);
                 let update = derived_id(id, "paid").to_string();
                 self.record_outcome(
                     payment,
@@ -119,7 +125,9 @@ impl Node {
                 )
             }
             Err(e) => {
-                self.write(|c| store::set_payment_state(c, id, "paying", claimed_from))?;
+                self.write(|c| {
+                    store::set_payment_state(c, id, PaymentState::Paying, claimed_from)
+                })?;
                 Err(self.refused_transfer(e, &payment.part.payer, &payment.part.amount))
             }
         }
@@ -187,7 +195,11 @@ impl Node {
         match self.move_request_money(payment)? {
             Ok(()) => {
                 let pay = derived_id(id, "pay").to_string();
-                let open = vec!["paying", "pending", "scheduled"];
+                let open = vec![
+                    PaymentState::Paying,
+                    PaymentState::Pending,
+                    PaymentState::Scheduled,
+                ];
                 let transition = Transition::settled(Outcome::Paid, open, vec![pay]);
                 let update = derived_id(id, "paid").to_string();
                 let actor = &signed.command.actor;
@@ -204,20 +216,27 @@ impl Node {
         let state = self
             .db
             .read(|c| store::payment(c, id))?
-            .map(|p| p.part.state)
-            .unwrap_or_default();
-        Ok(match state.as_str() {
-            "paid" => ApiError::conflict("already_paid", "this request is already paid"),
-            "paying" => ApiError::conflict(
+            .map(|p| p.part.state);
+        Ok(match state {
+            Some(PaymentState::Paid) => {
+                ApiError::conflict("already_paid", "this request is already paid")
+            }
+            Some(PaymentState::Paying) => ApiError::conflict(
                 "in_progress",
                 "this request is being paid right now; ask again in a moment",
             ),
-            "expired" => ApiError::new(
+            Some(PaymentState::Expired) => ApiError::new(
                 axum::http::StatusCode::GONE,
                 "expired",
                 "this request has expired",
             ),
-            _ => ApiError::conflict("already_closed", &format!("this request was {state}")),
+            _ => ApiError::conflict(
+                "already_closed",
+                &format!(
+                    "this request was {}",
+                    state.map_or("", PaymentState::as_str)
+                ),
+            ),
         })
     }
 
@@ -247,8 +266,8 @@ impl Node {
             ..payment.clone()
         };
         let transition = Transition {
-            state: "scheduled",
-            from: vec!["scheduled"],
+            state: PaymentState::Scheduled,
+            from: vec![PaymentState::Scheduled],
             receipt: None,
             reason: None,
             transfers: Vec::new(),
@@ -263,10 +282,12 @@ impl Node {
         signed: &SignedCommand,
     ) -> Result<Envelope, ApiError> {
         let id = &payment.part.payment;
-        let state = outcome.as_str();
+        let state = super::outcomes::state_after(outcome);
         let closed = self.write(|c| {
-            Ok(store::set_payment_state(c, id, "pending", state)?
-                || store::set_payment_state(c, id, "scheduled", state)?)
+            Ok(
+                store::set_payment_state(c, id, PaymentState::Pending, state)?
+                    || store::set_payment_state(c, id, PaymentState::Scheduled, state)?,
+            )
         })?;
         if !closed {
             return self.answered_or_closed(payment, signed);
@@ -292,7 +313,7 @@ impl Node {
                 continue;
             };
             let at = payment.part.pay_at_ms.unwrap_or(0);
-            match self.pay_request(&payment, &signed, &["scheduled"]) {
+            match self.pay_request(&payment, &signed, &[PaymentState::Scheduled]) {
                 Ok(_) => paid += 1,
                 // Both sides hear it, so it does not say what the payer has (the payer can see).
                 Err(e) if e.code == "insufficient_funds" => {
@@ -319,8 +340,8 @@ impl Node {
             return Ok(()); // paid, rescheduled or closed meanwhile
         }
         let transition = Transition {
-            state: "pending",
-            from: vec!["pending"],
+            state: PaymentState::Pending,
+            from: vec![PaymentState::Pending],
             receipt: Some(Outcome::Failed),
             reason: Some(format!(
                 "the payment scheduled for {} could not be made: {why}",
@@ -355,18 +376,21 @@ impl Node {
             let pay = derived_id(id, "pay");
             let moved = self.ledger.transfer(pay).map_err(ledger_error)?.is_some();
             if moved {
-                let transition =
-                    Transition::settled(Outcome::Paid, vec!["paying"], vec![pay.to_string()]);
+                let transition = Transition::settled(
+                    Outcome::Paid,
+                    vec![PaymentState::Paying],
+                    vec![pay.to_string()],
+                );
                 let actor = payment.part.payer.clone();
                 let update = derived_id(id, "paid").to_string();
                 self.record_outcome(&payment, &transition, &update, &actor, None)?;
             } else {
                 let back = if payment.part.pay_at_ms.is_some() {
-                    "scheduled"
+                    PaymentState::Scheduled
                 } else {
-                    "pending"
+                    PaymentState::Pending
                 };
-                self.write(|c| store::set_payment_state(c, id, "paying", back))?;
+                self.write(|c| store::set_payment_state(c, id, PaymentState::Paying, back))?;
             }
         }
         Ok(stale.len())

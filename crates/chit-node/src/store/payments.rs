@@ -4,6 +4,7 @@
 use chit_ledger::StoreError;
 use chit_proto::api::PaymentPart;
 use chit_proto::Handle;
+use chit_proto::PaymentState;
 
 use super::{corrupt, ms};
 use crate::db::{Conn, Row, Value};
@@ -53,11 +54,11 @@ pub(crate) fn payment_row(r: &Row) -> Result<Payment, StoreError> {
     Ok(Payment {
         part: PaymentPart {
             payment: r.text(0)?,
-            kind: r.text(1)?,
+            kind: word(r, 1, "payment kind")?,
             payer: handle(2)?,
             payee: handle(3)?,
             amount: r.text(4)?,
-            state: r.text(5)?,
+            state: word(r, 5, "payment state")?,
             expires_at_ms: r.int(6)? as u64,
             pay_at_ms: r.opt_int(9)?.map(|v| v as u64),
             reason: None,
@@ -95,12 +96,12 @@ pub fn awaiting_decision(
 pub fn set_payment_state(
     c: &mut dyn Conn,
     id: &str,
-    from: &str,
-    to: &str,
+    from: PaymentState,
+    to: PaymentState,
 ) -> Result<bool, StoreError> {
     let n = c.execute(
         "UPDATE payments SET state = $1 WHERE id = $2 AND state = $3",
-        &[to.into(), id.into(), from.into()],
+        &[to.as_str().into(), id.into(), from.as_str().into()],
     )?;
     Ok(n == 1)
 }
@@ -165,7 +166,7 @@ pub fn due_scheduled(
 pub fn start_paying(
     c: &mut dyn Conn,
     id: &str,
-    from: &str,
+    from: PaymentState,
     command: &str,
     now_ms: u64,
 ) -> Result<bool, StoreError> {
@@ -173,7 +174,7 @@ pub fn start_paying(
         "UPDATE payments SET state = 'paying', \
          pay_command = CASE WHEN state = 'scheduled' THEN pay_command ELSE $1 END, \
          paying_since_ms = $2 WHERE id = $3 AND state = $4",
-        &[command.into(), ms(now_ms), id.into(), from.into()],
+        &[command.into(), ms(now_ms), id.into(), from.as_str().into()],
     )?;
     Ok(n == 1)
 }
@@ -200,4 +201,11 @@ pub fn stale_paying(
         &[ms(before_ms), Value::Int(limit as i64)],
     )?;
     rows.iter().map(|r| r.text(0)).collect()
+}
+
+/// A stored word (a kind, a state) read back as its type; any other word is a corrupt row.
+fn word<T: std::str::FromStr>(r: &Row, i: usize, what: &str) -> Result<T, StoreError> {
+    let text = r.text(i)?;
+    text.parse()
+        .map_err(|_| corrupt(&format!("{what} {text:?}")))
 }

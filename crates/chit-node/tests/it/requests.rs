@@ -202,7 +202,7 @@ fn reject_cancel_expiry_and_wrong_actors() {
             .unwrap()
             .iter()
             .filter(|d| d.message.kind == "payment_update")
-            .map(|d| d.message.payment.as_ref().unwrap().state.clone())
+            .map(|d| d.message.payment.as_ref().unwrap().state.to_string())
             .collect();
         assert_eq!(states, ["rejected", "cancelled", "expired"]);
         assert_eq!(balance(&alice_c).0, "EUR:50.00");
@@ -354,7 +354,10 @@ fn a_payment_interrupted_mid_way_is_finished_or_reopened() {
         // A crash right after claiming the request, before the ledger moved anything.
         node.node
             .db()
-            .write(|c| chit_node::store::start_paying(c, &r.id, "pending", "{}", 0).map(|_| ()))
+            .write(|c| {
+                chit_node::store::start_paying(c, &r.id, chit_proto::PaymentState::Pending, "{}", 0)
+                    .map(|_| ())
+            })
             .unwrap();
         assert_eq!(node.node.recover_paying(0, 10).unwrap(), 1);
         let state = node

@@ -40,7 +40,7 @@ fn states(wallet: &Wallet) -> Result<BTreeMap<String, String>> {
     let store = wallet.load_store()?;
     Ok(payment_states(&store)
         .into_iter()
-        .map(|(id, p)| (id.to_owned(), p.state.clone()))
+        .map(|(id, p)| (id.to_owned(), p.state.to_string()))
         .collect())
 }
 
@@ -190,7 +190,7 @@ pub fn chats(wallet: &mut Wallet, limit: usize, out: Out) -> Result<()> {
             .iter()
             .map(|(unread, m)| {
                 json!({"with": other(m).to_string(), "conversation": m.conversation, "unread": unread,
-                       "last": item_json(wallet, m, &m.payment.as_ref().map_or("delivered".into(), |p| p.state.clone()))})
+                       "last": item_json(wallet, m, &m.payment.as_ref().map_or("delivered".into(), |p| p.state.to_string()))})
             })
             .collect();
         say!("{}", json!({ "chats": items }));
@@ -234,7 +234,7 @@ pub fn thread(wallet: &mut Wallet, with: &str, limit: usize, out: Out) -> Result
                 .map(|d| {
                     let state = d.message.payment.as_ref().and_then(|p| {
                         matches!(d.message.kind.as_str(), "offer" | "request")
-                            .then(|| states.get(p.payment.as_str()).map(|s| s.state.clone()))
+                            .then(|| states.get(p.payment.as_str()).map(|s| s.state.to_string()))
                             .flatten()
                     });
                     (d.message.clone(), state)
@@ -255,7 +255,7 @@ pub fn thread(wallet: &mut Wallet, with: &str, limit: usize, out: Out) -> Result
             .map(|(m, state)| {
                 let state = state
                     .clone()
-                    .or_else(|| m.payment.as_ref().map(|p| p.state.clone()));
+                    .or_else(|| m.payment.as_ref().map(|p| p.state.to_string()));
                 item_json(wallet, m, state.as_deref().unwrap_or("delivered"))
             })
             .collect();

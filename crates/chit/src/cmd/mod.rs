@@ -124,7 +124,7 @@ pub fn render(wallet: &Wallet, m: &Envelope, state: Option<&str>, out: Out) -> S
     let Some(p) = &m.payment else {
         return format!("{head}{text}");
     };
-    let state = state.unwrap_or(&p.state);
+    let state = state.unwrap_or(p.state.as_str());
     if m.kind == "payment_update" {
         let why = p
             .reason
@@ -136,7 +136,7 @@ pub fn render(wallet: &Wallet, m: &Envelope, state: Option<&str>, out: Out) -> S
             (None, Some(at)) if p.state == "scheduled" => {
                 format!("{} {} scheduled for {}", p.kind, p.amount, show_time(at))
             }
-            (None, _) => format!("{} {} {}", p.kind, p.amount, out.state(&p.state)),
+            (None, _) => format!("{} {} {}", p.kind, p.amount, out.state(p.state.as_str())),
         };
         return format!("{head} {what}{why} [{}]", short(&p.payment));
     }

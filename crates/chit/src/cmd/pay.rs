@@ -166,7 +166,7 @@ fn decide_on(wallet: &mut Wallet, action: Action, out: Out) -> Result<()> {
         .payment
         .clone()
         .context("updates carry a payment part")?;
-    let mut value = item_json(wallet, &update, &part.state);
+    let mut value = item_json(wallet, &update, part.state.as_str());
     value["short_id"] = json!(short(&part.payment));
     out.print(&value, || {
         let s = short(&part.payment);
