@@ -60,7 +60,7 @@ fn start_node(scratch: &Scratch) -> Result<Running, String> {
         IdentitySecret::generate(),
         Currencies::default(),
     )
-    .map_err(|e| e.message)?;
+    .map_err(|e| e.message())?;
     // Every benchmark client is 127.0.0.1: one address registering and logging in hundreds.
     node.throttles()
         .set(chit_node::throttle::Budgets::unlimited());

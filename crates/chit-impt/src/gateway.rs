@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chit_node::auth::keys::TokenSession;
-use chit_node::{ApiError, Node};
+use chit_node::{Node, NodeError};
 use chit_proto::api::{digest_text, seal_direct, Delivery, PostRequest, SignedCommand};
 use chit_proto::{Action, Command, EncryptionKey, Handle};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -504,13 +504,13 @@ impl Session {
         id: &str,
         mut action: Action,
         plaintext: &[u8],
-    ) -> Result<PostRequest, ApiError> {
+    ) -> Result<PostRequest, NodeError> {
         let me = self.me().clone();
         let own_key = self.own_key.expect("read at login");
         let (node, them) = (self.node(), peer.clone());
         let theirs = node.user_info(them).await?;
         let body = seal_direct(plaintext, id, (&me, own_key), (peer, theirs.encryption_key))
-            .map_err(|e| ApiError::bad_request("seal_failed", &e.to_string()))?;
+            .map_err(|e| NodeError::bad_request("seal_failed", &e.to_string()))?;
         let digest = digest_text(&body);
         match &mut action {
             Action::Say { body_digest, .. }

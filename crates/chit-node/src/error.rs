@@ -1,93 +1,131 @@
-//! The API's one error type: a status, a stable snake_case code and a message, rendered as
-//! `{"error": {"code": …, "message": …}}`. Storage failures become a 500 that says nothing
-//! about internals (the detail goes to the log).
+//! What can go wrong in the node, as a type every front door maps exhaustively: HTTP to a
+//! status and `{"error": {"code", "message"}}` ([`crate::http::ApiError`]), IMPT to its error
+//! PDUs. Each variant is a kind of failure; within a kind the stable snake_case `code` (part of
+//! the wire) says which. Storage failures become `Internal`, which says nothing about internals
+//! (the detail goes to the log).
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chit_ledger::StoreError;
-use chit_proto::api::{ErrorBody, ErrorDetail};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: String,
-    pub message: String,
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// The request breaks a rule or is malformed; nothing changed.
+    #[error("{message}")]
+    Invalid { code: String, message: String },
+    /// The same answer for a wrong signature, an unknown handle and an expired token.
+    #[error("authentication failed")]
+    Unauthorized,
+    /// Authenticated, but not allowed to do this.
+    #[error("{message}")]
+    Forbidden { message: String },
+    #[error("{message}")]
+    NotFound { code: String, message: String },
+    /// The thing is not in a state that allows this (settled, closed, in progress, an id used
+    /// for something else).
+    #[error("{message}")]
+    Conflict { code: String, message: String },
+    /// Its time is up.
+    #[error("{message}")]
+    Expired { message: String },
+    /// Well-formed, but the ledger will not do it (insufficient funds and the like).
+    #[error("{message}")]
+    Refused { code: String, message: String },
+    /// Too many tries from this source; try again later.
+    #[error("{message}")]
+    RateLimited { message: String },
+    /// A part the node depends on (the ledger) cannot answer now.
+    #[error("{message}")]
+    Unavailable { message: String },
+    /// Something failed inside the node; the detail is in the log, never in the answer.
+    #[error("internal error")]
+    Internal,
 }
 
-impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: &str) -> Self {
-        Self {
-            status,
+impl NodeError {
+    pub fn bad_request(code: &str, message: &str) -> Self {
+        Self::Invalid {
             code: code.to_owned(),
             message: message.to_owned(),
         }
     }
 
-    pub fn bad_request(code: &str, message: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
     pub fn not_found(code: &str, message: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
+        Self::NotFound {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        }
     }
 
     pub fn conflict(code: &str, message: &str) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
+        Self::Conflict {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        }
     }
 
     pub fn forbidden(message: &str) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::Forbidden {
+            message: message.to_owned(),
+        }
     }
 
-    /// The same answer for a wrong signature, an unknown handle and an expired token.
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "authentication failed",
-        )
+        Self::Unauthorized
     }
 
-    /// Something failed inside the node; the detail is in the log, never in the answer.
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
+        Self::Internal
     }
 
     pub fn rate_limited(message: &str) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "storage failure");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
-    }
-}
-
-impl ApiError {
-    /// The JSON body: `{"error": {"code": …, "message": …}}`.
-    pub fn body(&self) -> ErrorBody {
-        ErrorBody {
-            error: ErrorDetail {
-                code: self.code.clone(),
-                message: self.message.clone(),
-            },
+        Self::RateLimited {
+            message: message.to_owned(),
         }
     }
+
+    pub fn expired(message: &str) -> Self {
+        Self::Expired {
+            message: message.to_owned(),
+        }
+    }
+
+    pub fn refused(code: &str, message: &str) -> Self {
+        Self::Refused {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+
+    pub fn unavailable(message: &str) -> Self {
+        Self::Unavailable {
+            message: message.to_owned(),
+        }
+    }
+
+    /// The stable snake_case code the wire carries.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Invalid { code, .. }
+            | Self::NotFound { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Refused { code, .. } => code,
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden { .. } => "forbidden",
+            Self::Expired { .. } => "expired",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The sentence a person reads.
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+impl From<StoreError> for NodeError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage failure");
+        Self::Internal
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::node::Node;
 
 /// Checks (signature checks and short reads) running at once on the blocking pool, on
@@ -13,11 +13,11 @@ pub(crate) const CHECKS_PARALLEL: usize = crate::db::PG_POOL_MAX / 2;
 
 /// Runs blocking node work (database reads, the PostgreSQL engine) off the async threads.
 pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
+    f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, NodeError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
         tracing::error!(error = %e, "blocking task failed");
-        ApiError::internal()
+        NodeError::internal()
     })?
 }
 
@@ -26,8 +26,8 @@ impl Node {
     /// the node that is not a check goes through here.
     pub(crate) async fn run_blocking<T: Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&Node) -> Result<T, ApiError> + Send + 'static,
-    ) -> Result<T, ApiError> {
+        f: impl FnOnce(&Node) -> Result<T, NodeError> + Send + 'static,
+    ) -> Result<T, NodeError> {
         let node = self.clone();
         blocking(move || f(&node)).await
     }
@@ -41,8 +41,8 @@ impl Node {
     /// more in switching than the checks themselves).
     pub(crate) async fn check<T: Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&Node) -> Result<T, ApiError> + Send + 'static,
-    ) -> Result<T, ApiError> {
+        f: impl FnOnce(&Node) -> Result<T, NodeError> + Send + 'static,
+    ) -> Result<T, NodeError> {
         if self.db.is_sqlite() {
             return f(self);
         }
@@ -50,7 +50,7 @@ impl Node {
             .checks
             .acquire()
             .await
-            .map_err(|_| ApiError::internal())?;
+            .map_err(|_| NodeError::internal())?;
         let node = self.clone();
         blocking(move || f(&node)).await
     }

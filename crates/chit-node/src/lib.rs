@@ -21,7 +21,8 @@ pub mod store;
 pub mod throttle;
 pub mod workers;
 
-pub use error::ApiError;
+pub use error::NodeError;
+pub use http::ApiError;
 pub use node::Node;
 pub use storage::{keep_private, open_storage, StorageAt};
 pub use workers::spawn_workers;

@@ -11,7 +11,7 @@ use chit_proto::api::{CurrencyInfo, NodeInfo};
 use chit_proto::IdentitySecret;
 
 use crate::db::Db;
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::events::{Events, LocalHub};
 use crate::exec::CHECKS_PARALLEL;
 
@@ -50,7 +50,7 @@ impl Node {
         ledger: chit_ledger::Ledger,
         key: IdentitySecret,
         currencies: Currencies,
-    ) -> Result<Arc<Self>, ApiError> {
+    ) -> Result<Arc<Self>, NodeError> {
         Self::with_clock(
             db,
             ledger,
@@ -67,7 +67,7 @@ impl Node {
         key: IdentitySecret,
         currencies: Currencies,
         clock: Arc<dyn chit_ledger::Clock>,
-    ) -> Result<Arc<Self>, ApiError> {
+    ) -> Result<Arc<Self>, NodeError> {
         let challenges = crate::auth::challenges::Challenges::new(&key.to_seed());
         let node = Arc::new(Self {
             db,

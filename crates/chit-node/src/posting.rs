@@ -11,7 +11,7 @@ use chit_proto::api::{Delivery, PostRequest};
 use chit_proto::Handle;
 
 use crate::db::WriteLock;
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::exec::blocking;
 use crate::node::{Node, WRITE_RETRIES_MAX};
 use crate::store::{self, NewMessage};
@@ -37,7 +37,7 @@ impl Node {
         self: &Arc<Self>,
         expected: Option<chit_proto::Command>,
         job: PostingJob<impl PostingWrite>,
-    ) -> Result<store::Posted, ApiError> {
+    ) -> Result<store::Posted, NodeError> {
         if !self.db.is_sqlite() {
             let node = self.clone();
             return blocking(move || node.write_posting(expected.as_ref(), job)).await;
@@ -57,7 +57,7 @@ impl Node {
         conversation: String,
         members: Vec<Handle>,
         payment: Option<(chit_proto::api::PaymentPart, String)>,
-    ) -> Result<store::Posted, ApiError> {
+    ) -> Result<store::Posted, NodeError> {
         let job = self.posting_job(actor, request.clone(), conversation, members, payment);
         let posted = self.write_posting(Some(&request.command), job)?;
         self.deliver(&posted);
@@ -110,7 +110,7 @@ impl Node {
         &self,
         expected: Option<&chit_proto::Command>,
         job: PostingJob<impl PostingWrite>,
-    ) -> Result<store::Posted, ApiError> {
+    ) -> Result<store::Posted, NodeError> {
         // Group-committed with other postings; retried when another node's writer got there
         // first (the job is a pure function of the database, so running it again is safe).
         let f = Arc::new(job.run);
@@ -131,9 +131,9 @@ impl Node {
 fn check_not_reused(
     posted: &store::Posted,
     expected: Option<&chit_proto::Command>,
-) -> Result<(), ApiError> {
+) -> Result<(), NodeError> {
     if !posted.created && posted.envelope.command.as_ref() != expected {
-        return Err(ApiError::conflict(
+        return Err(NodeError::conflict(
             "id_conflict",
             "this id was used for a different command",
         ));

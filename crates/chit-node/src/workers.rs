@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::Node;
 
 /// Most items one job handles per tick; the rest wait for the next.
@@ -15,7 +15,7 @@ const PAYING_STALE_MS: u64 = 30_000;
 /// A periodic job: its name (for the log) and one tick of its work.
 pub struct Job {
     pub name: &'static str,
-    pub run: fn(&Node) -> Result<(), ApiError>,
+    pub run: fn(&Node) -> Result<(), NodeError>,
 }
 
 /// The jobs in the order they run. Scheduled payments come before expiry: after downtime a

@@ -155,7 +155,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     let (db, ledger) = chit_node::open_storage(at, std::sync::Arc::new(chit_ledger::SystemClock))
         .context("open storage (node database and ledger)")?;
     let node = chit_node::Node::new(db, ledger, key, args.currencies)
-        .map_err(|e| anyhow::anyhow!("start the node: {}", e.message))?;
+        .map_err(|e| anyhow::anyhow!("start the node: {}", e.message()))?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         // Every listener is bound before any is announced: a port in use stops the node

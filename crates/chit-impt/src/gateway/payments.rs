@@ -4,7 +4,7 @@
 //! while they were away is asked again at login.
 
 use chit_core::{Amount, Currencies};
-use chit_node::{store, ApiError};
+use chit_node::{store, NodeError};
 use chit_proto::api::PaymentPart;
 use chit_proto::{Action, Handle};
 use sha2::{Digest, Sha256};
@@ -36,27 +36,33 @@ fn same_amount(a: &str, b: &str, currencies: &Currencies) -> bool {
     }
 }
 
-fn trans_error(p: &Payment, e: &ApiError) -> End {
+fn trans_error(p: &Payment, e: &NodeError) -> End {
     End::With(Pdu::ErrTrans {
         kind: Kind::Final,
         peer: Some(p.peer.clone()),
-        message: e.message.clone(),
+        message: e.message(),
         request: p.request,
     })
 }
 
 /// Settlement itself failed (as opposed to a request that was wrong to begin with).
-fn is_transaction_failure(e: &ApiError) -> bool {
-    [
-        "insufficient_funds",
-        "expired",
-        "already_settled",
-        "already_closed",
-        "already_paid",
-        "in_progress",
-    ]
-    .contains(&e.code.as_str())
-        || e.status.is_server_error()
+fn is_transaction_failure(e: &NodeError) -> bool {
+    match e {
+        NodeError::Refused { code, .. } => code == "insufficient_funds",
+        NodeError::Conflict { code, .. } => [
+            "already_settled",
+            "already_closed",
+            "already_paid",
+            "in_progress",
+        ]
+        .contains(&code.as_str()),
+        NodeError::Expired { .. } | NodeError::Unavailable { .. } | NodeError::Internal => true,
+        NodeError::Invalid { .. }
+        | NodeError::Unauthorized
+        | NodeError::Forbidden { .. }
+        | NodeError::NotFound { .. }
+        | NodeError::RateLimited { .. } => false,
+    }
 }
 
 impl Session {
@@ -101,7 +107,7 @@ impl Session {
         let earlier = node2
             .payment(id2)
             .await
-            .map_err(|e| pay_error(&e.message))?;
+            .map_err(|e| pay_error(&e.message()))?;
         if let Some(earlier) = earlier {
             // The same user and request id name the same payment: a retry (after a reconnect,
             // or a lost answer) gets the original outcome, never a second payment.
@@ -134,7 +140,7 @@ impl Session {
         let request = self
             .sealed_post(&peer, &id, action, b"")
             .await
-            .map_err(|e| pay_error(&e.message))?;
+            .map_err(|e| pay_error(&e.message()))?;
         if send && p.service == "sandbox" {
             // Paying "with" the sandbox rail: the money comes in from the linked account first.
             let top_up = self.signed(Action::TopUp {
@@ -169,7 +175,7 @@ impl Session {
                 Ok(Vec::new())
             }
             Err(e) if is_transaction_failure(&e) => Err(trans_error(&p, &e)),
-            Err(e) => Err(pay_error(&e.message)),
+            Err(e) => Err(pay_error(&e.message())),
         }
     }
 
@@ -209,13 +215,13 @@ impl Session {
             Err(e) if is_transaction_failure(&e) => Err(End::With(Pdu::ErrTrans {
                 kind: Kind::Final,
                 peer: Some(token.clone()),
-                message: e.message,
+                message: e.message(),
                 request,
             })),
             Err(e) => Err(End::With(Pdu::ErrPay {
                 kind: Kind::Final,
                 peer: Some(token.clone()),
-                message: e.message,
+                message: e.message(),
                 request,
             })),
         }
@@ -259,7 +265,7 @@ impl Session {
         let waiting = match node.awaiting_decision(me, REPLAY_MAX).await {
             Ok(w) => w,
             Err(e) => {
-                tracing::warn!(error = %e.message, "impt replay at login failed");
+                tracing::warn!(error = %e.message(), "impt replay at login failed");
                 return Vec::new();
             }
         };

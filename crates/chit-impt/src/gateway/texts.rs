@@ -25,7 +25,7 @@ impl Session {
                 text.as_bytes(),
             )
             .await
-            .map_err(|e| init_error(&e.message))?;
+            .map_err(|e| init_error(&e.message()))?;
         {
             let mut texts = self.shared.texts.lock().expect("texts");
             let (map, order) = &mut *texts;
@@ -40,7 +40,7 @@ impl Session {
         self.node()
             .post(self.me().clone(), request)
             .await
-            .map_err(|e| init_error(&e.message))?;
+            .map_err(|e| init_error(&e.message()))?;
         Ok(Vec::new())
     }
 

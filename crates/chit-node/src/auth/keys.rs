@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chit_proto::api::{ApiKeyInfo, ApiKeys, SignedCommand};
 use chit_proto::{api_token_key, Action, Handle, IdentityKey, IdentitySecret, Signature, SCOPES};
 
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::node::Node;
 use crate::store::{self, ApiKey};
 
@@ -44,7 +44,7 @@ impl Node {
         self: &Arc<Self>,
         actor: Handle,
         signed: SignedCommand,
-    ) -> Result<ApiKeyInfo, ApiError> {
+    ) -> Result<ApiKeyInfo, NodeError> {
         self.run_blocking(move |node| node.grant_blocking(&actor, &signed))
             .await
     }
@@ -54,7 +54,7 @@ impl Node {
         &self,
         actor: &Handle,
         signed: &SignedCommand,
-    ) -> Result<ApiKeyInfo, ApiError> {
+    ) -> Result<ApiKeyInfo, NodeError> {
         let command = &signed.command;
         self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
         let Action::Grant {
@@ -64,26 +64,26 @@ impl Node {
             label,
         } = &command.action
         else {
-            return Err(ApiError::bad_request("unsupported_action", "not a grant"));
+            return Err(NodeError::bad_request("unsupported_action", "not a grant"));
         };
         let now = self.now_ms();
         let mut scope = scope.clone();
         scope.sort_unstable();
         scope.dedup();
         if scope.is_empty() || scope.iter().any(|s| !SCOPES.contains(&s.as_str())) {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "bad_scope",
                 &format!("scope is one or more of {}", SCOPES.join(", ")),
             ));
         }
         if *expires_at_ms <= now || *expires_at_ms > now + API_KEY_TTL_MAX_MS {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "bad_expiry",
                 "an API key expires between now and 366 days from now",
             ));
         }
         if label.chars().count() > API_KEY_LABEL_CHARS_MAX || label.chars().any(char::is_control) {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "bad_label",
                 "a label is at most 64 printable characters",
             ));
@@ -112,14 +112,14 @@ impl Node {
             }
         })?;
         if !inserted {
-            return Err(ApiError::conflict(
+            return Err(NodeError::conflict(
                 "too_many_keys",
                 &format!("at most {API_KEYS_PER_USER_MAX} live API keys; revoke one first"),
             ));
         }
         match self.db.read(|c| store::api_key(c, key))? {
             Some(stored) if &stored.handle == actor => Ok(info(stored)),
-            _ => Err(ApiError::conflict(
+            _ => Err(NodeError::conflict(
                 "id_conflict",
                 "this key was granted by someone else",
             )),
@@ -131,7 +131,7 @@ impl Node {
         self: &Arc<Self>,
         actor: Handle,
         signed: SignedCommand,
-    ) -> Result<ApiKeyInfo, ApiError> {
+    ) -> Result<ApiKeyInfo, NodeError> {
         self.run_blocking(move |node| node.revoke_blocking(&actor, &signed))
             .await
     }
@@ -141,30 +141,30 @@ impl Node {
         &self,
         actor: &Handle,
         signed: &SignedCommand,
-    ) -> Result<ApiKeyInfo, ApiError> {
+    ) -> Result<ApiKeyInfo, NodeError> {
         let command = &signed.command;
         self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
         let Action::Revoke { key } = &command.action else {
-            return Err(ApiError::bad_request("unsupported_action", "not a revoke"));
+            return Err(NodeError::bad_request("unsupported_action", "not a revoke"));
         };
         let now = self.now_ms();
         self.write(|c| store::revoke_api_key(c, actor, key, now))?;
         match self.db.read(|c| store::api_key(c, key))? {
             Some(k) if &k.handle == actor => Ok(info(k)),
-            _ => Err(ApiError::not_found(
+            _ => Err(NodeError::not_found(
                 "unknown_key",
                 "you have no such API key",
             )),
         }
     }
 
-    pub async fn api_keys(self: &Arc<Self>, actor: Handle) -> Result<ApiKeys, ApiError> {
+    pub async fn api_keys(self: &Arc<Self>, actor: Handle) -> Result<ApiKeys, NodeError> {
         self.run_blocking(move |node| node.api_keys_blocking(&actor))
             .await
     }
 
     /// The blocking body of [`Node::api_keys`].
-    pub(crate) fn api_keys_blocking(&self, actor: &Handle) -> Result<ApiKeys, ApiError> {
+    pub(crate) fn api_keys_blocking(&self, actor: &Handle) -> Result<ApiKeys, NodeError> {
         let keys = self.db.read(|c| store::api_keys(c, actor))?;
         Ok(ApiKeys {
             keys: keys.into_iter().map(info).collect(),
@@ -180,8 +180,8 @@ impl Node {
         scope: Option<&str>,
         message: &[u8],
         signature: &Signature,
-    ) -> Result<(), ApiError> {
-        let denied = || ApiError::forbidden("this API key may not do that");
+    ) -> Result<(), NodeError> {
+        let denied = || NodeError::forbidden("this API key may not do that");
         let scope = scope.ok_or_else(denied)?;
         let k = self
             .db
@@ -204,7 +204,7 @@ impl Node {
         handle: Handle,
         token: String,
         from: crate::throttle::Source,
-    ) -> Result<Option<TokenSession>, ApiError> {
+    ) -> Result<Option<TokenSession>, NodeError> {
         self.run_blocking(move |node| node.authenticate_token_blocking(&handle, &token, from))
             .await
     }
@@ -215,7 +215,7 @@ impl Node {
         handle: &Handle,
         token: &str,
         from: crate::throttle::Source,
-    ) -> Result<Option<TokenSession>, ApiError> {
+    ) -> Result<Option<TokenSession>, NodeError> {
         let secret = api_token_key(token);
         let live_key = self
             .db

@@ -12,7 +12,7 @@ use chit_proto::keys::random_bytes;
 use chit_proto::{b64, login_bytes, Certificate, Handle, Registration, Signature};
 
 use crate::auth::{generic_auth_error, hash_token};
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::node::Node;
 use crate::store;
 use crate::throttle::{Source, Throttle};
@@ -25,9 +25,9 @@ const CHALLENGE_TTL_MS: u64 = 60 * 1000;
 pub const SESSION_TTL_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// A spent budget: 429, saying when to come back.
-fn throttled(throttle: &Throttle, from: Source, what: &str) -> Result<(), ApiError> {
+fn throttled(throttle: &Throttle, from: Source, what: &str) -> Result<(), NodeError> {
     throttle.take(from, Instant::now()).map_err(|wait| {
-        ApiError::rate_limited(&format!(
+        NodeError::rate_limited(&format!(
             "too many {what} from this address; try again in {} s",
             wait.as_secs().max(1)
         ))
@@ -42,7 +42,7 @@ impl Node {
         registration: Registration,
         signature: Signature,
         from: Source,
-    ) -> Result<RegisterResponse, ApiError> {
+    ) -> Result<RegisterResponse, NodeError> {
         self.run_blocking(move |node| node.register_blocking(&registration, &signature, from))
             .await
     }
@@ -53,16 +53,16 @@ impl Node {
         registration: &Registration,
         signature: &Signature,
         from: Source,
-    ) -> Result<RegisterResponse, ApiError> {
+    ) -> Result<RegisterResponse, NodeError> {
         registration.verify(signature).map_err(|_| {
-            ApiError::bad_request(
+            NodeError::bad_request(
                 "bad_signature",
                 "the registration signature does not verify",
             )
         })?;
         let now = self.now_ms();
         if registration.created_at_ms.abs_diff(now) > REGISTRATION_SKEW_MS {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "stale_registration",
                 "the registration's time is more than 5 minutes from the node's clock",
             ));
@@ -82,7 +82,7 @@ impl Node {
             }
             Err(StoreError::Conflict(_)) => match self.same_registration(registration)? {
                 Some(existing) => Ok(existing),
-                None => Err(ApiError::conflict(
+                None => Err(NodeError::conflict(
                     "handle_taken",
                     &format!("{} is taken", registration.handle),
                 )),
@@ -95,7 +95,7 @@ impl Node {
     fn same_registration(
         &self,
         registration: &Registration,
-    ) -> Result<Option<RegisterResponse>, ApiError> {
+    ) -> Result<Option<RegisterResponse>, NodeError> {
         let existing = self.db.read(|c| store::user(c, &registration.handle))?;
         Ok(existing
             .filter(|u| {
@@ -109,7 +109,7 @@ impl Node {
 
     /// A challenge to sign for logging in as `handle`. Issued for unknown handles too (the
     /// answer must not reveal who exists) and written nowhere.
-    pub fn challenge(&self, handle: &Handle, from: Source) -> Result<ChallengeResponse, ApiError> {
+    pub fn challenge(&self, handle: &Handle, from: Source) -> Result<ChallengeResponse, NodeError> {
         throttled(&self.throttles.challenges, from, "login challenges")?;
         let expires_at_ms = self.now_ms() + CHALLENGE_TTL_MS;
         let challenge = self.challenges.issue(handle, expires_at_ms, random_bytes());
@@ -128,7 +128,7 @@ impl Node {
         challenge: String,
         signature: Signature,
         from: Source,
-    ) -> Result<LoginResponse, ApiError> {
+    ) -> Result<LoginResponse, NodeError> {
         self.run_blocking(move |node| node.login_blocking(&handle, &challenge, &signature, from))
             .await
     }
@@ -140,7 +140,7 @@ impl Node {
         challenge: &str,
         signature: &Signature,
         from: Source,
-    ) -> Result<LoginResponse, ApiError> {
+    ) -> Result<LoginResponse, NodeError> {
         let now = self.now_ms();
         let verified = self.login_verifies(handle, challenge, signature, now)?;
         match verified {
@@ -169,7 +169,7 @@ impl Node {
         challenge: &str,
         signature: &Signature,
         now: u64,
-    ) -> Result<Option<Vec<u8>>, ApiError> {
+    ) -> Result<Option<Vec<u8>>, NodeError> {
         let Some(challenge) = b64::decode(challenge) else {
             return Ok(None);
         };
@@ -188,18 +188,18 @@ impl Node {
 
     /// Counts a failed login (challenge or API token) from `from`: `Err` (429) once the
     /// address has spent its budget for failures.
-    pub(crate) fn login_failed(&self, from: Source) -> Result<(), ApiError> {
+    pub(crate) fn login_failed(&self, from: Source) -> Result<(), NodeError> {
         throttled(&self.throttles.login_failures, from, "failed logins")
     }
 
     /// The handle behind a bearer token, or the generic authentication error.
-    pub async fn authenticate(self: &Arc<Self>, token: String) -> Result<Handle, ApiError> {
+    pub async fn authenticate(self: &Arc<Self>, token: String) -> Result<Handle, NodeError> {
         self.run_blocking(move |node| node.authenticate_blocking(&token))
             .await
     }
 
     /// The blocking body of [`Node::authenticate`].
-    pub(crate) fn authenticate_blocking(&self, token: &str) -> Result<Handle, ApiError> {
+    pub(crate) fn authenticate_blocking(&self, token: &str) -> Result<Handle, NodeError> {
         if let Some(handle) = self.authenticate_cached(token) {
             return Ok(handle);
         }
@@ -225,7 +225,7 @@ impl Node {
         self: &Arc<Self>,
         handle: Handle,
         from: Source,
-    ) -> Result<UserInfo, ApiError> {
+    ) -> Result<UserInfo, NodeError> {
         self.run_blocking(move |node| node.lookup_blocking(&handle, from))
             .await
     }
@@ -235,23 +235,23 @@ impl Node {
         &self,
         handle: &Handle,
         from: Source,
-    ) -> Result<UserInfo, ApiError> {
+    ) -> Result<UserInfo, NodeError> {
         throttled(&self.throttles.lookups, from, "lookups")?;
         self.user_info_blocking(handle)
     }
 
     /// A user's keys and certificate.
-    pub async fn user_info(self: &Arc<Self>, handle: Handle) -> Result<UserInfo, ApiError> {
+    pub async fn user_info(self: &Arc<Self>, handle: Handle) -> Result<UserInfo, NodeError> {
         self.run_blocking(move |node| node.user_info_blocking(&handle))
             .await
     }
 
     /// The blocking body of [`Node::user_info`].
-    pub(crate) fn user_info_blocking(&self, handle: &Handle) -> Result<UserInfo, ApiError> {
+    pub(crate) fn user_info_blocking(&self, handle: &Handle) -> Result<UserInfo, NodeError> {
         let user = self
             .db
             .read(|c| store::user(c, handle))?
-            .ok_or_else(|| ApiError::not_found("unknown_handle", &format!("no user {handle}")))?;
+            .ok_or_else(|| NodeError::not_found("unknown_handle", &format!("no user {handle}")))?;
         Ok(UserInfo {
             handle: user.handle,
             identity_key: user.identity_key,
@@ -261,7 +261,7 @@ impl Node {
     }
 
     /// Deletes up to `limit` sessions that have expired; returns how many. Run by the workers.
-    pub fn sweep_sessions(&self, limit: usize) -> Result<usize, ApiError> {
+    pub fn sweep_sessions(&self, limit: usize) -> Result<usize, NodeError> {
         let now = self.now_ms();
         Ok(self.write(|c| store::delete_expired_sessions(c, now, limit))?)
     }

@@ -17,7 +17,7 @@ use chit_proto::api::PostRequest;
 use chit_proto::{Handle, Signature};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::node::Node;
 use crate::store;
 
@@ -25,16 +25,16 @@ use crate::store;
 /// them can be reached with an unchecked command.
 pub(crate) struct SignatureChecked(());
 
-pub(crate) fn bad_signature() -> ApiError {
-    ApiError::bad_request("bad_signature", "the command signature does not verify")
+pub(crate) fn bad_signature() -> NodeError {
+    NodeError::bad_request("bad_signature", "the command signature does not verify")
 }
 
 pub(crate) fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-pub(crate) fn generic_auth_error() -> ApiError {
-    ApiError::unauthorized()
+pub(crate) fn generic_auth_error() -> NodeError {
+    NodeError::unauthorized()
 }
 
 impl Node {
@@ -46,7 +46,7 @@ impl Node {
         command: &chit_proto::Command,
         signature: &Signature,
         signer: Option<&chit_proto::IdentityKey>,
-    ) -> Result<SignatureChecked, ApiError> {
+    ) -> Result<SignatureChecked, NodeError> {
         check_actor_and_id(actor, command)?;
         if let Some(key) = signer {
             let scope = command.action.scope();
@@ -65,7 +65,7 @@ impl Node {
         &self,
         actor: &Handle,
         request: &PostRequest,
-    ) -> Result<SignatureChecked, ApiError> {
+    ) -> Result<SignatureChecked, NodeError> {
         let command = &request.command;
         self.verify_command(actor, command, &request.signature, request.signer.as_ref())
     }
@@ -79,7 +79,7 @@ impl Node {
         command: &chit_proto::Command,
         signature: &Signature,
         signer: Option<&chit_proto::IdentityKey>,
-    ) -> Result<SignatureChecked, ApiError> {
+    ) -> Result<SignatureChecked, NodeError> {
         let cached = signer
             .is_none()
             .then(|| self.identities.get(actor))
@@ -102,7 +102,7 @@ impl Node {
     }
 
     /// A registered user's identity key, ready to verify; `None` for an unknown handle.
-    fn verifier(&self, handle: &Handle) -> Result<Option<Arc<chit_proto::Verifier>>, ApiError> {
+    fn verifier(&self, handle: &Handle) -> Result<Option<Arc<chit_proto::Verifier>>, NodeError> {
         if let Some(v) = self.identities.get(handle) {
             return Ok(Some(v));
         }
@@ -112,15 +112,15 @@ impl Node {
         let verifier = user
             .identity_key
             .verifier()
-            .map_err(|_| ApiError::from(StoreError::Corrupt(format!("{handle}'s key"))))?;
+            .map_err(|_| NodeError::from(StoreError::Corrupt(format!("{handle}'s key"))))?;
         Ok(Some(self.identities.put(user.handle, verifier)))
     }
 
     /// Fails with `unknown_handle` unless `handle` is registered (cached, no I/O when known).
-    pub(crate) fn require_known(&self, handle: &Handle) -> Result<(), ApiError> {
+    pub(crate) fn require_known(&self, handle: &Handle) -> Result<(), NodeError> {
         match self.verifier(handle)? {
             Some(_) => Ok(()),
-            None => Err(ApiError::not_found(
+            None => Err(NodeError::not_found(
                 "unknown_handle",
                 &format!("no user {handle}"),
             )),
@@ -129,9 +129,9 @@ impl Node {
 }
 
 /// A command must be the logged-in user's own and carry a well-formed id.
-fn check_actor_and_id(actor: &Handle, command: &chit_proto::Command) -> Result<(), ApiError> {
+fn check_actor_and_id(actor: &Handle, command: &chit_proto::Command) -> Result<(), NodeError> {
     if &command.actor != actor {
-        return Err(ApiError::forbidden(
+        return Err(NodeError::forbidden(
             "the command's actor is not the logged-in user",
         ));
     }
@@ -141,11 +141,11 @@ fn check_actor_and_id(actor: &Handle, command: &chit_proto::Command) -> Result<(
 /// Ids are 32 lowercase hex digits (128 bits), chosen by the wallet. One written form only:
 /// `ABC…` and `abc…` are the same ledger transfer, so accepting both made two payments of
 /// one hold.
-pub(crate) fn check_command_id(id: &str) -> Result<(), ApiError> {
+pub(crate) fn check_command_id(id: &str) -> Result<(), NodeError> {
     if id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
+        Err(NodeError::bad_request(
             "bad_id",
             "ids are 32 lowercase hexadecimal digits (0-9, a-f)",
         ))

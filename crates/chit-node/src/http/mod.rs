@@ -2,6 +2,7 @@
 //! thin: parse, authenticate, await the [`Node`]'s operation (which picks its own lane, see
 //! [`crate::exec`]), answer.
 
+pub mod error;
 pub mod read;
 
 use std::future::Future;
@@ -25,10 +26,10 @@ use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 
 use crate::admission::{Connection, Limits, Source};
-use crate::error::ApiError;
 use crate::events::RecvError;
 use crate::messaging::MAILBOX_PAGE_MAX;
 use crate::node::Node;
+pub use error::ApiError;
 
 /// Largest request body accepted.
 pub const BODY_BYTES_MAX: usize = 256 * 1024;
@@ -234,7 +235,7 @@ async fn authenticate(node: &AppState, token: &str) -> Result<Handle, ApiError> 
         return Ok(handle);
     }
     let (node, token) = (node.clone(), token.to_owned());
-    node.authenticate(token).await
+    Ok(node.authenticate(token).await?)
 }
 
 /// The API description, hand-written and checked by a test against the real routes.

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use chit_proto::api::{ReadMarker, Settings};
 use serde::Deserialize;
 
-use crate::error::ApiError;
+use crate::http::ApiError;
 use crate::http::{ApiJson, Authed};
 use crate::messaging::conversations::{Page, CONVERSATION_PAGE_MAX};
 use crate::node::Node;

@@ -11,7 +11,7 @@ use chit_proto::api::{ConversationItem, ConversationPage, ConversationSummary, C
 use chit_proto::Handle;
 
 use crate::db::{Conn, Value};
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::node::Node;
 use crate::store::{envelope_row, ENVELOPE_COLUMNS};
 
@@ -32,7 +32,7 @@ impl Node {
         self: &Arc<Self>,
         handle: Handle,
         limit: usize,
-    ) -> Result<Conversations, ApiError> {
+    ) -> Result<Conversations, NodeError> {
         self.run_blocking(move |node| node.conversations_blocking(&handle, limit))
             .await
     }
@@ -42,7 +42,7 @@ impl Node {
         &self,
         handle: &Handle,
         limit: usize,
-    ) -> Result<Conversations, ApiError> {
+    ) -> Result<Conversations, NodeError> {
         check_limit(limit)?;
         let conversations = self.db.read(|c| list(c, handle, limit))?;
         Ok(Conversations { conversations })
@@ -55,7 +55,7 @@ impl Node {
         conversation: String,
         page: Page,
         limit: usize,
-    ) -> Result<ConversationPage, ApiError> {
+    ) -> Result<ConversationPage, NodeError> {
         self.run_blocking(move |node| {
             node.conversation_blocking(&handle, &conversation, page, limit)
         })
@@ -69,7 +69,7 @@ impl Node {
         conversation: &str,
         page: Page,
         limit: usize,
-    ) -> Result<ConversationPage, ApiError> {
+    ) -> Result<ConversationPage, NodeError> {
         check_limit(limit)?;
         self.db
             .read(|c| {
@@ -93,7 +93,7 @@ impl Node {
         handle: Handle,
         conversation: String,
         seq: u64,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, NodeError> {
         self.run_blocking(move |node| node.mark_read_blocking(&handle, &conversation, seq))
             .await
     }
@@ -104,7 +104,7 @@ impl Node {
         handle: &Handle,
         conversation: &str,
         seq: u64,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, NodeError> {
         let marked = self.write(|c| {
             if read_marker(c, conversation, handle)?.is_none() {
                 return Ok(None);
@@ -130,9 +130,9 @@ impl Node {
     }
 }
 
-fn check_limit(limit: usize) -> Result<(), ApiError> {
+fn check_limit(limit: usize) -> Result<(), NodeError> {
     if limit == 0 || limit > CONVERSATION_PAGE_MAX {
-        return Err(ApiError::bad_request(
+        return Err(NodeError::bad_request(
             "bad_limit",
             &format!("limit must be 1 to {CONVERSATION_PAGE_MAX}"),
         ));
@@ -141,8 +141,8 @@ fn check_limit(limit: usize) -> Result<(), ApiError> {
 }
 
 /// The same answer for a conversation that does not exist and one the caller is not in.
-fn unknown_conversation() -> ApiError {
-    ApiError::not_found("unknown_conversation", "no such conversation of yours")
+fn unknown_conversation() -> NodeError {
+    NodeError::not_found("unknown_conversation", "no such conversation of yours")
 }
 
 /// `handle`'s read marker in `conversation`, or `None` if they are not a member.

@@ -11,7 +11,7 @@ use chit_proto::api::{digest_text, direct_conversation, Delivery, Envelope, Post
 use chit_proto::{Action, Handle};
 
 use crate::auth::SignatureChecked;
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::exec::blocking;
 use crate::node::Node;
 use crate::store;
@@ -25,7 +25,7 @@ impl Node {
         actor: &Handle,
         request: &PostRequest,
         checked: SignatureChecked,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         let (conversation, members) = self.check_post(actor, request, checked)?;
         let posted = self.post_signed(actor, request, conversation, members, None)?;
         Ok(self.posted_text(posted))
@@ -39,7 +39,7 @@ impl Node {
         self: Arc<Self>,
         actor: Handle,
         request: PostRequest,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         let command = &request.command;
         let checked = self
             .verify_command_async(&actor, command, &request.signature, request.signer.as_ref())
@@ -71,17 +71,17 @@ impl Node {
         actor: &Handle,
         request: &PostRequest,
         _: SignatureChecked,
-    ) -> Result<(String, Vec<Handle>), ApiError> {
+    ) -> Result<(String, Vec<Handle>), NodeError> {
         let command = &request.command;
         let Action::Say { to, body_digest } = &command.action else {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "unsupported_action",
                 "this endpoint posts text messages; payments have their own",
             ));
         };
         self.require_known(to)?;
         if body_digest != &digest_text(&request.body) {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "body_mismatch",
                 "the body is not the one the command signed",
             ));
@@ -96,7 +96,7 @@ impl Node {
         handle: Handle,
         after: u64,
         limit: usize,
-    ) -> Result<Vec<Delivery>, ApiError> {
+    ) -> Result<Vec<Delivery>, NodeError> {
         self.run_blocking(move |node| node.mailbox_blocking(&handle, after, limit))
             .await
     }
@@ -107,9 +107,9 @@ impl Node {
         handle: &Handle,
         after: u64,
         limit: usize,
-    ) -> Result<Vec<Delivery>, ApiError> {
+    ) -> Result<Vec<Delivery>, NodeError> {
         if limit == 0 || limit > MAILBOX_PAGE_MAX {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "bad_limit",
                 &format!("limit must be 1 to {MAILBOX_PAGE_MAX}"),
             ));
@@ -130,12 +130,12 @@ pub(crate) fn sorted_members(a: &Handle, b: &Handle) -> Vec<Handle> {
 pub(crate) fn check_recipients(
     body: &chit_proto::SealedBody,
     members: &[Handle],
-) -> Result<(), ApiError> {
+) -> Result<(), NodeError> {
     let mut to: Vec<&str> = body.recipients.iter().map(|r| r.to.as_str()).collect();
     to.sort_unstable();
     let want: Vec<&str> = members.iter().map(Handle::as_str).collect();
     if to != want {
-        return Err(ApiError::bad_request(
+        return Err(NodeError::bad_request(
             "bad_recipients",
             "the body must be sealed to every member of the conversation, once each",
         ));

@@ -10,7 +10,7 @@ use chit_proto::{Handle, Outcome};
 use super::ids::{derived_id, transfer_id};
 use super::offers::Draft;
 use super::CODE_OFFER_ACCEPT;
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::node::Node;
 use crate::payments::outcomes::Transition;
 use crate::store;
@@ -18,13 +18,13 @@ use crate::store;
 impl Node {
     /// The auto-accept setting of the user behind `handle`, or `unknown_handle`. (Reads only
     /// the setting: a whole user row means checking two keys and parsing a certificate.)
-    pub(crate) fn require_auto_accept(&self, handle: &Handle) -> Result<AutoAccept, ApiError> {
+    pub(crate) fn require_auto_accept(&self, handle: &Handle) -> Result<AutoAccept, NodeError> {
         let mode = self
             .db
             .read(|c| store::auto_accept(c, handle))?
-            .ok_or_else(|| ApiError::not_found("unknown_handle", &format!("no user {handle}")))?;
+            .ok_or_else(|| NodeError::not_found("unknown_handle", &format!("no user {handle}")))?;
         mode.parse().map_err(|_| {
-            ApiError::from(chit_ledger::StoreError::Corrupt(format!(
+            NodeError::from(chit_ledger::StoreError::Corrupt(format!(
                 "{handle}'s auto-accept {mode:?}"
             )))
         })
@@ -34,7 +34,7 @@ impl Node {
     pub async fn auto_accept_mode(
         self: &Arc<Self>,
         handle: Handle,
-    ) -> Result<AutoAccept, ApiError> {
+    ) -> Result<AutoAccept, NodeError> {
         self.run_blocking(move |node| node.auto_accept_mode_blocking(&handle))
             .await
     }
@@ -43,7 +43,7 @@ impl Node {
     pub(crate) fn auto_accept_mode_blocking(
         &self,
         handle: &Handle,
-    ) -> Result<AutoAccept, ApiError> {
+    ) -> Result<AutoAccept, NodeError> {
         self.require_auto_accept(handle)
     }
 
@@ -52,7 +52,7 @@ impl Node {
         self: &Arc<Self>,
         handle: Handle,
         mode: AutoAccept,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), NodeError> {
         self.run_blocking(move |node| node.set_auto_accept_blocking(&handle, mode))
             .await
     }
@@ -62,14 +62,14 @@ impl Node {
         &self,
         handle: &Handle,
         mode: AutoAccept,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), NodeError> {
         self.write(|c| store::set_auto_accept(c, handle, mode.as_str()))?;
         Ok(())
     }
 
     /// Accepts a new offer on the recipient's behalf when their setting says so. The post has an
     /// id derived from the offer, so retries and other nodes cannot accept it twice.
-    pub(crate) fn auto_accept(&self, draft: &Draft) -> Result<(), ApiError> {
+    pub(crate) fn auto_accept(&self, draft: &Draft) -> Result<(), NodeError> {
         let payee = &draft.part.payee;
         let allowed = match draft.recipient_auto_accept {
             AutoAccept::Everyone => true,

@@ -13,7 +13,7 @@ use super::ids::transfer_id;
 use super::ledger::transfer_error;
 use super::{CODE_OFFER_ACCEPT, CODE_OFFER_CANCEL, CODE_OFFER_DECLINE};
 use crate::auth::SignatureChecked;
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::exec::blocking;
 use crate::node::Node;
 use crate::payments::outcomes::Transition;
@@ -21,13 +21,16 @@ use crate::store;
 
 impl Node {
     /// A payment (offer or request) as the node holds it now.
-    pub async fn payment(self: &Arc<Self>, id: String) -> Result<Option<store::Payment>, ApiError> {
+    pub async fn payment(
+        self: &Arc<Self>,
+        id: String,
+    ) -> Result<Option<store::Payment>, NodeError> {
         self.run_blocking(move |node| node.payment_blocking(&id))
             .await
     }
 
     /// The blocking body of [`Node::payment`].
-    pub(crate) fn payment_blocking(&self, id: &str) -> Result<Option<store::Payment>, ApiError> {
+    pub(crate) fn payment_blocking(&self, id: &str) -> Result<Option<store::Payment>, NodeError> {
         Ok(self.db.read(|c| store::payment(c, id))?)
     }
 
@@ -36,7 +39,7 @@ impl Node {
         self: &Arc<Self>,
         handle: Handle,
         limit: usize,
-    ) -> Result<Vec<store::Payment>, ApiError> {
+    ) -> Result<Vec<store::Payment>, NodeError> {
         self.run_blocking(move |node| node.awaiting_decision_blocking(&handle, limit))
             .await
     }
@@ -46,7 +49,7 @@ impl Node {
         &self,
         handle: &Handle,
         limit: usize,
-    ) -> Result<Vec<store::Payment>, ApiError> {
+    ) -> Result<Vec<store::Payment>, NodeError> {
         Ok(self
             .db
             .read(|c| store::awaiting_decision(c, handle, limit))?)
@@ -61,7 +64,7 @@ impl Node {
         self: Arc<Self>,
         actor: Handle,
         signed: SignedCommand,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         let command = &signed.command;
         let checked = self
             .verify_command_async(&actor, command, &signed.signature, signed.signer.as_ref())
@@ -106,7 +109,7 @@ impl Node {
         actor: &Handle,
         signed: &SignedCommand,
         _: SignatureChecked,
-    ) -> Result<store::Payment, ApiError> {
+    ) -> Result<store::Payment, NodeError> {
         let command = &signed.command;
         let message = match &command.action {
             Action::Accept { message }
@@ -116,7 +119,7 @@ impl Node {
             | Action::Reject { message }
             | Action::Refund { message } => message,
             _ => {
-                return Err(ApiError::bad_request(
+                return Err(NodeError::bad_request(
                     "unsupported_action",
                     "not a payment decision",
                 ))
@@ -128,7 +131,7 @@ impl Node {
             .db
             .read(|c| store::payment(c, message))?
             .filter(|p| &p.part.payer == actor || &p.part.payee == actor)
-            .ok_or_else(|| ApiError::not_found("unknown_payment", "no such payment"))?;
+            .ok_or_else(|| NodeError::not_found("unknown_payment", "no such payment"))?;
         let p = &payment.part;
         let is_offer = p.kind == "offer";
         let allowed = match &command.action {
@@ -139,7 +142,7 @@ impl Node {
             action => return Err(wrong_kind(action, is_offer)),
         };
         if !allowed {
-            return Err(ApiError::forbidden("this payment is not yours to decide"));
+            return Err(NodeError::forbidden("this payment is not yours to decide"));
         }
         Ok(payment)
     }
@@ -151,7 +154,7 @@ impl Node {
         payment: &store::Payment,
         action: &Action,
         signed: &SignedCommand,
-    ) -> Result<(NewTransfer, Transition), ApiError> {
+    ) -> Result<(NewTransfer, Transition), NodeError> {
         let amount = self.parse_amount(&payment.part.amount)?;
         let pending_id = transfer_id(&payment.part.payment)?;
         let void = TransferAction::VoidPending { pending_id };
@@ -185,7 +188,7 @@ impl Node {
 
 /// The answer to a decision that does not apply to this kind of payment, naming the one that
 /// does.
-pub(crate) fn wrong_kind(action: &Action, is_offer: bool) -> ApiError {
+pub(crate) fn wrong_kind(action: &Action, is_offer: bool) -> NodeError {
     let hint = match (action, is_offer) {
         (Action::Reject { .. }, true) => "to turn down an offer, decline it (chit decline <id>)",
         (Action::Pay { .. }, true) => "an offer needs no paying: accept it (chit accept <id>)",
@@ -194,5 +197,5 @@ pub(crate) fn wrong_kind(action: &Action, is_offer: bool) -> ApiError {
         _ => "that does not apply to this payment",
     };
     let kind = if is_offer { "an offer" } else { "a request" };
-    ApiError::bad_request("wrong_kind", &format!("this is {kind}: {hint}"))
+    NodeError::bad_request("wrong_kind", &format!("this is {kind}: {hint}"))
 }

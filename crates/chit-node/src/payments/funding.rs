@@ -9,7 +9,7 @@ use chit_ledger::{NewTransfer, TransferAction};
 use chit_proto::api::{Balances, SignedCommand};
 use chit_proto::{Action, Handle};
 
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::node::Node;
 use crate::payments::{
     bank_account, transfer_id, user_account, CODE_CASH_OUT, CODE_TOP_UP, SANDBOX_TOP_UP_MAX_MINOR,
@@ -22,7 +22,7 @@ impl Node {
         self: &Arc<Self>,
         actor: Handle,
         signed: SignedCommand,
-    ) -> Result<Balances, ApiError> {
+    ) -> Result<Balances, NodeError> {
         self.run_blocking(move |node| node.top_up_or_cash_out_blocking(&actor, &signed))
             .await
     }
@@ -32,21 +32,21 @@ impl Node {
         &self,
         actor: &Handle,
         signed: &SignedCommand,
-    ) -> Result<Balances, ApiError> {
+    ) -> Result<Balances, NodeError> {
         let command = &signed.command;
         self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
         let (rail, amount, inward) = match &command.action {
             Action::TopUp { rail, amount } => (rail, amount, true),
             Action::CashOut { rail, amount } => (rail, amount, false),
             _ => {
-                return Err(ApiError::bad_request(
+                return Err(NodeError::bad_request(
                     "unsupported_action",
                     "not a top-up or cash-out",
                 ))
             }
         };
         if rail != "sandbox" {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "unknown_rail",
                 "the only rail is `sandbox` (play money)",
             ));
@@ -57,14 +57,14 @@ impl Node {
             .read(|c| store::linked_account(c, actor, rail))?
             .is_none()
         {
-            return Err(ApiError::conflict(
+            return Err(NodeError::conflict(
                 "no_linked_account",
                 "link an account on this rail first (chit link sandbox <IBAN>)",
             ));
         }
         let amount = self.parse_wire_amount(amount)?;
         if inward && amount.minor() > SANDBOX_TOP_UP_MAX_MINOR {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "limit_exceeded",
                 "a sandbox top-up is at most 10000.00",
             ));
@@ -100,7 +100,7 @@ impl Node {
         self: &Arc<Self>,
         actor: Handle,
         signed: SignedCommand,
-    ) -> Result<chit_proto::api::LinkedAccount, ApiError> {
+    ) -> Result<chit_proto::api::LinkedAccount, NodeError> {
         self.run_blocking(move |node| node.link_blocking(&actor, &signed))
             .await
     }
@@ -110,19 +110,19 @@ impl Node {
         &self,
         actor: &Handle,
         signed: &SignedCommand,
-    ) -> Result<chit_proto::api::LinkedAccount, ApiError> {
+    ) -> Result<chit_proto::api::LinkedAccount, NodeError> {
         let command = &signed.command;
         self.verify_command(actor, command, &signed.signature, signed.signer.as_ref())?;
         let Action::Link { rail, reference } = &command.action else {
-            return Err(ApiError::bad_request("unsupported_action", "not a link"));
+            return Err(NodeError::bad_request("unsupported_action", "not a link"));
         };
         let verified =
             crate::payments::rails::verify_account(rail, reference).map_err(|e| match e {
                 crate::payments::rails::RailError::UnknownRail(_) => {
-                    ApiError::bad_request("unknown_rail", &e.to_string())
+                    NodeError::bad_request("unknown_rail", &e.to_string())
                 }
                 crate::payments::rails::RailError::BadIban(_) => {
-                    ApiError::bad_request("account_not_verified", &e.to_string())
+                    NodeError::bad_request("account_not_verified", &e.to_string())
                 }
             })?;
         // The account already linked is kept as it was: a retry (or a second device) linking
@@ -150,7 +150,7 @@ impl Node {
         self: &Arc<Self>,
         handle: Handle,
         rail: String,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, NodeError> {
         self.run_blocking(move |node| node.has_linked_account_blocking(&handle, &rail))
             .await
     }
@@ -160,7 +160,7 @@ impl Node {
         &self,
         handle: &Handle,
         rail: &str,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, NodeError> {
         Ok(self
             .db
             .read(|c| store::linked_account(c, handle, rail))?

@@ -6,7 +6,7 @@ use chit_core::{AccountId, Currency, TransferId};
 use chit_proto::Handle;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::NodeError;
 
 fn derive_u128(parts: &[&[u8]]) -> u128 {
     let mut h = Sha256::new();
@@ -44,7 +44,8 @@ pub(crate) fn derived_id(payment: &str, step: &str) -> TransferId {
     .expect("derived ids avoid the reserved values")
 }
 
-pub(crate) fn transfer_id(id: &str) -> Result<TransferId, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::bad_request("bad_id", "ids are 32 hexadecimal digits, not all zero"))
+pub(crate) fn transfer_id(id: &str) -> Result<TransferId, NodeError> {
+    id.parse().map_err(|_| {
+        NodeError::bad_request("bad_id", "ids are 32 hexadecimal digits, not all zero")
+    })
 }

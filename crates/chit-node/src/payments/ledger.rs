@@ -10,12 +10,12 @@ use chit_proto::Handle;
 
 use super::ids::{bank_account, user_account};
 use super::{ACCOUNT_BANK, ACCOUNT_USER};
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::node::Node;
 
 impl Node {
     /// Opens the system accounts for every currency (idempotent; run at start-up).
-    pub fn open_system_accounts(&self) -> Result<(), ApiError> {
+    pub fn open_system_accounts(&self) -> Result<(), NodeError> {
         let accounts = self
             .currencies
             .iter()
@@ -31,7 +31,7 @@ impl Node {
     }
 
     /// Opens `handle`'s accounts in every currency (idempotent).
-    pub(crate) fn open_user_accounts(&self, handle: &Handle) -> Result<(), ApiError> {
+    pub(crate) fn open_user_accounts(&self, handle: &Handle) -> Result<(), NodeError> {
         let accounts = self
             .currencies
             .iter()
@@ -46,14 +46,14 @@ impl Node {
         self.create_accounts(accounts)
     }
 
-    pub(crate) fn create_accounts(&self, accounts: Vec<NewAccount>) -> Result<(), ApiError> {
+    pub(crate) fn create_accounts(&self, accounts: Vec<NewAccount>) -> Result<(), NodeError> {
         let results = self
             .ledger
             .create_accounts_blocking(accounts)
             .map_err(ledger_error)?;
         if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
             tracing::error!(error = %e, "account creation rejected");
-            return Err(ApiError::conflict(
+            return Err(NodeError::conflict(
                 "account_conflict",
                 "ledger account exists with other fields",
             ));
@@ -64,7 +64,7 @@ impl Node {
     pub(crate) fn one_transfer(
         &self,
         t: NewTransfer,
-    ) -> Result<Result<Applied, TransferError>, ApiError> {
+    ) -> Result<Result<Applied, TransferError>, NodeError> {
         let mut results = self
             .ledger
             .create_transfers_blocking(vec![t])
@@ -76,7 +76,7 @@ impl Node {
     pub(crate) async fn one_transfer_async(
         &self,
         t: NewTransfer,
-    ) -> Result<Result<Applied, TransferError>, ApiError> {
+    ) -> Result<Result<Applied, TransferError>, NodeError> {
         let mut results = self
             .ledger
             .create_transfers(vec![t])
@@ -86,15 +86,15 @@ impl Node {
     }
 
     /// An amount from a command: only its one written form ([`Amount::parse_canonical`]).
-    pub(crate) fn parse_wire_amount(&self, text: &str) -> Result<Amount, ApiError> {
+    pub(crate) fn parse_wire_amount(&self, text: &str) -> Result<Amount, NodeError> {
         Amount::parse_canonical(text, &self.currencies)
-            .map_err(|e| ApiError::bad_request("bad_amount", &e.to_string()))
+            .map_err(|e| NodeError::bad_request("bad_amount", &e.to_string()))
     }
 
     /// An amount the node stored (earlier nodes stored what the wallet signed, in any form).
-    pub(crate) fn parse_amount(&self, text: &str) -> Result<Amount, ApiError> {
+    pub(crate) fn parse_amount(&self, text: &str) -> Result<Amount, NodeError> {
         Amount::parse_positive(text, &self.currencies)
-            .map_err(|e| ApiError::bad_request("bad_amount", &e.to_string()))
+            .map_err(|e| NodeError::bad_request("bad_amount", &e.to_string()))
     }
 
     /// What `payer` hears when the ledger refused to move `amount` from their account: for
@@ -104,7 +104,7 @@ impl Node {
         e: TransferError,
         payer: &Handle,
         amount: &str,
-    ) -> ApiError {
+    ) -> NodeError {
         if e != TransferError::InsufficientFunds {
             return transfer_error(e);
         }
@@ -120,20 +120,19 @@ impl Node {
                 Amount::from_minor(a.currency(), minor).ok()
             })
             .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
-        ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        NodeError::refused(
             "insufficient_funds",
             &format!("insufficient funds: {available} available, {amount} needed"),
         )
     }
 
-    pub async fn balances(self: &Arc<Self>, handle: Handle) -> Result<Balances, ApiError> {
+    pub async fn balances(self: &Arc<Self>, handle: Handle) -> Result<Balances, NodeError> {
         self.run_blocking(move |node| node.balances_blocking(&handle))
             .await
     }
 
     /// The blocking body of [`Node::balances`].
-    pub(crate) fn balances_blocking(&self, handle: &Handle) -> Result<Balances, ApiError> {
+    pub(crate) fn balances_blocking(&self, handle: &Handle) -> Result<Balances, NodeError> {
         let mut balances = Vec::new();
         for currency in self.currencies.iter() {
             let account = self
@@ -157,47 +156,34 @@ impl Node {
     }
 }
 
-pub(crate) fn ledger_error(e: LedgerError) -> ApiError {
+pub(crate) fn ledger_error(e: LedgerError) -> NodeError {
     match e {
         LedgerError::Store(s) => s.into(),
         other => {
             tracing::error!(error = %other, "ledger call failed");
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the ledger is unavailable",
-            )
+            NodeError::unavailable("the ledger is unavailable")
         }
     }
 }
 
 /// Maps a rejected transfer to what the person asking should hear (insufficient funds are
 /// told with the amounts: see [`Node::refused_transfer`]).
-pub(crate) fn transfer_error(e: TransferError) -> ApiError {
-    use axum::http::StatusCode;
+pub(crate) fn transfer_error(e: TransferError) -> NodeError {
     match e {
-        TransferError::InsufficientFunds => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "insufficient_funds",
-            "insufficient funds",
-        ),
-        TransferError::PendingTransferAlreadyPosted => {
-            ApiError::conflict("already_settled", "this payment is already settled")
+        TransferError::InsufficientFunds => {
+            NodeError::refused("insufficient_funds", "insufficient funds")
         }
-        TransferError::PendingTransferAlreadyVoided => ApiError::conflict(
+        TransferError::PendingTransferAlreadyPosted => {
+            NodeError::conflict("already_settled", "this payment is already settled")
+        }
+        TransferError::PendingTransferAlreadyVoided => NodeError::conflict(
             "already_closed",
             "this payment was already declined or cancelled",
         ),
-        TransferError::PendingTransferExpired => {
-            ApiError::new(StatusCode::GONE, "expired", "this payment has expired")
-        }
+        TransferError::PendingTransferExpired => NodeError::expired("this payment has expired"),
         TransferError::ExistsWithDifferent(_) => {
-            ApiError::conflict("id_conflict", "this id was used for a different command")
+            NodeError::conflict("id_conflict", "this id was used for a different command")
         }
-        other => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &other.code(),
-            &other.to_string(),
-        ),
+        other => NodeError::refused(&other.code(), &other.to_string()),
     }
 }

@@ -13,7 +13,7 @@ use chit_proto::{PaymentKind, PaymentState};
 use super::ids::{transfer_id, user_account};
 use super::{CODE_OFFER, OFFER_TTL_MAX_MS};
 use crate::auth::SignatureChecked;
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::exec::blocking;
 use crate::node::Node;
 use crate::store;
@@ -25,7 +25,7 @@ impl Node {
         actor: &Handle,
         request: &PostRequest,
         _: SignatureChecked,
-    ) -> Result<Draft, ApiError> {
+    ) -> Result<Draft, NodeError> {
         let command = &request.command;
         let (kind, to, amount, expires_at_ms, body_digest) = match &command.action {
             Action::Offer {
@@ -47,14 +47,14 @@ impl Node {
                 body_digest,
             ),
             _ => {
-                return Err(ApiError::bad_request(
+                return Err(NodeError::bad_request(
                     "unsupported_action",
                     "this endpoint takes offers and requests",
                 ))
             }
         };
         if to == actor {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "self_payment",
                 "you cannot pay yourself",
             ));
@@ -63,13 +63,13 @@ impl Node {
         let amount = self.parse_wire_amount(amount)?;
         let now = self.now_ms();
         if expires_at_ms <= now || expires_at_ms > now + OFFER_TTL_MAX_MS {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "bad_expiry",
                 "a payment expires between now and 30 days from now",
             ));
         }
         if body_digest != &digest_text(&request.body) {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "body_mismatch",
                 "the body is not the one the command signed",
             ));
@@ -109,7 +109,7 @@ impl Node {
         self: Arc<Self>,
         actor: Handle,
         request: PostRequest,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         let command = &request.command;
         let checked = self
             .verify_command_async(&actor, command, &request.signature, request.signer.as_ref())
@@ -150,10 +150,10 @@ impl Node {
         actor: &Handle,
         request: &PostRequest,
         checked: SignatureChecked,
-    ) -> Result<Draft, ApiError> {
+    ) -> Result<Draft, NodeError> {
         let draft = self.draft(actor, request, checked)?;
         if draft.part.kind != "offer" {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "unsupported_action",
                 "this endpoint takes offers",
             ));
@@ -166,7 +166,7 @@ impl Node {
         &self,
         request: &PostRequest,
         draft: &Draft,
-    ) -> Result<NewTransfer, ApiError> {
+    ) -> Result<NewTransfer, NodeError> {
         let id = transfer_id(&request.command.id)?;
         Ok(NewTransfer {
             id,
@@ -190,7 +190,7 @@ impl Node {
         actor: &Handle,
         request: &PostRequest,
         draft: &Draft,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         let posted = self.post_signed(
             actor,
             request,

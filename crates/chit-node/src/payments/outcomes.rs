@@ -9,7 +9,7 @@ use chit_proto::api::{Envelope, PaymentPart, SignedCommand};
 use chit_proto::PaymentState;
 use chit_proto::{Handle, Outcome, Receipt, ReceiptFacts, SealedBody, Settlement};
 
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::node::Node;
 use crate::payments::{
     derived_id, ledger_error, transfer_id, CODE_OFFER_CANCEL, CODE_OFFER_DECLINE, CODE_OFFER_EXPIRE,
@@ -52,7 +52,7 @@ impl Node {
         payment: &store::Payment,
         transition: &Transition,
         signed: &SignedCommand,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         let command = &signed.command;
         self.record_outcome(
             payment,
@@ -69,7 +69,7 @@ impl Node {
         &self,
         updates: &[&str],
         command: &chit_proto::Command,
-    ) -> Result<Option<Envelope>, ApiError> {
+    ) -> Result<Option<Envelope>, NodeError> {
         for update in updates {
             if let Some(first) = self.db.read(|c| store::message(c, update))? {
                 if first.command.as_ref() == Some(command) {
@@ -89,7 +89,7 @@ impl Node {
         update_id: &str,
         actor: &Handle,
         signed: Option<&SignedCommand>,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         let job = self.outcome_job(payment, transition, update_id, actor, signed);
         let posted = self.write_posting(signed.map(|s| &s.command), job)?;
         Ok(self.finish_outcome(posted, transition))
@@ -188,7 +188,7 @@ impl Node {
 
     /// Closes payments whose time is up and tells both sides. Safe on every node at once: an
     /// offer's void has one id, so the ledger applies it once; update messages are idempotent.
-    pub fn expire_due(&self, limit: usize) -> Result<usize, ApiError> {
+    pub fn expire_due(&self, limit: usize) -> Result<usize, NodeError> {
         let due = self
             .db
             .read(|c| store::due_payments(c, self.now_ms(), limit))?;
@@ -241,7 +241,7 @@ impl Node {
 
     /// Rebuilds an offer's outcome from the ledger: which transfer resolved its hold, and by its
     /// code, how. Records it (idempotently) if the node's state still says pending.
-    pub fn reconcile(&self, payment: &store::Payment) -> Result<(), ApiError> {
+    pub fn reconcile(&self, payment: &store::Payment) -> Result<(), NodeError> {
         let pending_id = transfer_id(&payment.part.payment)?;
         let status = self
             .ledger

@@ -8,7 +8,7 @@ use chit_proto::api::{Envelope, SignedCommand};
 use chit_proto::Outcome;
 use chit_proto::PaymentState;
 
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::node::Node;
 use crate::payments::outcomes::Transition;
 use crate::payments::{derived_id, transfer_id, user_account, CODE_REFUND};
@@ -20,14 +20,14 @@ impl Node {
         &self,
         payment: &store::Payment,
         signed: &SignedCommand,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         let id = &payment.part.payment;
         let update = derived_id(id, "refunded").to_string();
         match payment.part.state.as_str() {
             "accepted" | "paid" => {}
             "refunded" => return self.refund_retry(&update, signed),
             state => {
-                return Err(ApiError::conflict(
+                return Err(NodeError::conflict(
                     "not_settled",
                     &format!("only a settled payment can be refunded; this one is {state}"),
                 ))
@@ -57,19 +57,19 @@ impl Node {
         let command = &signed.command;
         match self.record_outcome(payment, &transition, &update, &command.actor, Some(signed)) {
             // Another device's refund got there first with its own command.
-            Err(e) if e.code == "id_conflict" => Err(already_refunded()),
+            Err(e) if e.code() == "id_conflict" => Err(already_refunded()),
             other => other,
         }
     }
 
     /// A refund of a payment already refunded: the same command gets its first answer, any
     /// other is told it was refunded.
-    fn refund_retry(&self, update: &str, signed: &SignedCommand) -> Result<Envelope, ApiError> {
+    fn refund_retry(&self, update: &str, signed: &SignedCommand) -> Result<Envelope, NodeError> {
         self.first_answer(&[update], &signed.command)?
             .ok_or_else(already_refunded)
     }
 }
 
-fn already_refunded() -> ApiError {
-    ApiError::conflict("already_refunded", "this payment was already refunded")
+fn already_refunded() -> NodeError {
+    NodeError::conflict("already_refunded", "this payment was already refunded")
 }

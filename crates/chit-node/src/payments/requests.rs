@@ -20,7 +20,7 @@ use chit_proto::api::{Envelope, PaymentPart, PostRequest, SignedCommand};
 use chit_proto::PaymentState;
 use chit_proto::{Handle, Outcome};
 
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::node::Node;
 use crate::payments::outcomes::Transition;
 use crate::payments::{derived_id, ledger_error, transfer_id, user_account, CODE_REQUEST_PAY};
@@ -35,7 +35,7 @@ impl Node {
         self: &Arc<Self>,
         actor: Handle,
         request: PostRequest,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         self.run_blocking(move |node| node.request_blocking(&actor, &request))
             .await
     }
@@ -45,11 +45,11 @@ impl Node {
         &self,
         actor: &Handle,
         request: &PostRequest,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         let checked = self.verify_post_request(actor, request)?;
         let draft = self.draft(actor, request, checked)?;
         if draft.part.kind != "request" {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "unsupported_action",
                 "this endpoint takes requests",
             ));
@@ -63,7 +63,7 @@ impl Node {
         &self,
         payment: &store::Payment,
         signed: &SignedCommand,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         use chit_proto::Action;
         let now = self.now_ms();
         match &signed.command.action {
@@ -72,7 +72,7 @@ impl Node {
             } if *at > now => self.schedule(payment, *at, signed),
             Action::Pay {
                 at_ms: Some(at), ..
-            } if now - *at > PAY_AT_PAST_SKEW_MS => Err(ApiError::bad_request(
+            } if now - *at > PAY_AT_PAST_SKEW_MS => Err(NodeError::bad_request(
                 "time_in_the_past",
                 "the time to pay at has passed; to pay now, send the payment without a time",
             )),
@@ -95,7 +95,7 @@ impl Node {
         payment: &store::Payment,
         signed: &SignedCommand,
         from: &[PaymentState],
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         let id = &payment.part.payment;
         let command_json = serde_json::to_string(signed).expect("serialisable");
         let now = self.now_ms();
@@ -136,7 +136,7 @@ impl Node {
     fn move_request_money(
         &self,
         payment: &store::Payment,
-    ) -> Result<Result<(), TransferError>, ApiError> {
+    ) -> Result<Result<(), TransferError>, NodeError> {
         let amount = self.parse_amount(&payment.part.amount)?;
         let reference = transfer_id(&payment.part.payment)?;
         let t = NewTransfer {
@@ -161,7 +161,7 @@ impl Node {
         &self,
         payment: &store::Payment,
         signed: &SignedCommand,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         // The claim is read before the answers: the state leaves `paying` in the transaction
         // that writes the answer, so a claim no longer there means the answer is (read the
         // other way round, a pay finishing in between was told `already_paid`).
@@ -190,7 +190,7 @@ impl Node {
         &self,
         payment: &store::Payment,
         signed: &SignedCommand,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         let id = &payment.part.payment;
         match self.move_request_money(payment)? {
             Ok(()) => {
@@ -212,25 +212,21 @@ impl Node {
     /// The error for acting on a request that is no longer open. One being paid right now
     /// is `in_progress` (ask again: the pay may still fail and leave it open), never "paid"
     /// before it is.
-    fn closed_error(&self, id: &str) -> Result<ApiError, ApiError> {
+    fn closed_error(&self, id: &str) -> Result<NodeError, NodeError> {
         let state = self
             .db
             .read(|c| store::payment(c, id))?
             .map(|p| p.part.state);
         Ok(match state {
             Some(PaymentState::Paid) => {
-                ApiError::conflict("already_paid", "this request is already paid")
+                NodeError::conflict("already_paid", "this request is already paid")
             }
-            Some(PaymentState::Paying) => ApiError::conflict(
+            Some(PaymentState::Paying) => NodeError::conflict(
                 "in_progress",
                 "this request is being paid right now; ask again in a moment",
             ),
-            Some(PaymentState::Expired) => ApiError::new(
-                axum::http::StatusCode::GONE,
-                "expired",
-                "this request has expired",
-            ),
-            _ => ApiError::conflict(
+            Some(PaymentState::Expired) => NodeError::expired("this request has expired"),
+            _ => NodeError::conflict(
                 "already_closed",
                 &format!(
                     "this request was {}",
@@ -247,9 +243,9 @@ impl Node {
         payment: &store::Payment,
         at_ms: u64,
         signed: &SignedCommand,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         if at_ms >= payment.part.expires_at_ms {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "after_expiry",
                 "schedule the payment before the request expires",
             ));
@@ -280,7 +276,7 @@ impl Node {
         payment: &store::Payment,
         outcome: Outcome,
         signed: &SignedCommand,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<Envelope, NodeError> {
         let id = &payment.part.payment;
         let state = super::outcomes::state_after(outcome);
         let closed = self.write(|c| {
@@ -299,7 +295,7 @@ impl Node {
     /// Makes the payments scheduled for now, with the payer's stored signed command. One that
     /// cannot be made is open again (pending, its schedule used up) and both sides get an
     /// update saying why, with a receipt of the failure.
-    pub fn run_scheduled(&self, limit: usize) -> Result<usize, ApiError> {
+    pub fn run_scheduled(&self, limit: usize) -> Result<usize, NodeError> {
         let due = self
             .db
             .read(|c| store::due_scheduled(c, self.now_ms(), limit))?;
@@ -316,11 +312,11 @@ impl Node {
             match self.pay_request(&payment, &signed, &[PaymentState::Scheduled]) {
                 Ok(_) => paid += 1,
                 // Both sides hear it, so it does not say what the payer has (the payer can see).
-                Err(e) if e.code == "insufficient_funds" => {
+                Err(e) if e.code() == "insufficient_funds" => {
                     self.scheduled_payment_failed(&payment, at, "insufficient funds")?;
                 }
                 Err(e) => {
-                    tracing::info!(payment = %id, code = %e.code, "scheduled payment not made")
+                    tracing::info!(payment = %id, code = %e.code(), "scheduled payment not made")
                 }
             }
         }
@@ -334,7 +330,7 @@ impl Node {
         payment: &store::Payment,
         at_ms: u64,
         why: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), NodeError> {
         let id = &payment.part.payment;
         if !self.write(|c| store::unschedule_payment(c, id, at_ms))? {
             return Ok(()); // paid, rescheduled or closed meanwhile
@@ -365,7 +361,7 @@ impl Node {
     /// Finishes or undoes payments interrupted mid-way (state `paying` for over `age_ms`): if
     /// the money moved, the request is marked paid; if not, it goes back to where it was
     /// (scheduled if it had a schedule, else pending).
-    pub fn recover_paying(&self, age_ms: u64, limit: usize) -> Result<usize, ApiError> {
+    pub fn recover_paying(&self, age_ms: u64, limit: usize) -> Result<usize, NodeError> {
         let stale = self
             .db
             .read(|c| store::stale_paying(c, self.now_ms().saturating_sub(age_ms), limit))?;

@@ -10,7 +10,7 @@ use chit_ledger::{HistoryQuery, Order, Transfer, TransferKind};
 use chit_proto::api::{Statement, StatementEntry};
 use chit_proto::Handle;
 
-use crate::error::ApiError;
+use crate::error::NodeError;
 use crate::node::Node;
 use crate::payments::{
     ledger_error, user_account, CODE_CASH_OUT, CODE_OFFER, CODE_REFUND, CODE_TOP_UP,
@@ -29,7 +29,7 @@ impl Node {
         currency: Option<String>,
         after: Option<u64>,
         limit: usize,
-    ) -> Result<Statement, ApiError> {
+    ) -> Result<Statement, NodeError> {
         self.run_blocking(move |node| {
             node.statement_blocking(&handle, currency.as_deref(), after, limit)
         })
@@ -43,9 +43,9 @@ impl Node {
         currency: Option<&str>,
         after: Option<u64>,
         limit: usize,
-    ) -> Result<Statement, ApiError> {
+    ) -> Result<Statement, NodeError> {
         if limit == 0 || limit > STATEMENT_PAGE_MAX {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "bad_limit",
                 &format!("limit must be 1 to {STATEMENT_PAGE_MAX}"),
             ));
@@ -56,7 +56,7 @@ impl Node {
                 .ok()
                 .and_then(|c| self.currencies.find(c))
                 .ok_or_else(|| {
-                    ApiError::bad_request("bad_currency", "this node does not serve that currency")
+                    NodeError::bad_request("bad_currency", "this node does not serve that currency")
                 })?,
         };
         let account = user_account(handle, &currency);
@@ -80,7 +80,7 @@ impl Node {
                 None => None,
             };
             let amount = Amount::from_minor(currency, t.amount)
-                .map_err(|_| ApiError::internal())?
+                .map_err(|_| NodeError::internal())?
                 .to_string();
             let (kind, moves_balance) = kind_of(t);
             let rail = matches!(t.code, CODE_TOP_UP | CODE_CASH_OUT).then(|| "sandbox".to_owned());
