@@ -1,5 +1,5 @@
 //! What can go wrong in the node, as a type every front door maps exhaustively: HTTP to a
-//! status and `{"error": {"code", "message"}}` ([`crate::http::ApiError`]), IMPT to its error
+//! status and `{"error": {"code", "message"}}` (`chit_http::ApiError`), IMPT to its error
 //! PDUs. Each variant is a kind of failure; within a kind the stable snake_case `code` (part of
 //! the wire) says which. Storage failures become `Internal`, which says nothing about internals
 //! (the detail goes to the log).

@@ -16,19 +16,19 @@ pub struct Metrics {
     pub settled: AtomicU64,
     pub closed: AtomicU64,
     pub live_subscribers: AtomicU64,
-    /// Kept by the HTTP server ([`crate::serving`]).
+    /// Kept by the HTTP server (`chit-http`).
     pub connections_open: AtomicU64,
     pub connections_displaced: AtomicU64,
     pub connections_refused: AtomicU64,
 }
 
 impl Metrics {
-    /// Takes the HTTP server's connection counts.
-    pub fn count_connections(&self, admission: &crate::admission::Admission) {
+    /// Takes the HTTP server's connection counts: open, displaced and refused so far.
+    pub fn count_connections(&self, open: usize, displaced: usize, refused: usize) {
         let set = |gauge: &AtomicU64, value: usize| gauge.store(value as u64, Ordering::Relaxed);
-        set(&self.connections_open, admission.open());
-        set(&self.connections_displaced, admission.displaced());
-        set(&self.connections_refused, admission.refused());
+        set(&self.connections_open, open);
+        set(&self.connections_displaced, displaced);
+        set(&self.connections_refused, refused);
     }
 
     pub fn inc(counter: &AtomicU64) {

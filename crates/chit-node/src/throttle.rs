@@ -7,10 +7,26 @@
 //! failure budget: the node checks the signature first and counts only failures.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub use crate::admission::Source;
+/// Where a request comes from, as budgets (and the HTTP server's per-address count) key it:
+/// IPv4 by address, IPv6 by its /64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Source(u128);
+
+impl Source {
+    pub fn of(address: IpAddr) -> Self {
+        match address {
+            IpAddr::V4(v4) => Self(u32::from(v4) as u128),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self(u32::from(v4) as u128),
+                None => Self((u128::from(v6) >> 64 << 64) | (1 << 32)),
+            },
+        }
+    }
+}
 
 /// A bucket's size and how fast it refills.
 #[derive(Clone, Copy, Debug, PartialEq)]

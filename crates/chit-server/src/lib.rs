@@ -9,8 +9,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use chit_http::admission::Limits;
 use chit_impt::gateway::GatewayConfig;
-use chit_node::admission::Limits;
 use chit_node::Node;
 use tokio::net::TcpListener;
 
@@ -73,7 +73,7 @@ impl Server {
             ))
         });
         let metrics = listeners.metrics.map(|listener| {
-            tokio::spawn(chit_node::http::serve_metrics(
+            tokio::spawn(chit_http::serve_metrics(
                 listener,
                 node.clone(),
                 stopping(stopped.clone()),
@@ -83,8 +83,7 @@ impl Server {
             shutdown.await;
             let _ = stop.send(true);
         });
-        let served =
-            chit_node::http::serve(listeners.http, node, config.limits, stopping(stopped)).await;
+        let served = chit_http::serve(listeners.http, node, config.limits, stopping(stopped)).await;
         if let Some(gateway) = gateway {
             gateway.await.map_err(std::io::Error::other)??;
         }

@@ -33,7 +33,7 @@ struct Settings {
     impt: Option<String>,
     /// Certificate and key files when IMPT speaks TLS.
     impt_tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
-    connections: chit_node::admission::Limits,
+    connections: chit_http::admission::Limits,
     /// `None` when metrics are off.
     metrics: Option<String>,
 }
@@ -83,8 +83,8 @@ impl ServeArgs {
             }
             (Some(cert), Some(key)) => Some((cert, key)),
         };
-        let defaults = chit_node::admission::Limits::default();
-        let connections = chit_node::admission::Limits {
+        let defaults = chit_http::admission::Limits::default();
+        let connections = chit_http::admission::Limits {
             max: self
                 .connections_max
                 .or(file.connections_max)

@@ -100,8 +100,8 @@ impl Gateway {
         let config = chit_server::Config {
             // A thousand users' SDK clients on one address, each holding a logged-in
             // connection: more than one address may hold by default.
-            limits: chit_node::admission::Limits {
-                per_address_max: chit_node::admission::CONNECTIONS_MAX,
+            limits: chit_http::admission::Limits {
+                per_address_max: chit_http::admission::CONNECTIONS_MAX,
                 ..Default::default()
             },
             gateway: config,

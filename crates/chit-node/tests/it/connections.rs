@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use chit_node::admission::Limits;
+use chit_http::admission::Limits;
 
 use super::*;
 

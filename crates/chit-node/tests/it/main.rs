@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use chit_client::{Client, Identity};
 use chit_core::Currencies;
+use chit_http::admission::Limits;
 use chit_ledger_tests::{Engine, TestDb};
-use chit_node::admission::Limits;
 use chit_node::Node;
 use chit_proto::{Handle, IdentitySecret};
 

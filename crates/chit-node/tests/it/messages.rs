@@ -434,7 +434,7 @@ fn an_event_stream_refuses_large_client_messages() {
         .send(tungstenite::Message::Text("hello".into()))
         .unwrap();
     let (mut large, _) = tungstenite::connect(url.as_str()).unwrap();
-    let text = "x".repeat(chit_node::http::EVENTS_INCOMING_BYTES_MAX + 1);
+    let text = "x".repeat(chit_http::EVENTS_INCOMING_BYTES_MAX + 1);
     large.send(tungstenite::Message::Text(text.into())).unwrap();
     if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = large.get_mut() {
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::admission::{Admission, Connection, Limits, Ticket};
-use crate::http::ApiError;
+use crate::ApiError;
 
 /// Serves `router` on `listener` until `shutdown` resolves; in-flight requests finish first.
 /// Connections are admitted by `limits` (see [`crate::admission`]); `counted` is told the

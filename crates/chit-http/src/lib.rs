@@ -1,9 +1,11 @@
 //! The HTTP front door: JSON under `/v1`, the WebSocket `/v1/events`, `/healthz`. Handlers are
 //! thin: parse, authenticate, await the [`Node`]'s operation (which picks its own lane, see
-//! [`crate::exec`]), answer.
+//! [`chit_node::exec`]), answer.
 
+pub mod admission;
 pub mod error;
 pub mod read;
+pub mod serving;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,10 +27,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 
-use crate::admission::{Connection, Limits, Source};
-use crate::events::RecvError;
-use crate::messaging::MAILBOX_PAGE_MAX;
-use crate::node::Node;
+use chit_node::throttle::Source;
+
+use crate::admission::{Connection, Limits};
+use chit_node::events::RecvError;
+use chit_node::messaging::MAILBOX_PAGE_MAX;
+use chit_node::Node;
 pub use error::ApiError;
 
 /// Largest request body accepted.
@@ -46,7 +50,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = router(node.clone());
-    let counted = move |admission: &_| node.metrics.count_connections(admission);
+    let counted = move |admission: &crate::admission::Admission| {
+        let (open, displaced, refused) =
+            (admission.open(), admission.displaced(), admission.refused());
+        node.metrics().count_connections(open, displaced, refused);
+    };
     crate::serving::serve_router(listener, router, limits, counted, shutdown).await
 }
 
@@ -87,13 +95,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/commands", post(command))
         .route("/v1/balance", get(balance))
         .route("/v1/keys", get(api_keys))
-        .route(
-            "/v1/settings",
-            get(crate::http::read::settings).post(settings),
-        )
+        .route("/v1/settings", get(crate::read::settings).post(settings))
         .route("/v1/events", get(events))
         .route("/v1/calls", get(calls))
-        .merge(crate::http::read::routes())
+        .merge(crate::read::routes())
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(node)
@@ -165,7 +170,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
     }
 }
 
-/// Where the request came from, for budgets per address ([`crate::throttle`]). A router
+/// Where the request came from, for budgets per address ([`chit_node::throttle`]). A router
 /// served without [`crate::serving`] (no peer known) counts everyone as one address.
 pub struct Peer(pub Source);
 
@@ -255,7 +260,7 @@ async fn metrics(State(node): State<AppState>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        node.metrics.render(node.db.batches_redone()),
+        node.metrics().render(node.db().batches_redone()),
     )
         .into_response()
 }
@@ -411,15 +416,15 @@ async fn events(
     Upgrade(upgrade): Upgrade,
 ) -> Response {
     // Subscribe before the upgrade completes, so nothing posted meanwhile is missed.
-    let receiver = node.hub.subscribe(&handle);
+    let receiver = node.hub().subscribe(&handle);
     let upgrade = upgrade
         .max_message_size(EVENTS_INCOMING_BYTES_MAX)
         .max_frame_size(EVENTS_INCOMING_BYTES_MAX)
         .read_buffer_size(SOCKET_READ_BUFFER_BYTES);
     upgrade.on_upgrade(move |socket| async move {
-        crate::metrics::Metrics::inc(&node.metrics.live_subscribers);
+        chit_node::metrics::Metrics::inc(&node.metrics().live_subscribers);
         forward_events(socket, receiver).await;
-        node.metrics
+        node.metrics()
             .live_subscribers
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     })
@@ -427,7 +432,7 @@ async fn events(
 
 /// Pushes each delivery to the socket as JSON. A subscriber that fell behind gets
 /// `{"resync": true}` and should sync its mailbox from its last cursor.
-async fn forward_events(mut socket: WebSocket, mut receiver: crate::events::Subscription) {
+async fn forward_events(mut socket: WebSocket, mut receiver: chit_node::events::Subscription) {
     loop {
         tokio::select! {
             event = receiver.recv() => {

@@ -9,10 +9,9 @@ use axum::{Json, Router};
 use chit_proto::api::{ReadMarker, Settings};
 use serde::Deserialize;
 
-use crate::http::ApiError;
-use crate::http::{ApiJson, Authed};
-use crate::messaging::conversations::{Page, CONVERSATION_PAGE_MAX};
-use crate::node::Node;
+use crate::{ApiError, ApiJson, Authed};
+use chit_node::messaging::conversations::{Page, CONVERSATION_PAGE_MAX};
+use chit_node::Node;
 
 type AppState = std::sync::Arc<Node>;
 

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chit_proto::api::{ErrorBody, ErrorDetail};
 
-use crate::error::NodeError;
+use chit_node::NodeError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -83,11 +83,5 @@ impl From<chit_ledger::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(self.body())).into_response()
-    }
-}
-
-impl IntoResponse for NodeError {
-    fn into_response(self) -> Response {
-        ApiError::from(self).into_response()
     }
 }

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chit_node::throttle::Source;
 use futures_util::task::AtomicWaker;
 
 /// The limits of the HTTP front door: [`Admission`] keeps the counts, the server
@@ -52,22 +53,6 @@ impl Default for Limits {
             per_address_max: CONNECTIONS_PER_ADDRESS_MAX,
             header_read_timeout: HEADER_READ_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
-        }
-    }
-}
-
-/// The place of a source in the per-address count: IPv4 by address, IPv6 by its /64.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Source(u128);
-
-impl Source {
-    pub fn of(address: IpAddr) -> Self {
-        match address {
-            IpAddr::V4(v4) => Self(u32::from(v4) as u128),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Self(u32::from(v4) as u128),
-                None => Self((u128::from(v6) >> 64 << 64) | (1 << 32)),
-            },
         }
     }
 }
