@@ -32,9 +32,9 @@ impl Node {
     }
 
     /// Posts a signed text message from `actor`; retrying the same command returns the same
-    /// message. The signature is checked in a batch; when the recipient's key is cached the other checks need no I/O
-    /// and run here, and on SQLite the task then awaits the batch writer. Everything else goes
-    /// to the blocking pool. Same checks, same answers either way.
+    /// message. The signature is checked in a batch; when the recipient's key is cached the
+    /// other checks need no I/O and run here, and on SQLite the task then awaits the batch
+    /// writer. Everything else goes to the blocking pool. Same checks, same answers either way.
     pub async fn post(
         self: Arc<Self>,
         actor: Handle,
