@@ -1,6 +1,6 @@
 //! Who may do what: identities, sessions and login ([`login`], [`challenges`]), API keys
 //! ([`keys`]), and the check every signed command passes before anything else — its actor is
-//! the logged-in user, its id well-formed, its signature good ([`Node::verify_command`],
+//! the logged-in user, its id well-formed, its signature good (`Node::verify_command`,
 //! batched for async callers by [`signatures`]). [`cache`] keeps identity keys and sessions
 //! in memory so that check rarely reads the database.
 
