@@ -31,3 +31,26 @@ pub fn command_id(now_ms: u64) -> String {
     let random = u128::from_be_bytes(keys::random_bytes());
     chit_core::TransferId::time_ordered(now_ms, random).to_string()
 }
+
+/// Whether `id` is a command id in its one written form: 32 lowercase hex digits (128 bits).
+/// One form only: `ABC…` and `abc…` name the same ledger transfer, so accepting both made two
+/// payments of one hold.
+pub fn is_command_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[cfg(test)]
+mod id_tests {
+    #[test]
+    fn made_ids_are_in_the_one_written_form_and_others_are_not() {
+        let id = super::command_id(1_796_340_884_207);
+        assert!(super::is_command_id(&id), "{id}");
+        assert!(!super::is_command_id(&id.to_uppercase()));
+        assert!(!super::is_command_id(&id[1..]));
+        assert!(!super::is_command_id(&format!("{}g", &id[1..])));
+        assert_eq!(
+            u64::from_str_radix(&id[..12], 16).unwrap(),
+            1_796_340_884_207
+        );
+    }
+}

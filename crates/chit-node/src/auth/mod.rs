@@ -138,11 +138,9 @@ fn check_actor_and_id(actor: &Handle, command: &chit_proto::Command) -> Result<(
     check_command_id(&command.id)
 }
 
-/// Ids are 32 lowercase hex digits (128 bits), chosen by the wallet. One written form only:
-/// `ABC…` and `abc…` are the same ledger transfer, so accepting both made two payments of
-/// one hold.
+/// Ids are chosen by the wallet, in their one written form ([`chit_proto::is_command_id`]).
 pub(crate) fn check_command_id(id: &str) -> Result<(), NodeError> {
-    if id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if chit_proto::is_command_id(id) {
         Ok(())
     } else {
         Err(NodeError::bad_request(
