@@ -85,6 +85,7 @@ impl Node {
             signatures: crate::auth::signatures::SignatureChecks::start(),
         });
         node.open_system_accounts()?;
+        node.fill_missing_amounts()?;
         Ok(node)
     }
 

@@ -56,7 +56,7 @@ impl Node {
         request: &PostRequest,
         conversation: String,
         members: Vec<Handle>,
-        payment: Option<(chit_proto::api::PaymentPart, String)>,
+        payment: Option<store::Payment>,
     ) -> Result<store::Posted, NodeError> {
         let job = self.posting_job(actor, request.clone(), conversation, members, payment);
         let posted = self.write_posting(Some(&request.command), job)?;
@@ -72,17 +72,17 @@ impl Node {
         owned: PostRequest,
         conversation: String,
         members: Vec<Handle>,
-        payment: Option<(chit_proto::api::PaymentPart, String)>,
+        payment: Option<store::Payment>,
     ) -> PostingJob<impl PostingWrite> {
         let sender = actor.clone();
         let time_ms = self.now_ms();
         PostingJob {
             locks: store::posting_locks(&members, &owned.command.id),
             run: move |c: &mut dyn crate::db::Conn| {
-                if let Some((part, digest)) = &payment {
-                    store::insert_payment(c, part, &conversation, digest, time_ms)?;
+                if let Some(payment) = &payment {
+                    store::insert_payment(c, payment, time_ms)?;
                 }
-                let part = payment.as_ref().map(|(part, _)| part);
+                let part = payment.as_ref().map(|p| &p.part);
                 store::post_message(
                     c,
                     &NewMessage {

@@ -180,6 +180,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_read_markers.sql"),
     include_str!("../../migrations/sqlite/0008_sessions.sql"),
     include_str!("../../migrations/sqlite/0009_canonical_ids.sql"),
+    include_str!("../../migrations/sqlite/0010_amount_minor.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_node.sql"),
@@ -190,6 +191,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_read_markers.sql"),
     include_str!("../../migrations/postgres/0007_sessions.sql"),
     include_str!("../../migrations/postgres/0008_canonical_ids.sql"),
+    include_str!("../../migrations/postgres/0009_amount_minor.sql"),
 ];
 
 impl Db {

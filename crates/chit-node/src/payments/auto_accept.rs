@@ -83,11 +83,7 @@ impl Node {
         }
         let id = &draft.part.payment;
         // What was just stored; no need to read it back.
-        let payment = store::Payment {
-            part: draft.part.clone(),
-            conversation: draft.conversation.clone(),
-            body_digest: draft.body_digest.clone(),
-        };
+        let payment = draft.payment();
         let pending_id = transfer_id(id)?;
         let update = derived_id(id, "auto-accept");
         let t = NewTransfer {

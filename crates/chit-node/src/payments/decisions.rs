@@ -155,7 +155,7 @@ impl Node {
         action: &Action,
         signed: &SignedCommand,
     ) -> Result<(NewTransfer, Transition), NodeError> {
-        let amount = self.parse_amount(&payment.part.amount)?;
+        let amount = self.payment_amount(payment)?;
         let pending_id = transfer_id(&payment.part.payment)?;
         let void = TransferAction::VoidPending { pending_id };
         let (transfer, outcome, code) = match action {

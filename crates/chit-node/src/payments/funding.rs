@@ -91,7 +91,7 @@ impl Node {
             linked: false,
         };
         self.one_transfer(t)?
-            .map_err(|e| self.refused_transfer(e, actor, &amount.to_string()))?;
+            .map_err(|e| self.refused_transfer(e, actor, &amount))?;
         self.balances_blocking(actor)
     }
 

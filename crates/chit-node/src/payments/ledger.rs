@@ -91,10 +91,47 @@ impl Node {
             .map_err(|e| NodeError::bad_request("bad_amount", &e.to_string()))
     }
 
-    /// An amount the node stored (earlier nodes stored what the wallet signed, in any form).
-    pub(crate) fn parse_amount(&self, text: &str) -> Result<Amount, NodeError> {
+    /// An amount text an older node stored: what the wallet signed, in any form, which only the
+    /// node's currencies can read.
+    fn parse_stored_amount(&self, text: &str) -> Result<Amount, NodeError> {
         Amount::parse_positive(text, &self.currencies)
             .map_err(|e| NodeError::bad_request("bad_amount", &e.to_string()))
+    }
+
+    /// A payment's amount: from its columns, else (a row an older node wrote and the node could
+    /// not fill in when it opened) from its text.
+    pub(crate) fn payment_amount(
+        &self,
+        payment: &crate::store::Payment,
+    ) -> Result<Amount, NodeError> {
+        match payment.amount {
+            Some(amount) => Ok(amount),
+            None => self.parse_stored_amount(&payment.part.amount),
+        }
+    }
+
+    /// Fills in the amount columns of payments an older node wrote, reading their text with the
+    /// node's currencies (run when the node opens; a row no configured currency can read is
+    /// left as it is and said so in the log).
+    pub(crate) fn fill_missing_amounts(&self) -> Result<(), NodeError> {
+        const PAGE: usize = 1_000;
+        let mut after = String::new();
+        loop {
+            let page = self
+                .db
+                .read(|c| crate::store::amounts_missing(c, &after, PAGE))?;
+            for (id, text) in &page {
+                match self.parse_stored_amount(text) {
+                    Ok(amount) => self.write(|c| crate::store::set_amount(c, id, &amount))?,
+                    Err(_) => tracing::warn!(payment = %id, amount = %text,
+                        "a stored amount no configured currency reads; left as text"),
+                }
+            }
+            match page.last() {
+                Some((id, _)) if page.len() == PAGE => after = id.clone(),
+                _ => return Ok(()),
+            }
+        }
     }
 
     /// What `payer` hears when the ledger refused to move `amount` from their account: for
@@ -103,22 +140,19 @@ impl Node {
         &self,
         e: TransferError,
         payer: &Handle,
-        amount: &str,
+        amount: &Amount,
     ) -> NodeError {
         if e != TransferError::InsufficientFunds {
             return transfer_error(e);
         }
+        let currency = amount.currency();
         let available = self
-            .parse_amount(amount)
+            .ledger
+            .account(user_account(payer, &currency))
             .ok()
-            .and_then(|a| {
-                let account = self
-                    .ledger
-                    .account(user_account(payer, &a.currency()))
-                    .ok()??;
-                let minor = u64::try_from(account.available()).ok()?;
-                Amount::from_minor(a.currency(), minor).ok()
-            })
+            .flatten()
+            .and_then(|account| u64::try_from(account.available()).ok())
+            .and_then(|minor| Amount::from_minor(currency, minor).ok())
             .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
         NodeError::refused(
             "insufficient_funds",

@@ -123,7 +123,7 @@ impl Node {
             .one_transfer_async(self.hold(&request, &draft)?)
             .await?;
         if let Err(e) = hold {
-            let (node, payer, amount) = (self.clone(), actor.clone(), draft.part.amount.clone());
+            let (node, payer, amount) = (self.clone(), actor.clone(), draft.amount);
             return Err(blocking(move || Ok(node.refused_transfer(e, &payer, &amount))).await?);
         }
         let job = self.posting_job(
@@ -131,7 +131,7 @@ impl Node {
             (*request).clone(),
             draft.conversation.clone(),
             draft.members.clone(),
-            Some((draft.part.clone(), draft.body_digest.clone())),
+            Some(draft.payment()),
         );
         let posted = self
             .write_posting_async(Some(request.command.clone()), job)
@@ -196,7 +196,7 @@ impl Node {
             request,
             draft.conversation.clone(),
             draft.members.clone(),
-            Some((draft.part.clone(), draft.body_digest.clone())),
+            Some(draft.payment()),
         )?;
         self.count_posted(&posted, draft.part.kind);
         Ok(posted.envelope)
@@ -223,4 +223,16 @@ pub(crate) struct Draft {
     pub(crate) members: Vec<Handle>,
     pub(crate) conversation: String,
     pub(crate) body_digest: String,
+}
+
+impl Draft {
+    /// The payment row this draft becomes.
+    pub(crate) fn payment(&self) -> store::Payment {
+        store::Payment {
+            part: self.part.clone(),
+            amount: Some(self.amount),
+            conversation: self.conversation.clone(),
+            body_digest: self.body_digest.clone(),
+        }
+    }
 }

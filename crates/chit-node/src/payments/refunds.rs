@@ -33,7 +33,7 @@ impl Node {
                 ))
             }
         }
-        let amount = self.parse_amount(&payment.part.amount)?;
+        let amount = self.payment_amount(payment)?;
         let refund = derived_id(id, "refund");
         let t = NewTransfer {
             id: refund,
@@ -48,7 +48,7 @@ impl Node {
             linked: false,
         };
         self.one_transfer(t)?
-            .map_err(|e| self.refused_transfer(e, &payment.part.payee, &payment.part.amount))?;
+            .map_err(|e| self.refused_transfer(e, &payment.part.payee, &amount))?;
         let transition = Transition::settled(
             Outcome::Refunded,
             vec![PaymentState::Accepted, PaymentState::Paid],

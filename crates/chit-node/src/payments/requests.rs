@@ -128,7 +128,8 @@ impl Node {
                 self.write(|c| {
                     store::set_payment_state(c, id, PaymentState::Paying, claimed_from)
                 })?;
-                Err(self.refused_transfer(e, &payment.part.payer, &payment.part.amount))
+                let amount = self.payment_amount(payment)?;
+                Err(self.refused_transfer(e, &payment.part.payer, &amount))
             }
         }
     }
@@ -137,7 +138,7 @@ impl Node {
         &self,
         payment: &store::Payment,
     ) -> Result<Result<(), TransferError>, NodeError> {
-        let amount = self.parse_amount(&payment.part.amount)?;
+        let amount = self.payment_amount(payment)?;
         let reference = transfer_id(&payment.part.payment)?;
         let t = NewTransfer {
             id: derived_id(&payment.part.payment, "pay"),
@@ -205,7 +206,10 @@ impl Node {
                 let actor = &signed.command.actor;
                 self.record_outcome(payment, &transition, &update, actor, Some(signed))
             }
-            Err(e) => Err(self.refused_transfer(e, &payment.part.payer, &payment.part.amount)),
+            Err(e) => {
+                let amount = self.payment_amount(payment)?;
+                Err(self.refused_transfer(e, &payment.part.payer, &amount))
+            }
         }
     }
 

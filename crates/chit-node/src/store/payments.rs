@@ -1,6 +1,7 @@
 //! Payments (offers and requests) as the node tracks them beside the ledger: their state, the
 //! scheduled ones, and those being paid.
 
+use chit_core::{Amount, Currency, CurrencyCode};
 use chit_ledger::StoreError;
 use chit_proto::api::PaymentPart;
 use chit_proto::Handle;
@@ -13,41 +14,51 @@ use crate::db::{Conn, Row, Value};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Payment {
     pub part: PaymentPart,
+    /// The amount as the ledger counts it; `None` only for a row an older node wrote that could
+    /// not be read with this node's currencies (its text, `part.amount`, is all there is).
+    pub amount: Option<Amount>,
     pub conversation: String,
     pub body_digest: String,
 }
 
 /// Inserts a payment unless its id is taken (a retry, or an id reused for something else, which
 /// the caller finds out from the posting): the stored row stands either way.
-pub fn insert_payment(
-    c: &mut dyn Conn,
-    p: &PaymentPart,
-    conversation: &str,
-    body_digest: &str,
-    now_ms: u64,
-) -> Result<(), StoreError> {
+pub fn insert_payment(c: &mut dyn Conn, payment: &Payment, now_ms: u64) -> Result<(), StoreError> {
+    let (p, conversation, body_digest) =
+        (&payment.part, &payment.conversation, &payment.body_digest);
+    let amount = payment
+        .amount
+        .ok_or_else(|| corrupt("a new payment without its amount"))?;
     c.execute(
         "INSERT INTO payments (id, kind, conversation_id, payer, payee, amount, state, \
-         expires_at_ms, body_digest, created_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+         expires_at_ms, body_digest, created_at_ms, amount_minor, currency, decimals) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         ON CONFLICT (id) DO NOTHING",
         &[
             p.payment.as_str().into(),
             p.kind.as_str().into(),
-            conversation.into(),
+            conversation.as_str().into(),
             p.payer.as_str().into(),
             p.payee.as_str().into(),
             p.amount.as_str().into(),
             p.state.as_str().into(),
             ms(p.expires_at_ms),
-            body_digest.into(),
+            body_digest.as_str().into(),
             ms(now_ms),
+            minor_units(&amount),
+            amount.currency().code().as_str().into(),
+            Value::Int(i64::from(amount.currency().decimals())),
         ],
     )?;
     Ok(())
 }
 
+fn minor_units(amount: &Amount) -> Value {
+    Value::Int(i64::try_from(amount.minor()).expect("amounts are at most i64::MAX minor units"))
+}
+
 pub(crate) const PAYMENT_COLUMNS: &str = "id, kind, payer, payee, amount, state, expires_at_ms, \
-    conversation_id, body_digest, pay_at_ms";
+    conversation_id, body_digest, pay_at_ms, amount_minor, currency, decimals";
 
 pub(crate) fn payment_row(r: &Row) -> Result<Payment, StoreError> {
     let handle = |i| Handle::new(&r.text(i)?).map_err(|e| corrupt(&e.to_string()));
@@ -63,9 +74,59 @@ pub(crate) fn payment_row(r: &Row) -> Result<Payment, StoreError> {
             pay_at_ms: r.opt_int(9)?.map(|v| v as u64),
             reason: None,
         },
+        amount: stored_amount(r, 10)?,
         conversation: r.text(7)?,
         body_digest: r.text(8)?,
     })
+}
+
+/// The amount from its three columns (minor units, code, decimals), if a node wrote them.
+fn stored_amount(r: &Row, first: usize) -> Result<Option<Amount>, StoreError> {
+    let (Some(minor), Some(code), Some(decimals)) = (
+        r.opt_int(first)?,
+        r.opt_text(first + 1)?,
+        r.opt_int(first + 2)?,
+    ) else {
+        return Ok(None);
+    };
+    let bad = |e: &dyn std::fmt::Display| corrupt(&format!("payment amount: {e}"));
+    let code = CurrencyCode::new(&code).map_err(|e| bad(&e))?;
+    let decimals = u8::try_from(decimals).map_err(|e| bad(&e))?;
+    let currency = Currency::new(code, decimals).map_err(|e| bad(&e))?;
+    let minor = u64::try_from(minor).map_err(|e| bad(&e))?;
+    Amount::from_minor(currency, minor)
+        .map(Some)
+        .map_err(|e| bad(&e))
+}
+
+/// Rows an older node wrote without the amount's columns (id and amount text), a page at a
+/// time in id order after `after`.
+pub fn amounts_missing(
+    c: &mut dyn Conn,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = c.query(
+        "SELECT id, amount FROM payments WHERE amount_minor IS NULL AND id > $1 \
+         ORDER BY id LIMIT $2",
+        &[after.into(), Value::Int(limit as i64)],
+    )?;
+    rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
+}
+
+/// Fills in a payment's amount columns (for a row an older node wrote).
+pub fn set_amount(c: &mut dyn Conn, id: &str, amount: &Amount) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE payments SET amount_minor = $1, currency = $2, decimals = $3 \
+         WHERE id = $4 AND amount_minor IS NULL",
+        &[
+            minor_units(amount),
+            amount.currency().code().as_str().into(),
+            Value::Int(i64::from(amount.currency().decimals())),
+            id.into(),
+        ],
+    )?;
+    Ok(())
 }
 
 pub fn payment(c: &mut dyn Conn, id: &str) -> Result<Option<Payment>, StoreError> {

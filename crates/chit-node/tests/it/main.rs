@@ -1,6 +1,7 @@
 //! End-to-end tests of the node: the real HTTP server on port 0 with fresh data, driven through
 //! the SDK, on every engine.
 
+mod amounts;
 mod audit;
 mod calls;
 mod connections;

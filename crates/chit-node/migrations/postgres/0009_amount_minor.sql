@@ -1,0 +1,7 @@
+-- A payment's amount as the ledger counts it: minor units, the currency's code and its decimals,
+-- so reading a payment back needs no configured currency. Rows from before are filled in when
+-- the node opens (they may hold any form a wallet once signed: only the node's currencies can
+-- read them). `amount` stays: the text the wire shows. Same as sqlite/0010_amount_minor.sql.
+ALTER TABLE payments ADD COLUMN IF NOT EXISTS amount_minor bigint;
+ALTER TABLE payments ADD COLUMN IF NOT EXISTS currency text;
+ALTER TABLE payments ADD COLUMN IF NOT EXISTS decimals bigint;
