@@ -13,6 +13,7 @@ use chit_proto::Handle;
 use crate::db::WriteLock;
 use crate::error::NodeError;
 use crate::exec::blocking;
+use crate::messaging::Conversation;
 use crate::node::{Node, WRITE_RETRIES_MAX};
 use crate::store::{self, NewMessage};
 
@@ -54,11 +55,10 @@ impl Node {
         &self,
         actor: &Handle,
         request: &PostRequest,
-        conversation: String,
-        members: Vec<Handle>,
+        conversation: Conversation,
         payment: Option<store::Payment>,
     ) -> Result<store::Posted, NodeError> {
-        let job = self.posting_job(actor, request.clone(), conversation, members, payment);
+        let job = self.posting_job(actor, request.clone(), conversation, payment);
         let posted = self.write_posting(Some(&request.command), job)?;
         self.deliver(&posted);
         Ok(posted)
@@ -70,14 +70,13 @@ impl Node {
         &self,
         actor: &Handle,
         owned: PostRequest,
-        conversation: String,
-        members: Vec<Handle>,
+        conversation: Conversation,
         payment: Option<store::Payment>,
     ) -> PostingJob<impl PostingWrite> {
         let sender = actor.clone();
         let time_ms = self.now_ms();
         PostingJob {
-            locks: store::posting_locks(&members, &owned.command.id),
+            locks: store::posting_locks(&conversation.members, &owned.command.id),
             run: move |c: &mut dyn crate::db::Conn| {
                 if let Some(payment) = &payment {
                     store::insert_payment(c, payment, time_ms)?;
@@ -87,8 +86,9 @@ impl Node {
                     c,
                     &NewMessage {
                         id: &owned.command.id,
-                        conversation: &conversation,
-                        members: &members,
+                        conversation: &conversation.id,
+                        conversation_kind: conversation.kind,
+                        members: &conversation.members,
                         sender: &sender,
                         kind: part.map_or("text", |p| p.kind.as_str()),
                         time_ms,

@@ -26,8 +26,8 @@ impl Node {
         request: &PostRequest,
         checked: SignatureChecked,
     ) -> Result<Envelope, NodeError> {
-        let (conversation, members) = self.check_post(actor, request, checked)?;
-        let posted = self.post_signed(actor, request, conversation, members, None)?;
+        let conversation = self.check_post(actor, request, checked)?;
+        let posted = self.post_signed(actor, request, conversation, None)?;
         Ok(self.posted_text(posted))
     }
 
@@ -49,9 +49,9 @@ impl Node {
         if !cached || !self.db.is_sqlite() {
             return blocking(move || self.post_checked(&actor, &request, checked)).await;
         }
-        let (conversation, members) = self.check_post(&actor, &request, checked)?;
+        let conversation = self.check_post(&actor, &request, checked)?;
         let expected = request.command.clone();
-        let job = self.posting_job(&actor, request, conversation, members, None);
+        let job = self.posting_job(&actor, request, conversation, None);
         let posted = self.write_posting_async(Some(expected), job).await?;
         self.deliver(&posted);
         Ok(self.posted_text(posted))
@@ -71,7 +71,7 @@ impl Node {
         actor: &Handle,
         request: &PostRequest,
         _: SignatureChecked,
-    ) -> Result<(String, Vec<Handle>), NodeError> {
+    ) -> Result<Conversation, NodeError> {
         let command = &request.command;
         let Action::Say { to, body_digest } = &command.action else {
             return Err(NodeError::bad_request(
@@ -86,9 +86,9 @@ impl Node {
                 "the body is not the one the command signed",
             ));
         }
-        let members = sorted_members(actor, to);
-        check_recipients(&request.body, &members)?;
-        Ok((direct_conversation(actor, to), members))
+        let conversation = Conversation::direct(actor, to);
+        check_recipients(&request.body, &conversation.members)?;
+        Ok(conversation)
     }
 
     pub async fn mailbox(
@@ -118,11 +118,38 @@ impl Node {
     }
 }
 
-pub(crate) fn sorted_members(a: &Handle, b: &Handle) -> Vec<Handle> {
-    let mut members = vec![a.clone(), b.clone()];
-    members.sort();
-    members.dedup();
-    members
+/// A conversation as a post needs it: its id, its kind and its members (sorted, once each).
+/// Everything below this type — the posting, the mailboxes, the sealing check — takes any
+/// number of members; `direct` (two people, or one writing to themself) is the only kind made
+/// today, and a group will be another constructor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conversation {
+    pub id: String,
+    pub kind: &'static str,
+    pub members: Vec<Handle>,
+}
+
+impl Conversation {
+    /// The one conversation of `a` and `b`.
+    pub fn direct(a: &Handle, b: &Handle) -> Self {
+        let mut members = vec![a.clone(), b.clone()];
+        members.sort();
+        members.dedup();
+        Self {
+            id: direct_conversation(a, b),
+            kind: "direct",
+            members,
+        }
+    }
+
+    /// The direct conversation a payment between `payer` and `payee` lives in, named by its
+    /// stored id.
+    pub fn of_payment(id: &str, payer: &Handle, payee: &Handle) -> Self {
+        Self {
+            id: id.to_owned(),
+            ..Self::direct(payer, payee)
+        }
+    }
 }
 
 /// The body must be sealed to exactly the conversation's members, once each: the node cannot

@@ -75,7 +75,7 @@ impl Node {
             AutoAccept::Everyone => true,
             AutoAccept::Contacts => self
                 .db
-                .read(|c| store::has_written(c, &draft.conversation, payee))?,
+                .read(|c| store::has_written(c, &draft.conversation.id, payee))?,
             AutoAccept::Off => false,
         };
         if !allowed {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chit_core::{Amount, Timestamp};
 use chit_ledger::{NewTransfer, TransferAction};
-use chit_proto::api::{digest_text, direct_conversation, Envelope, PaymentPart, PostRequest};
+use chit_proto::api::{digest_text, Envelope, PaymentPart, PostRequest};
 use chit_proto::{Action, Handle};
 use chit_proto::{PaymentKind, PaymentState};
 
@@ -15,6 +15,7 @@ use super::{CODE_OFFER, OFFER_TTL_MAX_MS};
 use crate::auth::SignatureChecked;
 use crate::error::NodeError;
 use crate::exec::blocking;
+use crate::messaging::Conversation;
 use crate::node::Node;
 use crate::store;
 
@@ -74,8 +75,8 @@ impl Node {
                 "the body is not the one the command signed",
             ));
         }
-        let members = crate::messaging::sorted_members(actor, to);
-        crate::messaging::check_recipients(&request.body, &members)?;
+        let conversation = Conversation::direct(actor, to);
+        crate::messaging::check_recipients(&request.body, &conversation.members)?;
         let (payer, payee) = if kind == PaymentKind::Offer {
             (actor.clone(), to.clone())
         } else {
@@ -95,8 +96,7 @@ impl Node {
                 reason: None,
             },
             amount,
-            members,
-            conversation: direct_conversation(actor, to),
+            conversation,
             body_digest: body_digest.clone(),
         })
     }
@@ -130,7 +130,6 @@ impl Node {
             &actor,
             (*request).clone(),
             draft.conversation.clone(),
-            draft.members.clone(),
             Some(draft.payment()),
         );
         let posted = self
@@ -195,7 +194,6 @@ impl Node {
             actor,
             request,
             draft.conversation.clone(),
-            draft.members.clone(),
             Some(draft.payment()),
         )?;
         self.count_posted(&posted, draft.part.kind);
@@ -220,8 +218,7 @@ pub(crate) struct Draft {
     /// Whom the recipient accepts offers from automatically (read once, with the recipient).
     pub(crate) recipient_auto_accept: chit_proto::AutoAccept,
     pub(crate) amount: Amount,
-    pub(crate) members: Vec<Handle>,
-    pub(crate) conversation: String,
+    pub(crate) conversation: Conversation,
     pub(crate) body_digest: String,
 }
 
@@ -231,7 +228,7 @@ impl Draft {
         store::Payment {
             part: self.part.clone(),
             amount: Some(self.amount),
-            conversation: self.conversation.clone(),
+            conversation: self.conversation.id.clone(),
             body_digest: self.body_digest.clone(),
         }
     }

@@ -131,15 +131,18 @@ impl Node {
                 &self.key,
             )
         });
-        let members = crate::messaging::sorted_members(&payment.part.payer, &payment.part.payee);
+        let conversation = crate::messaging::Conversation::of_payment(
+            &payment.conversation,
+            &payment.part.payer,
+            &payment.part.payee,
+        );
         let empty = SealedBody::default();
         let (state, from_states) = (transition.state, transition.from.clone());
-        let (payment_id, conversation) =
-            (payment.part.payment.clone(), payment.conversation.clone());
+        let payment_id = payment.part.payment.clone();
         let (update_id, sender, signed_owned) =
             (update_id.to_owned(), actor.clone(), signed.cloned());
         crate::posting::PostingJob {
-            locks: store::posting_locks(&members, &update_id),
+            locks: store::posting_locks(&conversation.members, &update_id),
             run: move |c: &mut dyn crate::db::Conn| {
                 for from in &from_states {
                     if store::set_payment_state(c, &payment_id, *from, state)? {
@@ -150,8 +153,9 @@ impl Node {
                     c,
                     &NewMessage {
                         id: &update_id,
-                        conversation: &conversation,
-                        members: &members,
+                        conversation: &conversation.id,
+                        conversation_kind: conversation.kind,
+                        members: &conversation.members,
                         sender: &sender,
                         kind: "payment_update",
                         time_ms: now,

@@ -12,6 +12,8 @@ use crate::db::{Conn, Row, Value, WriteLock};
 pub struct NewMessage<'a> {
     pub id: &'a str,
     pub conversation: &'a str,
+    /// The conversation's kind (`direct` today), written when its first message creates it.
+    pub conversation_kind: &'a str,
     pub members: &'a [Handle],
     pub sender: &'a Handle,
     pub kind: &'a str,
@@ -131,15 +133,16 @@ fn post_message_in_one_statement(
     c: &mut dyn Conn,
     m: &NewMessage<'_>,
 ) -> Result<Posted, StoreError> {
-    const FIXED: usize = 11;
+    const FIXED: usize = 12;
     let members: Vec<String> = (0..m.members.len())
         .map(|i| format!("(${}::text)", FIXED + 1 + i))
         .collect();
     let members = members.join(", ");
     let sql = format!(
-        "WITH conv AS (            INSERT INTO conversations (id, kind, next_seq, created_at_ms)            SELECT $2::text, 'direct', 2, $5::bigint            WHERE NOT EXISTS (SELECT 1 FROM messages WHERE id = $1::text)            ON CONFLICT (id) DO UPDATE SET next_seq = conversations.next_seq + 1            RETURNING next_seq - 1 AS seq),          message AS (            INSERT INTO messages (id, conversation_id, seq, sender, kind, time_ms, body,              command, signature, payment, receipt, signer)            SELECT $1::text, $2::text, conv.seq, $3::text, $4::text, $5::bigint, $6::text,              $7::text, $8::bytea, $9::text, $10::text, $11::bytea FROM conv),          new_members AS (            INSERT INTO members (conversation_id, handle)            SELECT $2::text, v.handle FROM conv, (VALUES {members}) AS v(handle)            WHERE conv.seq = 1),          heads AS (            INSERT INTO inbox_heads (handle, next_seq)            SELECT v.handle, 2 FROM conv, (VALUES {members}) AS v(handle)            ON CONFLICT (handle) DO UPDATE SET next_seq = inbox_heads.next_seq + 1            RETURNING handle, next_seq - 1 AS cursor),          delivered AS (            INSERT INTO inbox (handle, seq, message_id)            SELECT heads.handle, heads.cursor, $1::text FROM heads)          SELECT conv.seq, heads.handle, heads.cursor FROM conv, heads"
+        "WITH conv AS (            INSERT INTO conversations (id, kind, next_seq, created_at_ms)            SELECT $2::text, $12::text, 2, $5::bigint            WHERE NOT EXISTS (SELECT 1 FROM messages WHERE id = $1::text)            ON CONFLICT (id) DO UPDATE SET next_seq = conversations.next_seq + 1            RETURNING next_seq - 1 AS seq),          message AS (            INSERT INTO messages (id, conversation_id, seq, sender, kind, time_ms, body,              command, signature, payment, receipt, signer)            SELECT $1::text, $2::text, conv.seq, $3::text, $4::text, $5::bigint, $6::text,              $7::text, $8::bytea, $9::text, $10::text, $11::bytea FROM conv),          new_members AS (            INSERT INTO members (conversation_id, handle)            SELECT $2::text, v.handle FROM conv, (VALUES {members}) AS v(handle)            WHERE conv.seq = 1),          heads AS (            INSERT INTO inbox_heads (handle, next_seq)            SELECT v.handle, 2 FROM conv, (VALUES {members}) AS v(handle)            ON CONFLICT (handle) DO UPDATE SET next_seq = inbox_heads.next_seq + 1            RETURNING handle, next_seq - 1 AS cursor),          delivered AS (            INSERT INTO inbox (handle, seq, message_id)            SELECT heads.handle, heads.cursor, $1::text FROM heads)          SELECT conv.seq, heads.handle, heads.cursor FROM conv, heads"
     );
     let mut params = message_values(m);
+    params.push(m.conversation_kind.into());
     debug_assert_eq!(params.len(), FIXED);
     params.extend(m.members.iter().map(|h| h.as_str().into()));
     let rows = c.query(&sql, &params)?;
@@ -188,7 +191,11 @@ fn next_conversation_seq(c: &mut dyn Conn, m: &NewMessage<'_>) -> Result<i64, St
     if seq == 1 {
         c.execute(
             "INSERT INTO conversations (id, kind, created_at_ms) VALUES ($1, $2, $3)",
-            &[m.conversation.into(), "direct".into(), ms(m.time_ms)],
+            &[
+                m.conversation.into(),
+                m.conversation_kind.into(),
+                ms(m.time_ms),
+            ],
         )?;
     }
     Ok(seq)

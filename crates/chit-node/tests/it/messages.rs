@@ -293,6 +293,7 @@ fn post(db: &Db, members: &[Handle], id: &str) -> Result<store::Posted, chit_led
             &NewMessage {
                 id: &id,
                 conversation: &conversation,
+                conversation_kind: "direct",
                 members: &members,
                 sender: &sender,
                 kind: "text",
