@@ -12,7 +12,7 @@ use crate::node::Node;
 pub(crate) const CHECKS_PARALLEL: usize = crate::db::PG_POOL_MAX / 2;
 
 /// Runs blocking node work (database reads, the PostgreSQL engine) off the async threads.
-pub async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
 ) -> Result<T, NodeError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
