@@ -253,6 +253,24 @@ fn check_payments(db: &Db, ledger: &Ledger, r: &mut NodeAudit) -> Result<(), Sto
         let exists = |t| -> Result<bool, StoreError> {
             Ok(ledger.transfer(t).map_err(ledger_failure)?.is_some())
         };
+        // The money the ledger moved (an offer's hold, a request's pay) is the amount the
+        // payment names, to the minor unit and the currency.
+        let moved = if part.kind == "offer" {
+            hold
+        } else {
+            derived_id(&id, "pay")
+        };
+        if let (Some(amount), Some(t)) = (
+            payment.amount,
+            ledger.transfer(moved).map_err(ledger_failure)?,
+        ) {
+            if (t.amount, t.currency) != (amount.minor(), amount.currency().code()) {
+                r.violations.push(format!(
+                    "payment {id}: the node says {amount}, the ledger moved {} minor units of {}",
+                    t.amount, t.currency
+                ));
+            }
+        }
         let refunded = exists(derived_id(&id, "refund"))?;
         let state = part.state.as_str();
         let finding = if part.kind == "offer" {

@@ -156,3 +156,57 @@ fn the_audit_is_clean_after_traffic_and_names_each_kind_of_damage() {
         );
     }
 }
+
+#[test]
+fn the_audit_names_a_payment_whose_amount_is_not_what_the_ledger_moved() {
+    for engine in engines() {
+        let node = TestNode::start(engine);
+        let (mut alice_c, alice) = funded(&node, "alice", "EUR:50.00");
+        let (mut bob_c, bob) = node.user("bob");
+        let offer = alice_c
+            .offer(&alice, &handle("bob"), "EUR:5", in_ms(60_000), b"")
+            .unwrap();
+        let invoice = bob_c
+            .request(&bob, &handle("alice"), "EUR:3", in_ms(60_000), b"")
+            .unwrap();
+        decide(
+            &alice_c,
+            &alice,
+            Action::Pay {
+                message: invoice.id.clone(),
+                at_ms: None,
+            },
+        )
+        .unwrap();
+        assert!(audit(&node).is_clean(), "{engine:?}");
+
+        // Someone edits what the node says a payment was for; the ledger's hold and pay stand.
+        let db = node.node.db();
+        for (id, minor) in [(&offer.id, 50_000), (&invoice.id, 299)] {
+            db.write(|c| {
+                c.execute(
+                    "UPDATE payments SET amount_minor = $1 WHERE id = $2",
+                    &[Value::Int(minor), id.as_str().into()],
+                )
+            })
+            .unwrap();
+        }
+        let damaged = audit(&node);
+        let named = |needle: &str| damaged.violations.iter().any(|v| v.contains(needle));
+        assert!(
+            named(&format!(
+                "payment {}: the node says EUR:500.00, the ledger moved 500",
+                offer.id
+            )),
+            "{engine:?}: {damaged:?}"
+        );
+        assert!(
+            named(&format!(
+                "payment {}: the node says EUR:2.99, the ledger moved 300",
+                invoice.id
+            )),
+            "{engine:?}: {damaged:?}"
+        );
+        assert_eq!(damaged.violations.len(), 2, "{engine:?}: {damaged:?}");
+    }
+}
