@@ -35,10 +35,10 @@ impl Node {
     /// Runs the checks before a command (a signature, short reads), never work that waits on a
     /// commit. On SQLite right on the calling task: a read there is a lookup in a WAL snapshot
     /// that waits for no writer, cheaper than the hand-off to a blocking thread and back
-    /// (docs/benchmarks.md has what it cost). On PostgreSQL every read is a round trip to the server, so the checks go to
-    /// the blocking pool, at most [`CHECKS_PARALLEL`] at a time: a thousand calls in flight then
-    /// wait here as tasks instead of as a thousand threads queueing for connections (which cost
-    /// more in switching than the checks themselves).
+    /// (docs/benchmarks.md has what it cost). On PostgreSQL every read is a round trip to the
+    /// server, so the checks go to the blocking pool, at most [`CHECKS_PARALLEL`] at a time: a
+    /// thousand calls in flight then wait here as tasks instead of as a thousand threads
+    /// queueing for connections (which cost more in switching than the checks themselves).
     pub(crate) async fn check<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Node) -> Result<T, NodeError> + Send + 'static,

@@ -6,3 +6,5 @@
 ALTER TABLE payments ADD COLUMN amount_minor INTEGER;
 ALTER TABLE payments ADD COLUMN currency TEXT;
 ALTER TABLE payments ADD COLUMN decimals INTEGER;
+-- What is left to fill in, so the check at every start reads only those rows.
+CREATE INDEX IF NOT EXISTS payments_amount_missing ON payments (id) WHERE amount_minor IS NULL;

@@ -11,7 +11,7 @@ use chit_proto::api::{ChallengeResponse, LoginResponse, RegisterResponse, UserIn
 use chit_proto::keys::random_bytes;
 use chit_proto::{b64, login_bytes, Certificate, Handle, Registration, Signature};
 
-use crate::auth::{generic_auth_error, hash_token};
+use crate::auth::hash_token;
 use crate::error::NodeError;
 use crate::node::Node;
 use crate::store;
@@ -148,7 +148,7 @@ impl Node {
             _ => {
                 crate::metrics::Metrics::inc(&self.metrics.logins_failed);
                 self.login_failed(from)?;
-                return Err(generic_auth_error());
+                return Err(NodeError::Unauthorized);
             }
         }
         crate::metrics::Metrics::inc(&self.metrics.logins_ok);
@@ -208,7 +208,7 @@ impl Node {
         let (handle, expires_at_ms) = self
             .db
             .read(|c| store::session(c, &hash, now))?
-            .ok_or_else(generic_auth_error)?;
+            .ok_or(NodeError::Unauthorized)?;
         self.sessions.put(hash, handle.clone(), expires_at_ms, now);
         Ok(handle)
     }

@@ -33,10 +33,6 @@ pub(crate) fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-pub(crate) fn generic_auth_error() -> NodeError {
-    NodeError::unauthorized()
-}
-
 impl Node {
     /// Checks that `command` is the logged-in `actor`'s own, well-formed and signed by them:
     /// by their identity key, or by an API key of theirs (`signer`) allowed to do this.
@@ -54,7 +50,7 @@ impl Node {
             return Ok(SignatureChecked(()));
         }
         self.verifier(actor)?
-            .ok_or_else(generic_auth_error)?
+            .ok_or(NodeError::Unauthorized)?
             .verify(&command.signing_bytes(), signature)
             .map_err(|_| bad_signature())?;
         Ok(SignatureChecked(()))
@@ -71,8 +67,8 @@ impl Node {
     }
 
     /// [`Node::verify_command`] for async callers: a cached identity key's signature joins a
-    /// batch ([`crate::auth::signatures`]); an API key's or an uncached one (a read) goes to the check
-    /// lane. Same answers either way.
+    /// batch ([`signatures`]); an API key's or an uncached one (a read) goes to the check lane.
+    /// Same answers either way.
     pub(crate) async fn verify_command_async(
         self: &Arc<Self>,
         actor: &Handle,

@@ -132,22 +132,19 @@ pub struct Conversation {
 impl Conversation {
     /// The one conversation of `a` and `b`.
     pub fn direct(a: &Handle, b: &Handle) -> Self {
-        let mut members = vec![a.clone(), b.clone()];
-        members.sort();
-        members.dedup();
-        Self {
-            id: direct_conversation(a, b),
-            kind: "direct",
-            members,
-        }
+        Self::of_payment(&direct_conversation(a, b), a, b)
     }
 
     /// The direct conversation a payment between `payer` and `payee` lives in, named by its
     /// stored id.
     pub fn of_payment(id: &str, payer: &Handle, payee: &Handle) -> Self {
+        let mut members = vec![payer.clone(), payee.clone()];
+        members.sort();
+        members.dedup();
         Self {
             id: id.to_owned(),
-            ..Self::direct(payer, payee)
+            kind: "direct",
+            members,
         }
     }
 }

@@ -120,13 +120,19 @@ impl Node {
             let page = self
                 .db
                 .read(|c| crate::store::amounts_missing(c, &after, PAGE))?;
+            let mut read = Vec::with_capacity(page.len());
             for (id, text) in &page {
                 match self.parse_stored_amount(text) {
-                    Ok(amount) => self.write(|c| crate::store::set_amount(c, id, &amount))?,
+                    Ok(amount) => read.push((id, amount)),
                     Err(_) => tracing::warn!(payment = %id, amount = %text,
                         "a stored amount no configured currency reads; left as text"),
                 }
             }
+            // One transaction (one commit) per page, not per row.
+            self.write(|c| {
+                read.iter()
+                    .try_for_each(|(id, amount)| crate::store::set_amount(c, id, amount))
+            })?;
             match page.last() {
                 Some((id, _)) if page.len() == PAGE => after = id.clone(),
                 _ => return Ok(()),
