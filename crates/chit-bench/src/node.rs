@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chit_client::{Client, Event, Identity};
 use chit_core::Currencies;
 use chit_proto::api::{PostRequest, SignedCommand};
-use chit_proto::{Action, Handle, IdentitySecret, Signature};
+use chit_proto::{Action, Handle, IdentitySecret, MessageId, Signature};
 
 use crate::scratch::{Scratch, Target};
 
@@ -309,7 +309,7 @@ fn latency(url: &str, options: &NodeOptions, who: &str) -> Result<(f64, String),
                     if let Some(wait) = due.checked_duration_since(Instant::now()) {
                         std::thread::sleep(wait);
                     }
-                    sent_at.push((request.command.id.clone(), Instant::now()));
+                    sent_at.push((MessageId::from(request.command.id), Instant::now()));
                     client.post_request(request).map_err(|e| e.to_string())?;
                 }
                 Ok::<_, String>(sent_at)
@@ -424,7 +424,7 @@ pub fn run(
                         &id,
                     )
                     .map_err(|e| e.to_string())?;
-                let accept = Client::sign(payee, Action::Accept { message: id });
+                let accept = Client::sign(payee, Action::Accept { message: id.into() });
                 items.push((offer, accept));
             }
             work.push((

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chit_proto::api::{Delivery, PaymentPart, StatementEntry};
-use chit_proto::Handle;
+use chit_proto::{Handle, MessageId, PaymentId};
 
 use crate::wallet::Store;
 
@@ -35,7 +35,7 @@ pub struct Line {
     /// The balance after this line, when it moved money (text form).
     pub balance_after: Option<String>,
     /// The message whose sealed note belongs to this line.
-    pub message: Option<String>,
+    pub message: Option<MessageId>,
 }
 
 /// An amount's text form split into its code, minor units and decimals (`EUR:12.50` →
@@ -60,11 +60,11 @@ pub fn decimal(minor: i128, decimals: usize) -> String {
 }
 
 /// Where each payment stands according to the messages seen: the state on its latest message.
-pub fn payment_states(store: &Store) -> BTreeMap<&str, &PaymentPart> {
-    let mut latest: BTreeMap<&str, (u64, &PaymentPart)> = BTreeMap::new();
+pub fn payment_states(store: &Store) -> BTreeMap<PaymentId, &PaymentPart> {
+    let mut latest: BTreeMap<PaymentId, (u64, &PaymentPart)> = BTreeMap::new();
     for d in store.messages.values() {
         if let Some(p) = &d.message.payment {
-            let entry = latest.entry(p.payment.as_str()).or_insert((d.cursor, p));
+            let entry = latest.entry(p.payment).or_insert((d.cursor, p));
             if d.cursor >= entry.0 {
                 *entry = (d.cursor, p);
             }
@@ -76,13 +76,13 @@ pub fn payment_states(store: &Store) -> BTreeMap<&str, &PaymentPart> {
 /// Every line of `me`'s history, oldest first.
 pub fn lines(store: &Store, me: &Handle) -> Vec<Line> {
     let states = payment_states(store);
-    let made: BTreeMap<&str, &Delivery> = store
+    let made: BTreeMap<PaymentId, &Delivery> = store
         .messages
         .values()
         .filter(|d| matches!(d.message.kind.as_str(), "offer" | "request"))
-        .map(|d| (d.message.id.as_str(), d))
+        .map(|d| (PaymentId::from(d.message.id), d))
         .collect();
-    let state_of = |id: &str| states.get(id).map(|p| p.state.to_string());
+    let state_of = |id: &PaymentId| states.get(id).map(|p| p.state.to_string());
     let mut out: Vec<(u64, u64, Line)> = Vec::new();
     let mut moved = HashSet::new();
     for entries in store.statements.values() {
@@ -95,7 +95,7 @@ pub fn lines(store: &Store, me: &Handle) -> Vec<Line> {
             let kind = statement_kind(e, &made);
             if let Some(p) = &e.payment {
                 if kind != "refund" {
-                    moved.insert(p.clone());
+                    moved.insert(*p);
                 }
             }
             let state = match (&e.payment, kind.as_str()) {
@@ -109,7 +109,9 @@ pub fn lines(store: &Store, me: &Handle) -> Vec<Line> {
                 e.cursor,
                 Line {
                     time_ms: e.time_ms,
-                    id: e.payment.clone().unwrap_or_else(|| e.transfer.clone()),
+                    id: e
+                        .payment
+                        .map_or_else(|| e.transfer.clone(), |p| p.to_string()),
                     kind,
                     direction: if e.direction == "in" { "in" } else { "out" },
                     counterparty: e.counterparty.clone(),
@@ -117,13 +119,16 @@ pub fn lines(store: &Store, me: &Handle) -> Vec<Line> {
                     amount: e.amount.clone(),
                     state,
                     balance_after: Some(format!("{code}:{}", decimal(balance, decimals))),
-                    message: e.payment.clone().filter(|p| made.contains_key(p.as_str())),
+                    message: e
+                        .payment
+                        .filter(|p| made.contains_key(p))
+                        .map(MessageId::from),
                 },
             ));
         }
     }
     for (id, d) in &made {
-        if moved.contains(*id) {
+        if moved.contains(id) {
             continue;
         }
         let m = &d.message;
@@ -137,7 +142,7 @@ pub fn lines(store: &Store, me: &Handle) -> Vec<Line> {
             0,
             Line {
                 time_ms: m.time_ms,
-                id: m.id.clone(),
+                id: m.id.to_string(),
                 kind: m.kind.clone(),
                 direction: if out_of_me { "out" } else { "in" },
                 counterparty: Some(if out_of_me {
@@ -149,7 +154,7 @@ pub fn lines(store: &Store, me: &Handle) -> Vec<Line> {
                 amount: p.amount.clone(),
                 state: state_of(id).unwrap_or_else(|| p.state.to_string()),
                 balance_after: None,
-                message: Some(m.id.clone()),
+                message: Some(m.id),
             },
         ));
     }
@@ -158,12 +163,11 @@ pub fn lines(store: &Store, me: &Handle) -> Vec<Line> {
 }
 
 /// What a balance-moving statement line was: the payment's kind when the wallet has it.
-fn statement_kind(e: &StatementEntry, made: &BTreeMap<&str, &Delivery>) -> String {
+fn statement_kind(e: &StatementEntry, made: &BTreeMap<PaymentId, &Delivery>) -> String {
     match e.kind.as_str() {
         "payment" => e
             .payment
-            .as_deref()
-            .and_then(|p| made.get(p))
+            .and_then(|p| made.get(&p))
             .map_or_else(|| "payment".to_owned(), |d| d.message.kind.clone()),
         other => other.to_owned(),
     }

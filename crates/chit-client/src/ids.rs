@@ -3,11 +3,14 @@
 //! message and payment. An id argument may be any unique prefix of the full id or of its short
 //! form, in either case; an ambiguous one is refused with the candidates named.
 
+use std::str::FromStr;
+
 /// Digits in the short form of an id.
 pub const SHORT_ID_DIGITS: usize = 8;
 
 /// The short form of an id: its last eight digits (the whole id if it is shorter).
-pub fn short(id: &str) -> &str {
+pub fn short<S: AsRef<str> + ?Sized>(id: &S) -> &str {
+    let id = id.as_ref();
     &id[id.len().saturating_sub(SHORT_ID_DIGITS)..]
 }
 
@@ -29,24 +32,32 @@ pub enum IdError {
 
 /// The one id among `known` that `given` names. A full 32-digit id is taken as it is even if
 /// unknown here (the node will say whether it exists); `what` names the kind for errors.
-pub fn resolve<'a>(
+pub fn resolve<T>(
     given: &str,
-    known: impl IntoIterator<Item = &'a str>,
+    known: impl IntoIterator<Item = T>,
     what: &'static str,
-) -> Result<String, IdError> {
+) -> Result<T, IdError>
+where
+    T: AsRef<str> + FromStr + Ord + Copy,
+{
     let wanted = given.trim().to_ascii_lowercase();
     if wanted.is_empty() || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(IdError::NotHex(given.to_owned()));
     }
-    let mut matches: Vec<&str> = known
+    let mut matches: Vec<T> = known
         .into_iter()
-        .filter(|id| id.starts_with(&wanted) || short(id).starts_with(&wanted))
+        .filter(|id| {
+            let id = id.as_ref().to_ascii_lowercase();
+            id.starts_with(&wanted) || short(&id).starts_with(&wanted)
+        })
         .collect();
     matches.sort_unstable();
     matches.dedup();
     match matches.as_slice() {
-        [one] => Ok((*one).to_owned()),
-        [] if wanted.len() == 32 => Ok(wanted),
+        [one] => Ok(*one),
+        [] if wanted.len() == 32 => wanted
+            .parse()
+            .map_err(|_| IdError::NotHex(given.to_owned())),
         [] => Err(IdError::Unknown {
             given: given.to_owned(),
             what,
@@ -69,6 +80,11 @@ pub fn resolve<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chit_proto::MessageId;
+
+    fn id(text: &str) -> MessageId {
+        text.parse().unwrap()
+    }
 
     const A: &str = "0190a1b2c3d4000000000000deadbeef";
     const B: &str = "0190a1b2c3d4000000000000cafef00d";
@@ -76,18 +92,18 @@ mod tests {
 
     #[test]
     fn a_unique_prefix_of_the_id_or_of_its_short_form_names_it() {
-        let known = [A, B, C];
+        let known = [id(A), id(B), id(C)];
         assert_eq!(short(A), "deadbeef");
-        assert_eq!(resolve("cafe", known, "payment"), Ok(B.to_owned()));
-        assert_eq!(resolve("CAFEF00D", known, "payment"), Ok(B.to_owned()));
-        assert_eq!(resolve("0190a1b2c3d5", known, "payment"), Ok(C.to_owned()));
-        assert_eq!(resolve(A, known, "payment"), Ok(A.to_owned()));
-        assert_eq!(resolve("deadbeef", known, "payment"), Ok(A.to_owned()));
+        assert_eq!(resolve("cafe", known, "payment"), Ok(id(B)));
+        assert_eq!(resolve("CAFEF00D", known, "payment"), Ok(id(B)));
+        assert_eq!(resolve("0190a1b2c3d5", known, "payment"), Ok(id(C)));
+        assert_eq!(resolve(A, known, "payment"), Ok(id(A)));
+        assert_eq!(resolve("deadbeef", known, "payment"), Ok(id(A)));
     }
 
     #[test]
     fn ambiguous_unknown_and_malformed_ids_are_refused_clearly() {
-        let known = [A, B, C];
+        let known = [id(A), id(B), id(C)];
         let e = resolve("dead", known, "payment").unwrap_err();
         assert!(matches!(e, IdError::Ambiguous { count: 2, .. }), "{e}");
         assert!(e.to_string().contains("deadbeef, deadbee0"), "{e}");
@@ -108,7 +124,12 @@ mod tests {
             Err(IdError::NotHex(_))
         ));
         // A whole id passes through: the node knows more than the wallet.
-        let other = "f".repeat(32);
-        assert_eq!(resolve(&other, known, "payment"), Ok(other.clone()));
+        let other = "e".repeat(32);
+        assert_eq!(resolve(&other, known, "payment"), Ok(id(&other)));
+        // What is not an id at all is said so, not sent.
+        assert!(matches!(
+            resolve(&"0".repeat(32), known, "payment"),
+            Err(IdError::NotHex(_))
+        ));
     }
 }

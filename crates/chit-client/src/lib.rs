@@ -17,8 +17,8 @@ use chit_proto::api::{
     RegisterRequest, RegisterResponse, SignedCommand, UserInfo,
 };
 use chit_proto::{
-    b64, login_bytes, Action, Certificate, Command, EncryptionSecret, Handle, IdentityKey,
-    IdentitySecret, Registration, SealedBody,
+    b64, login_bytes, Action, Certificate, Command, CommandId, EncryptionSecret, Handle,
+    IdentityKey, IdentitySecret, Registration, SealedBody,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -89,9 +89,9 @@ fn currencies_of(info: &NodeInfo) -> Option<chit_core::Currencies> {
     chit_core::Currencies::new(all, default).ok()
 }
 
-/// A new time-ordered command id (see [`chit_proto::command_id`]).
-pub fn new_id() -> String {
-    chit_proto::command_id(now_ms())
+/// A new time-ordered command id, by the wall clock (see [`CommandId::new`]).
+pub fn new_id() -> CommandId {
+    CommandId::new(now_ms())
 }
 
 /// The wall clock in protocol units (milliseconds since the Unix epoch), as wallets and tools
@@ -324,11 +324,11 @@ impl Client {
         me: &Identity,
         to: &Handle,
         plaintext: &[u8],
-        id: &str,
+        id: &CommandId,
     ) -> Result<PostRequest, ClientError> {
         let body = self.seal_note(me, to, plaintext, id)?;
         let command = Command {
-            id: id.to_owned(),
+            id: *id,
             actor: me.handle.clone(),
             action: Action::Say {
                 to: to.clone(),
@@ -355,7 +355,7 @@ impl Client {
         me: &Identity,
         to: &Handle,
         plaintext: &[u8],
-        id: &str,
+        id: &CommandId,
     ) -> Result<SealedBody, ClientError> {
         if self.token.is_none() {
             return Err(ClientError::NotLoggedIn);
@@ -363,7 +363,7 @@ impl Client {
         let them = self.user(to)?;
         Ok(seal_direct(
             plaintext,
-            id,
+            id.as_str(),
             (&me.handle, me.encryption.public()),
             (to, them.encryption_key),
         )?)
@@ -378,7 +378,7 @@ impl Client {
         amount: &str,
         expires_at_ms: u64,
         note: &[u8],
-        id: &str,
+        id: &CommandId,
     ) -> Result<PostRequest, ClientError> {
         self.seal_payment(me, to, amount, expires_at_ms, note, id, false)
     }
@@ -391,7 +391,7 @@ impl Client {
         amount: &str,
         expires_at_ms: u64,
         note: &[u8],
-        id: &str,
+        id: &CommandId,
     ) -> Result<PostRequest, ClientError> {
         self.seal_payment(me, from, amount, expires_at_ms, note, id, true)
     }
@@ -404,7 +404,7 @@ impl Client {
         amount: &str,
         expires_at_ms: u64,
         note: &[u8],
-        id: &str,
+        id: &CommandId,
         request: bool,
     ) -> Result<PostRequest, ClientError> {
         let amount = self.canonical_amount(amount)?;
@@ -426,7 +426,7 @@ impl Client {
             }
         };
         let command = Command {
-            id: id.to_owned(),
+            id: *id,
             actor: me.handle.clone(),
             action,
         };
@@ -544,7 +544,7 @@ impl Client {
 
     /// Opens a message's body with the wallet's key.
     pub fn open(me: &Identity, message: &Envelope) -> Result<Vec<u8>, ClientError> {
-        let aad = body_aad(&message.id, &message.conversation, &message.sender);
+        let aad = body_aad(message.id.as_str(), &message.conversation, &message.sender);
         Ok(message
             .body
             .open(me.handle.as_str(), &me.encryption, &aad)?)

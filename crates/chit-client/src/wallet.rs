@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chit_proto::api::{Delivery, Envelope, StatementEntry};
-use chit_proto::{b64, EncryptionSecret, Handle, IdentityKey, IdentitySecret};
+use chit_proto::{b64, EncryptionSecret, Handle, IdentityKey, IdentitySecret, MessageId};
 use serde::{Deserialize, Serialize};
 
 use crate::{Client, ClientError, Identity};
@@ -65,7 +65,7 @@ struct SessionFile {
 #[derive(Serialize, Deserialize, Default)]
 pub struct Store {
     pub cursor: u64,
-    pub messages: BTreeMap<String, Delivery>,
+    pub messages: BTreeMap<MessageId, Delivery>,
     #[serde(default)]
     pub statements: BTreeMap<String, Vec<StatementEntry>>,
     /// The mailbox cursor up to which `chit inbox` (or `listen`) has shown messages: what
@@ -304,8 +304,10 @@ impl Wallet {
             store.cursor = last.cursor;
             let full = page.len() == 500;
             for item in page {
-                if !store.messages.contains_key(&item.message.id) {
-                    store.messages.insert(item.message.id.clone(), item.clone());
+                if let std::collections::btree_map::Entry::Vacant(slot) =
+                    store.messages.entry(item.message.id)
+                {
+                    slot.insert(item.clone());
                     fresh.push(item);
                 }
             }
@@ -377,9 +379,7 @@ impl Wallet {
         if store.messages.contains_key(&delivery.message.id) {
             return Ok(false);
         }
-        store
-            .messages
-            .insert(delivery.message.id.clone(), delivery.clone());
+        store.messages.insert(delivery.message.id, delivery.clone());
         self.save_store(&store)?;
         Ok(true)
     }

@@ -139,7 +139,7 @@ fn a_sealed_message_opens_for_its_members_only() {
 fn ids_are_well_formed_and_ordered_in_time() {
     let ids: Vec<String> = (0..3)
         .map(|_| {
-            let id = new_id();
+            let id = new_id().to_string();
             std::thread::sleep(std::time::Duration::from_millis(2));
             id
         })

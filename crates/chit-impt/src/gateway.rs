@@ -13,7 +13,7 @@ use std::time::Duration;
 use chit_node::auth::keys::TokenSession;
 use chit_node::{Node, NodeError};
 use chit_proto::api::{digest_text, seal_direct, Delivery, PostRequest, SignedCommand};
-use chit_proto::{Action, Command, EncryptionKey, Handle};
+use chit_proto::{Action, Command, CommandId, EncryptionKey, Handle, MessageId, PaymentId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
@@ -94,7 +94,7 @@ struct Shared {
     sessions: Mutex<HashMap<Handle, HashMap<u64, mpsc::Sender<Relay>>>>,
     /// Texts sent over IMPT by message id: the node stores them sealed, an IMPT peer is shown
     /// the words it was sent (oldest forgotten first).
-    texts: Mutex<(HashMap<String, String>, VecDeque<String>)>,
+    texts: Mutex<(HashMap<MessageId, String>, VecDeque<MessageId>)>,
     next_session: AtomicU64,
 }
 
@@ -161,7 +161,7 @@ enum End {
 /// The payment behind a request id, as this session knows it.
 #[derive(Clone, Debug)]
 struct PaymentRef {
-    payment: String,
+    payment: PaymentId,
     peer: Handle,
     kind: chit_proto::PaymentKind,
 }
@@ -180,7 +180,7 @@ struct Session {
     peers: HashMap<UserToken, Handle>,
     tokens: HashMap<Handle, UserToken>,
     requests: HashMap<RequestId, PaymentRef>,
-    request_ids: HashMap<String, RequestId>,
+    request_ids: HashMap<PaymentId, RequestId>,
     /// Pokes waiting for an answer: peer and deadline.
     pokes: HashMap<Handle, Instant>,
     deadline: Instant,
@@ -479,10 +479,10 @@ impl Session {
 
     /// A command signed with the session's API key.
     fn signed(&self, action: Action) -> SignedCommand {
-        self.signed_as(chit_proto::command_id(self.node().now_ms()), action)
+        self.signed_as(CommandId::new(self.node().now_ms()), action)
     }
 
-    fn signed_as(&self, id: String, action: Action) -> SignedCommand {
+    fn signed_as(&self, id: CommandId, action: Action) -> SignedCommand {
         let user = self.user.as_ref().expect("authenticated");
         let command = Command {
             id,
@@ -501,7 +501,7 @@ impl Session {
     async fn sealed_post(
         &self,
         peer: &Handle,
-        id: &str,
+        id: &CommandId,
         mut action: Action,
         plaintext: &[u8],
     ) -> Result<PostRequest, NodeError> {
@@ -509,8 +509,13 @@ impl Session {
         let own_key = self.own_key.expect("read at login");
         let (node, them) = (self.node(), peer.clone());
         let theirs = node.user_info(them).await?;
-        let body = seal_direct(plaintext, id, (&me, own_key), (peer, theirs.encryption_key))
-            .map_err(|e| NodeError::bad_request("seal_failed", &e.to_string()))?;
+        let body = seal_direct(
+            plaintext,
+            id.as_str(),
+            (&me, own_key),
+            (peer, theirs.encryption_key),
+        )
+        .map_err(|e| NodeError::bad_request("seal_failed", &e.to_string()))?;
         let digest = digest_text(&body);
         match &mut action {
             Action::Say { body_digest, .. }

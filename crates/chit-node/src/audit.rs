@@ -10,10 +10,9 @@
 
 use chit_ledger::{Ledger, PendingState, StoreError};
 use chit_proto::api::Envelope;
-use chit_proto::{Handle, IdentityKey};
+use chit_proto::{Handle, IdentityKey, MessageId, PaymentId};
 
 use crate::db::{Db, Value};
-use crate::payments::{derived_id, transfer_id};
 use crate::store;
 
 /// Rows read per query.
@@ -188,7 +187,11 @@ fn check_messages(
     r: &mut NodeAudit,
 ) -> Result<(), StoreError> {
     for_each_key(db, "messages", "id", |id| {
-        let id = text(&id);
+        let Ok(id) = text(&id).parse::<MessageId>() else {
+            r.violations
+                .push(format!("message {}: not an id", text(&id)));
+            return Ok(());
+        };
         let Some(message) = db.read(|c| store::message(c, &id))? else {
             return Ok(());
         };
@@ -240,16 +243,17 @@ fn check_command(
 
 fn check_payments(db: &Db, ledger: &Ledger, r: &mut NodeAudit) -> Result<(), StoreError> {
     for_each_key(db, "payments", "id", |id| {
-        let id = text(&id);
+        let Ok(id) = text(&id).parse::<PaymentId>() else {
+            r.violations
+                .push(format!("payment {}: not an id", text(&id)));
+            return Ok(());
+        };
         let Some(payment) = db.read(|c| store::payment(c, &id))? else {
             return Ok(());
         };
         r.payments += 1;
         let part = &payment.part;
-        let Ok(hold) = transfer_id(&id) else {
-            r.violations.push(format!("payment {id}: not an id"));
-            return Ok(());
-        };
+        let hold = id.transfer();
         let exists = |t| -> Result<bool, StoreError> {
             Ok(ledger.transfer(t).map_err(ledger_failure)?.is_some())
         };
@@ -258,7 +262,7 @@ fn check_payments(db: &Db, ledger: &Ledger, r: &mut NodeAudit) -> Result<(), Sto
         let moved = if part.kind == "offer" {
             hold
         } else {
-            derived_id(&id, "pay")
+            id.step("pay")
         };
         let moved = ledger.transfer(moved).map_err(ledger_failure)?;
         if let (Some(amount), Some(t)) = (payment.amount, &moved) {
@@ -269,7 +273,7 @@ fn check_payments(db: &Db, ledger: &Ledger, r: &mut NodeAudit) -> Result<(), Sto
                 ));
             }
         }
-        let refunded = exists(derived_id(&id, "refund"))?;
+        let refunded = exists(id.step("refund"))?;
         let state = part.state.as_str();
         let finding = if part.kind == "offer" {
             let held = ledger.pending_status(hold).map_err(ledger_failure)?;

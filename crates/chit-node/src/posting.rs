@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chit_ledger::StoreError;
 use chit_proto::api::{Delivery, PostRequest};
-use chit_proto::Handle;
+use chit_proto::{Handle, MessageId};
 
 use crate::db::WriteLock;
 use crate::error::NodeError;
@@ -75,8 +75,9 @@ impl Node {
     ) -> PostingJob<impl PostingWrite> {
         let sender = actor.clone();
         let time_ms = self.now_ms();
+        let id = MessageId::from(owned.command.id);
         PostingJob {
-            locks: store::posting_locks(&conversation.members, &owned.command.id),
+            locks: store::posting_locks(&conversation.members, &id),
             run: move |c: &mut dyn crate::db::Conn| {
                 if let Some(payment) = &payment {
                     store::insert_payment(c, payment, time_ms)?;
@@ -85,7 +86,7 @@ impl Node {
                 store::post_message(
                     c,
                     &NewMessage {
-                        id: &owned.command.id,
+                        id: &id,
                         conversation: &conversation.id,
                         conversation_kind: conversation.kind,
                         members: &conversation.members,

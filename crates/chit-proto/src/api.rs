@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::handle::Handle;
+use crate::ids::{MessageId, PaymentId};
 use crate::keys::{EncryptionKey, IdentityKey, Signature};
 use crate::payment::{PaymentKind, PaymentState};
 use crate::receipt::Receipt;
@@ -93,7 +94,7 @@ pub struct PostRequest {
 /// A message as stored and delivered: everything but the body is visible to the node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
-    pub id: String,
+    pub id: MessageId,
     pub conversation: String,
     /// Strictly increasing within the conversation.
     pub seq: u64,
@@ -118,7 +119,7 @@ pub struct Envelope {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentPart {
     /// The offer or request message this is about.
-    pub payment: String,
+    pub payment: PaymentId,
     pub kind: PaymentKind,
     pub payer: Handle,
     pub payee: Handle,
@@ -309,7 +310,7 @@ pub struct StatementEntry {
     pub moves_balance: bool,
     /// The offer or request the transfer belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payment: Option<String>,
+    pub payment: Option<PaymentId>,
     /// The other side: a user, or for top-ups and cash-outs none (see `rail`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counterparty: Option<Handle>,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::canon::Canon;
 use crate::handle::Handle;
+use crate::ids::{MessageId, PaymentId};
 use crate::keys::{IdentityKey, IdentitySecret, KeyError, Signature};
 
 /// What became of a payment. Each outcome says whether money moved to the payee.
@@ -83,13 +84,13 @@ pub struct Settlement {
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
     /// The receipt's id: the id of the update message that carries it.
-    pub transfer_id: String,
+    pub transfer_id: MessageId,
     pub payer: Handle,
     pub payee: Handle,
     pub amount: String,
     pub time_ms: u64,
     /// The offer or request the receipt is about.
-    pub message_id: String,
+    pub message_id: PaymentId,
     /// Base64url SHA-256 of the sealed body of the message the payment belongs to.
     pub body_digest: String,
     /// Absent in receipts of the first form, which did not say what happened.
@@ -101,12 +102,12 @@ pub struct Receipt {
 /// Everything a receipt states, before it is signed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReceiptFacts {
-    pub id: String,
+    pub id: MessageId,
     pub payer: Handle,
     pub payee: Handle,
     pub amount: String,
     pub time_ms: u64,
-    pub message_id: String,
+    pub message_id: PaymentId,
     pub body_digest: String,
     pub settlement: Settlement,
 }
@@ -118,12 +119,12 @@ impl Receipt {
             Some(_) => "chit/v2/receipt",
         };
         let mut c = Canon::new(tag);
-        c.str(&self.transfer_id)
+        c.str(self.transfer_id.as_str())
             .str(self.payer.as_str())
             .str(self.payee.as_str())
             .str(&self.amount)
             .u64(self.time_ms)
-            .str(&self.message_id)
+            .str(self.message_id.as_str())
             .str(&self.body_digest);
         if let Some(s) = &self.settlement {
             c.str(&s.kind)
@@ -208,18 +209,21 @@ impl Receipt {
 mod tests {
     use super::*;
 
+    const UPDATE: &str = "0190f5d2a1b2000000000000000000bb";
+    const PAYMENT: &str = "0190f5d2a1b2000000000000000000aa";
+
     fn handle(s: &str) -> Handle {
         Handle::new(s).unwrap()
     }
 
     fn facts(outcome: Outcome) -> ReceiptFacts {
         ReceiptFacts {
-            id: "u".into(),
+            id: UPDATE.parse().unwrap(),
             payer: handle("alice"),
             payee: handle("bob"),
             amount: "EUR:5.00".into(),
             time_ms: 7,
-            message_id: "m".into(),
+            message_id: PAYMENT.parse().unwrap(),
             body_digest: "d".into(),
             settlement: Settlement {
                 kind: "offer".into(),
@@ -276,17 +280,17 @@ mod tests {
     fn receipts_of_the_old_form_still_verify_and_say_so() {
         let node = IdentitySecret::generate();
         let old = Canon::new("chit/v1/receipt")
-            .str("t")
+            .str(UPDATE)
             .str("alice")
             .str("bob")
             .str("EUR:5.00")
             .u64(7)
-            .str("m")
+            .str(PAYMENT)
             .str("d")
             .finish();
         let json = serde_json::json!({
-            "transfer_id": "t", "payer": "alice", "payee": "bob", "amount": "EUR:5.00",
-            "time_ms": 7, "message_id": "m", "body_digest": "d",
+            "transfer_id": UPDATE, "payer": "alice", "payee": "bob", "amount": "EUR:5.00",
+            "time_ms": 7, "message_id": PAYMENT, "body_digest": "d",
             "signature": node.sign(&old),
         });
         let receipt: Receipt = serde_json::from_value(json).unwrap();

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::canon::Canon;
 use crate::handle::Handle;
+use crate::ids::{CommandId, PaymentId};
 use crate::keys::{EncryptionKey, IdentityKey, IdentitySecret, KeyError, Signature};
 
 /// A registration request, signed by the identity key it names.
@@ -141,17 +142,20 @@ pub enum Action {
         body_digest: String,
     },
     /// Accept an offer (recipient).
-    Accept { message: String },
+    Accept { message: PaymentId },
     /// Decline an offer (recipient).
-    Decline { message: String },
+    Decline { message: PaymentId },
     /// Cancel one's own pending offer or request.
-    Cancel { message: String },
+    Cancel { message: PaymentId },
     /// Pay a request, now or at `at_ms`.
-    Pay { message: String, at_ms: Option<u64> },
+    Pay {
+        message: PaymentId,
+        at_ms: Option<u64>,
+    },
     /// Reject a request (payer).
-    Reject { message: String },
+    Reject { message: PaymentId },
     /// Give back a settled payment in full (payee: an accepted offer or a paid request).
-    Refund { message: String },
+    Refund { message: PaymentId },
     /// Move money in from a rail.
     TopUp { rail: String, amount: String },
     /// Move money out to a rail.
@@ -199,8 +203,7 @@ impl Action {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Command {
-    /// 32 hex digits.
-    pub id: String,
+    pub id: CommandId,
     pub actor: Handle,
     pub action: Action,
 }
@@ -208,7 +211,7 @@ pub struct Command {
 impl Command {
     pub fn signing_bytes(&self) -> Vec<u8> {
         let mut c = Canon::new("chit/v1/command");
-        c.str(&self.id).str(self.actor.as_str());
+        c.str(self.id.as_str()).str(self.actor.as_str());
         match &self.action {
             Action::Say { to, body_digest } => c.str("say").str(to.as_str()).str(body_digest),
             Action::Offer {
@@ -233,12 +236,12 @@ impl Command {
                 .str(amount)
                 .u64(*expires_at_ms)
                 .str(body_digest),
-            Action::Accept { message } => c.str("accept").str(message),
-            Action::Decline { message } => c.str("decline").str(message),
-            Action::Cancel { message } => c.str("cancel").str(message),
-            Action::Pay { message, at_ms } => c.str("pay").str(message).opt_u64(*at_ms),
-            Action::Reject { message } => c.str("reject").str(message),
-            Action::Refund { message } => c.str("refund").str(message),
+            Action::Accept { message } => c.str("accept").str(message.as_str()),
+            Action::Decline { message } => c.str("decline").str(message.as_str()),
+            Action::Cancel { message } => c.str("cancel").str(message.as_str()),
+            Action::Pay { message, at_ms } => c.str("pay").str(message.as_str()).opt_u64(*at_ms),
+            Action::Reject { message } => c.str("reject").str(message.as_str()),
+            Action::Refund { message } => c.str("refund").str(message.as_str()),
             Action::TopUp { rail, amount } => c.str("top_up").str(rail).str(amount),
             Action::CashOut { rail, amount } => c.str("cash_out").str(rail).str(amount),
             Action::Link { rail, reference } => c.str("link").str(rail).str(reference),
@@ -308,7 +311,7 @@ mod tests {
     fn commands_sign_every_field() {
         let id = IdentitySecret::generate();
         let offer = Command {
-            id: "00".repeat(16),
+            id: CommandId::new(1),
             actor: handle("alice"),
             action: Action::Offer {
                 to: handle("bob"),

@@ -3,10 +3,10 @@
 //! PDUs. A retry of the same request id returns the original outcome; what waited for the user
 //! while they were away is asked again at login.
 
-use chit_core::{Amount, Currencies};
+use chit_core::{Amount, Currencies, TransferId};
 use chit_node::{store, NodeError};
 use chit_proto::api::PaymentPart;
-use chit_proto::{Action, Handle};
+use chit_proto::{Action, Handle, PaymentId};
 use sha2::{Digest, Sha256};
 
 use super::{End, PaymentRef, Session, PAYMENT_TTL_MS, SESSION_NAMES_MAX};
@@ -18,14 +18,16 @@ pub(super) const REPLAY_MAX: usize = 200;
 
 /// The Chit id of a payment a user starts over IMPT: a function of the user and their request
 /// id, so a retry after a reconnect names the same payment.
-fn payment_id(handle: &Handle, request: RequestId) -> String {
+fn payment_id(handle: &Handle, request: RequestId) -> PaymentId {
     let digest = Sha256::new()
         .chain_update(b"chit/impt/request\0")
         .chain_update(handle.as_str())
         .chain_update(b"\0")
         .chain_update(request.to_string())
         .finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    let raw = u128::from_be_bytes(digest[..16].try_into().expect("16 bytes"));
+    let id = TransferId::new(raw.clamp(1, u128::MAX - 1)).expect("clamped off the reserved values");
+    PaymentId::from(id)
 }
 
 /// Two amount texts name the same amount (`5`, `5.00` and `EUR:5` are one amount).
@@ -103,9 +105,8 @@ impl Session {
             _ => return Err(pay_error("unknown payment service")),
         }
         let id = payment_id(&me, p.request);
-        let (node2, id2) = (node.clone(), id.clone());
-        let earlier = node2
-            .payment(id2)
+        let earlier = node
+            .payment(id)
             .await
             .map_err(|e| pay_error(&e.message()))?;
         if let Some(earlier) = earlier {
@@ -138,7 +139,7 @@ impl Session {
             }
         };
         let request = self
-            .sealed_post(&peer, &id, action, b"")
+            .sealed_post(&peer, &id.into(), action, b"")
             .await
             .map_err(|e| pay_error(&e.message()))?;
         if send && p.service == "sandbox" {
@@ -199,7 +200,7 @@ impl Session {
         if known.peer != peer {
             return Err(unknown());
         }
-        let message = known.payment.clone();
+        let message = known.payment;
         let action = match (known.kind.as_str(), yes) {
             ("offer", true) => Action::Accept { message },
             ("offer", false) => Action::Decline { message },
@@ -233,7 +234,7 @@ impl Session {
         self.remember(
             request,
             PaymentRef {
-                payment: part.payment.clone(),
+                payment: part.payment,
                 peer: if &part.payer == self.me() {
                     part.payee.clone()
                 } else {
@@ -284,7 +285,7 @@ impl Session {
                 break;
             };
             let payment = PaymentRef {
-                payment: part.payment.clone(),
+                payment: part.payment,
                 peer: other,
                 kind: part.kind,
             };
@@ -316,7 +317,7 @@ impl Session {
     }
 
     fn remember(&mut self, request: RequestId, payment: PaymentRef) {
-        self.request_ids.insert(payment.payment.clone(), request);
+        self.request_ids.insert(payment.payment, request);
         self.requests.insert(request, payment);
     }
 
@@ -326,7 +327,7 @@ impl Session {
         if let Some(r) = self.request_ids.get(&payment.payment) {
             return *r;
         }
-        let digest = Sha256::digest(payment.payment.as_bytes());
+        let digest = Sha256::digest(payment.payment.as_str().as_bytes());
         let mut n =
             u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % (RequestId::MAX + 1);
         let id = loop {
@@ -349,7 +350,7 @@ impl Session {
             &part.payer
         };
         let payment = PaymentRef {
-            payment: part.payment.clone(),
+            payment: part.payment,
             peer: other.clone(),
             kind: part.kind,
         };

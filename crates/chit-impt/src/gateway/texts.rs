@@ -13,7 +13,7 @@ pub(super) const TEXTS_REMEMBERED_MAX: usize = 4096;
 impl Session {
     pub(super) async fn say(&mut self, token: &UserToken, text: String) -> Result<Vec<Pdu>, End> {
         let peer = self.peer(token)?;
-        let id = chit_proto::command_id(self.node().now_ms());
+        let id = chit_proto::CommandId::new(self.node().now_ms());
         let request = self
             .sealed_post(
                 &peer,
@@ -29,8 +29,8 @@ impl Session {
         {
             let mut texts = self.shared.texts.lock().expect("texts");
             let (map, order) = &mut *texts;
-            map.insert(id.clone(), text);
-            order.push_back(id);
+            map.insert(id.into(), text);
+            order.push_back(id.into());
             while order.len() > TEXTS_REMEMBERED_MAX {
                 if let Some(old) = order.pop_front() {
                     map.remove(&old);

@@ -72,7 +72,7 @@ fn an_sdk_offer_is_accepted_over_impt_and_an_impt_payment_is_in_the_conversation
             .decide(&Client::sign(
                 &alice.me,
                 Action::Accept {
-                    message: incoming.id.clone(),
+                    message: incoming.id.into(),
                 },
             ))
             .unwrap();

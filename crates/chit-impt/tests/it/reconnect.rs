@@ -235,7 +235,7 @@ fn a_scheduled_payment_that_could_not_be_made_asks_the_payer_again() {
         .decide(&Client::sign(
             &bob.me,
             Action::Pay {
-                message: request.id,
+                message: request.id.into(),
                 at_ms: Some(at),
             },
         ))

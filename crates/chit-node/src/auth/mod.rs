@@ -131,12 +131,13 @@ fn check_actor_and_id(actor: &Handle, command: &chit_proto::Command) -> Result<(
             "the command's actor is not the logged-in user",
         ));
     }
-    check_command_id(&command.id)
+    check_id_form(command.id.is_canonical())
 }
 
-/// Ids are chosen by the wallet, in their one written form ([`chit_proto::is_command_id`]).
-pub(crate) fn check_command_id(id: &str) -> Result<(), NodeError> {
-    if chit_proto::is_command_id(id) {
+/// Ids wallets send must be in their one written form ([`chit_proto::CommandId::is_canonical`]):
+/// what is not an id at all never got this far (it does not decode).
+pub(crate) fn check_id_form(canonical: bool) -> Result<(), NodeError> {
+    if canonical {
         Ok(())
     } else {
         Err(NodeError::bad_request(

@@ -4,10 +4,8 @@
 use std::sync::Arc;
 
 use chit_ledger::{NewTransfer, TransferAction};
-use chit_proto::{AutoAccept, PaymentState};
-use chit_proto::{Handle, Outcome};
+use chit_proto::{AutoAccept, Handle, Outcome, PaymentState};
 
-use super::ids::{derived_id, transfer_id};
 use super::offers::Draft;
 use super::CODE_OFFER_ACCEPT;
 use crate::error::NodeError;
@@ -84,8 +82,8 @@ impl Node {
         let id = &draft.part.payment;
         // What was just stored; no need to read it back.
         let payment = draft.payment();
-        let pending_id = transfer_id(id)?;
-        let update = derived_id(id, "auto-accept");
+        let pending_id = id.transfer();
+        let update = id.step("auto-accept");
         let t = NewTransfer {
             id: update,
             action: TransferAction::PostPending {
@@ -101,7 +99,7 @@ impl Node {
                 let transfers = vec![pending_id.to_string(), update.to_string()];
                 let transition =
                     Transition::settled(Outcome::Accepted, vec![PaymentState::Pending], transfers);
-                self.record_outcome(&payment, &transition, &update.to_string(), payee, None)?;
+                self.record_outcome(&payment, &transition, &update.into(), payee, None)?;
             }
             // Someone (the payer cancelling, say) got there first: nothing to do.
             Err(e) => tracing::info!(payment = %id, error = %e, "auto-accept not applied"),

@@ -6,10 +6,8 @@ use std::sync::Arc;
 
 use chit_ledger::{NewTransfer, TransferAction};
 use chit_proto::api::{Envelope, SignedCommand};
-use chit_proto::PaymentState;
-use chit_proto::{Action, Handle, Outcome};
+use chit_proto::{Action, Handle, MessageId, Outcome, PaymentId, PaymentState};
 
-use super::ids::transfer_id;
 use super::ledger::transfer_error;
 use super::{CODE_OFFER_ACCEPT, CODE_OFFER_CANCEL, CODE_OFFER_DECLINE};
 use crate::auth::SignatureChecked;
@@ -23,14 +21,17 @@ impl Node {
     /// A payment (offer or request) as the node holds it now.
     pub async fn payment(
         self: &Arc<Self>,
-        id: String,
+        id: PaymentId,
     ) -> Result<Option<store::Payment>, NodeError> {
         self.run_blocking(move |node| node.payment_blocking(&id))
             .await
     }
 
     /// The blocking body of [`Node::payment`].
-    pub(crate) fn payment_blocking(&self, id: &str) -> Result<Option<store::Payment>, NodeError> {
+    pub(crate) fn payment_blocking(
+        &self,
+        id: &PaymentId,
+    ) -> Result<Option<store::Payment>, NodeError> {
         Ok(self.db.read(|c| store::payment(c, id))?)
     }
 
@@ -95,7 +96,7 @@ impl Node {
         let job = self.outcome_job(
             &payment,
             &transition,
-            &command.id,
+            &MessageId::from(command.id),
             &command.actor,
             Some(&signed),
         );
@@ -125,7 +126,7 @@ impl Node {
                 ))
             }
         };
-        crate::auth::check_command_id(message)?;
+        crate::auth::check_id_form(message.is_canonical())?;
         // Someone else's payment gets the same answer as none at all: ids are not probed.
         let payment = self
             .db
@@ -156,7 +157,7 @@ impl Node {
         signed: &SignedCommand,
     ) -> Result<(NewTransfer, Transition), NodeError> {
         let amount = self.payment_amount(payment)?;
-        let pending_id = transfer_id(&payment.part.payment)?;
+        let pending_id = payment.part.payment.transfer();
         let void = TransferAction::VoidPending { pending_id };
         let (transfer, outcome, code) = match action {
             Action::Accept { .. } => (
@@ -170,7 +171,7 @@ impl Node {
             Action::Decline { .. } => (void, Outcome::Declined, CODE_OFFER_DECLINE),
             _ => (void, Outcome::Cancelled, CODE_OFFER_CANCEL),
         };
-        let id = transfer_id(&signed.command.id)?;
+        let id = signed.command.id.transfer();
         let t = NewTransfer {
             id,
             action: transfer,

@@ -12,7 +12,7 @@ use chit_proto::{Action, Handle};
 use crate::error::NodeError;
 use crate::node::Node;
 use crate::payments::{
-    bank_account, transfer_id, user_account, CODE_CASH_OUT, CODE_TOP_UP, SANDBOX_TOP_UP_MAX_MINOR,
+    bank_account, user_account, CODE_CASH_OUT, CODE_TOP_UP, SANDBOX_TOP_UP_MAX_MINOR,
 };
 use crate::store;
 
@@ -79,7 +79,7 @@ impl Node {
             (user, bank, CODE_CASH_OUT)
         };
         let t = NewTransfer {
-            id: transfer_id(&command.id)?,
+            id: command.id.transfer(),
             action: TransferAction::Immediate {
                 debit_account_id: debit,
                 credit_account_id: credit,

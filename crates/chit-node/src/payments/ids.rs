@@ -1,12 +1,9 @@
-//! Ledger ids derived from Chit's: a user's account per currency, the bank account, and the
-//! id of each step the node takes on a payment — the same on every node, so a step retried
-//! anywhere is the same ledger transfer.
+//! Ledger accounts derived from Chit's names: a user's account per currency and the bank
+//! account. (The ids of the node's steps on a payment are protocol: [`chit_proto::PaymentId::step`].)
 
-use chit_core::{AccountId, Currency, TransferId};
+use chit_core::{AccountId, Currency};
 use chit_proto::Handle;
 use sha2::{Digest, Sha256};
-
-use crate::error::NodeError;
 
 fn derive_u128(parts: &[&[u8]]) -> u128 {
     let mut h = Sha256::new();
@@ -32,20 +29,4 @@ pub fn user_account(handle: &Handle, currency: &Currency) -> AccountId {
 pub fn bank_account(currency: &Currency) -> AccountId {
     let raw = derive_u128(&[b"chit/v1/account/bank", currency.code().as_str().as_bytes()]);
     AccountId::new(raw).expect("derived ids avoid the reserved values")
-}
-
-/// The id of the node's own step on a payment (e.g. its expiry): the same on every node.
-pub(crate) fn derived_id(payment: &str, step: &str) -> TransferId {
-    TransferId::new(derive_u128(&[
-        b"chit/v1/step",
-        payment.as_bytes(),
-        step.as_bytes(),
-    ]))
-    .expect("derived ids avoid the reserved values")
-}
-
-pub(crate) fn transfer_id(id: &str) -> Result<TransferId, NodeError> {
-    id.parse().map_err(|_| {
-        NodeError::bad_request("bad_id", "ids are 32 hexadecimal digits, not all zero")
-    })
 }

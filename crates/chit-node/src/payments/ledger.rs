@@ -134,7 +134,7 @@ impl Node {
                     .try_for_each(|(id, amount)| crate::store::set_amount(c, id, amount))
             })?;
             match page.last() {
-                Some((id, _)) if page.len() == PAGE => after = id.clone(),
+                Some((id, _)) if page.len() == PAGE => after = id.to_string(),
                 _ => return Ok(()),
             }
         }

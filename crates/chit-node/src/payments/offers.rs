@@ -7,10 +7,9 @@ use std::sync::Arc;
 use chit_core::{Amount, Timestamp};
 use chit_ledger::{NewTransfer, TransferAction};
 use chit_proto::api::{digest_text, Envelope, PaymentPart, PostRequest};
-use chit_proto::{Action, Handle};
-use chit_proto::{PaymentKind, PaymentState};
+use chit_proto::{Action, Handle, PaymentKind, PaymentState};
 
-use super::ids::{transfer_id, user_account};
+use super::ids::user_account;
 use super::{CODE_OFFER, OFFER_TTL_MAX_MS};
 use crate::auth::SignatureChecked;
 use crate::error::NodeError;
@@ -85,7 +84,7 @@ impl Node {
         Ok(Draft {
             recipient_auto_accept,
             part: PaymentPart {
-                payment: command.id.clone(),
+                payment: command.id.into(),
                 kind,
                 payer,
                 payee,
@@ -166,7 +165,7 @@ impl Node {
         request: &PostRequest,
         draft: &Draft,
     ) -> Result<NewTransfer, NodeError> {
-        let id = transfer_id(&request.command.id)?;
+        let id = request.command.id.transfer();
         Ok(NewTransfer {
             id,
             action: TransferAction::Pending {

@@ -6,14 +6,13 @@
 
 use chit_ledger::{NewTransfer, TransferAction, TransferError};
 use chit_proto::api::{Envelope, PaymentPart, SignedCommand};
-use chit_proto::PaymentState;
-use chit_proto::{Handle, Outcome, Receipt, ReceiptFacts, SealedBody, Settlement};
+use chit_proto::{
+    Handle, MessageId, Outcome, PaymentState, Receipt, ReceiptFacts, SealedBody, Settlement,
+};
 
 use crate::error::NodeError;
 use crate::node::Node;
-use crate::payments::{
-    derived_id, ledger_error, transfer_id, CODE_OFFER_CANCEL, CODE_OFFER_DECLINE, CODE_OFFER_EXPIRE,
-};
+use crate::payments::{ledger_error, CODE_OFFER_CANCEL, CODE_OFFER_DECLINE, CODE_OFFER_EXPIRE};
 use crate::store::{self, NewMessage};
 
 /// One step of a payment: the state it moves to, the states it may move from, and what the
@@ -57,7 +56,7 @@ impl Node {
         self.record_outcome(
             payment,
             transition,
-            &command.id,
+            &command.id.into(),
             &command.actor,
             Some(signed),
         )
@@ -67,7 +66,7 @@ impl Node {
     /// again is answered (the state may have moved on since, the first answer stands).
     pub(crate) fn first_answer(
         &self,
-        updates: &[&str],
+        updates: &[MessageId],
         command: &chit_proto::Command,
     ) -> Result<Option<Envelope>, NodeError> {
         for update in updates {
@@ -86,7 +85,7 @@ impl Node {
         &self,
         payment: &store::Payment,
         transition: &Transition,
-        update_id: &str,
+        update_id: &MessageId,
         actor: &Handle,
         signed: Option<&SignedCommand>,
     ) -> Result<Envelope, NodeError> {
@@ -101,7 +100,7 @@ impl Node {
         &self,
         payment: &store::Payment,
         transition: &Transition,
-        update_id: &str,
+        update_id: &MessageId,
         actor: &Handle,
         signed: Option<&SignedCommand>,
     ) -> crate::posting::PostingJob<impl crate::posting::PostingWrite> {
@@ -114,12 +113,12 @@ impl Node {
         let receipt = transition.receipt.map(|outcome| {
             Receipt::issue(
                 ReceiptFacts {
-                    id: update_id.to_owned(),
+                    id: *update_id,
                     payer: payment.part.payer.clone(),
                     payee: payment.part.payee.clone(),
                     amount: payment.part.amount.clone(),
                     time_ms: now,
-                    message_id: payment.part.payment.clone(),
+                    message_id: payment.part.payment,
                     body_digest: payment.body_digest.clone(),
                     settlement: Settlement {
                         kind: payment.part.kind.to_string(),
@@ -138,9 +137,8 @@ impl Node {
         );
         let empty = SealedBody::default();
         let (state, from_states) = (transition.state, transition.from.clone());
-        let payment_id = payment.part.payment.clone();
-        let (update_id, sender, signed_owned) =
-            (update_id.to_owned(), actor.clone(), signed.cloned());
+        let payment_id = payment.part.payment;
+        let (update_id, sender, signed_owned) = (*update_id, actor.clone(), signed.cloned());
         crate::posting::PostingJob {
             locks: store::posting_locks(&conversation.members, &update_id),
             run: move |c: &mut dyn crate::db::Conn| {
@@ -198,18 +196,18 @@ impl Node {
             .read(|c| store::due_payments(c, self.now_ms(), limit))?;
         let mut expired = 0;
         for payment in due {
-            let id = payment.part.payment.clone();
-            let void_id = derived_id(&id, "expire");
+            let id = payment.part.payment;
+            let void_id = id.step("expire");
             let mut transfers = Vec::new();
             if payment.part.kind == "offer" {
-                transfers.push(id.clone());
+                transfers.push(id.to_string());
                 let t = NewTransfer {
                     id: void_id,
                     action: TransferAction::VoidPending {
-                        pending_id: transfer_id(&id)?,
+                        pending_id: id.transfer(),
                     },
                     code: CODE_OFFER_EXPIRE,
-                    reference: transfer_id(&id)?.as_u128(),
+                    reference: id.transfer().as_u128(),
                     linked: false,
                 };
                 match self.one_transfer(t)? {
@@ -237,7 +235,7 @@ impl Node {
                 transfers,
             );
             let actor = payment.part.payer.clone();
-            self.record_outcome(&payment, &transition, &void_id.to_string(), &actor, None)?;
+            self.record_outcome(&payment, &transition, &void_id.into(), &actor, None)?;
             expired += 1;
         }
         Ok(expired)
@@ -246,7 +244,7 @@ impl Node {
     /// Rebuilds an offer's outcome from the ledger: which transfer resolved its hold, and by its
     /// code, how. Records it (idempotently) if the node's state still says pending.
     pub fn reconcile(&self, payment: &store::Payment) -> Result<(), NodeError> {
-        let pending_id = transfer_id(&payment.part.payment)?;
+        let pending_id = payment.part.payment.transfer();
         let status = self
             .ledger
             .pending_status(pending_id)
@@ -266,7 +264,7 @@ impl Node {
         let transfers = vec![pending_id.to_string(), by.to_string()];
         let transition = Transition::settled(outcome, vec![PaymentState::Pending], transfers);
         tracing::warn!(payment = %payment.part.payment, state = outcome.as_str(), "payment state repaired from the ledger");
-        self.record_outcome(payment, &transition, &by.to_string(), actor, None)?;
+        self.record_outcome(payment, &transition, &by.into(), actor, None)?;
         Ok(())
     }
 }

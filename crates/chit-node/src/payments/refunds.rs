@@ -5,13 +5,12 @@
 
 use chit_ledger::{NewTransfer, TransferAction};
 use chit_proto::api::{Envelope, SignedCommand};
-use chit_proto::Outcome;
-use chit_proto::PaymentState;
+use chit_proto::{MessageId, Outcome, PaymentState};
 
 use crate::error::NodeError;
 use crate::node::Node;
 use crate::payments::outcomes::Transition;
-use crate::payments::{derived_id, transfer_id, user_account, CODE_REFUND};
+use crate::payments::{user_account, CODE_REFUND};
 use crate::store;
 
 impl Node {
@@ -22,7 +21,7 @@ impl Node {
         signed: &SignedCommand,
     ) -> Result<Envelope, NodeError> {
         let id = &payment.part.payment;
-        let update = derived_id(id, "refunded").to_string();
+        let update = id.step_message("refunded");
         match payment.part.state.as_str() {
             "accepted" | "paid" => {}
             "refunded" => return self.refund_retry(&update, signed),
@@ -34,7 +33,7 @@ impl Node {
             }
         }
         let amount = self.payment_amount(payment)?;
-        let refund = derived_id(id, "refund");
+        let refund = id.step("refund");
         let t = NewTransfer {
             id: refund,
             action: TransferAction::Immediate {
@@ -44,7 +43,7 @@ impl Node {
                 currency: amount.currency().code(),
             },
             code: CODE_REFUND,
-            reference: transfer_id(id)?.as_u128(),
+            reference: id.transfer().as_u128(),
             linked: false,
         };
         self.one_transfer(t)?
@@ -64,8 +63,12 @@ impl Node {
 
     /// A refund of a payment already refunded: the same command gets its first answer, any
     /// other is told it was refunded.
-    fn refund_retry(&self, update: &str, signed: &SignedCommand) -> Result<Envelope, NodeError> {
-        self.first_answer(&[update], &signed.command)?
+    fn refund_retry(
+        &self,
+        update: &MessageId,
+        signed: &SignedCommand,
+    ) -> Result<Envelope, NodeError> {
+        self.first_answer(&[*update], &signed.command)?
             .ok_or_else(already_refunded)
     }
 }

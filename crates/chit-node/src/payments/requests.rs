@@ -17,13 +17,12 @@ use std::sync::Arc;
 
 use chit_ledger::{NewTransfer, TransferAction, TransferError};
 use chit_proto::api::{Envelope, PaymentPart, PostRequest, SignedCommand};
-use chit_proto::PaymentState;
-use chit_proto::{Handle, Outcome};
+use chit_proto::{Handle, MessageId, Outcome, PaymentId, PaymentState};
 
 use crate::error::NodeError;
 use crate::node::Node;
 use crate::payments::outcomes::Transition;
-use crate::payments::{derived_id, ledger_error, transfer_id, user_account, CODE_REQUEST_PAY};
+use crate::payments::{ledger_error, user_account, CODE_REQUEST_PAY};
 use crate::store;
 
 /// How far in the past a Pay later time may be and still mean "now" (clocks differ).
@@ -54,7 +53,6 @@ impl Node {
                 "this endpoint takes requests",
             ));
         }
-        transfer_id(&request.command.id)?;
         self.post_payment(actor, request, &draft)
     }
 
@@ -112,10 +110,10 @@ impl Node {
         };
         match self.move_request_money(payment)? {
             Ok(()) => {
-                let pay = derived_id(id, "pay").to_string();
+                let pay = id.step("pay").to_string();
                 let transition =
                     Transition::settled(Outcome::Paid, vec![PaymentState::Paying], vec![pay]);
-                let update = derived_id(id, "paid").to_string();
+                let update = id.step_message("paid");
                 self.record_outcome(
                     payment,
                     &transition,
@@ -139,9 +137,9 @@ impl Node {
         payment: &store::Payment,
     ) -> Result<Result<(), TransferError>, NodeError> {
         let amount = self.payment_amount(payment)?;
-        let reference = transfer_id(&payment.part.payment)?;
+        let reference = payment.part.payment.transfer();
         let t = NewTransfer {
-            id: derived_id(&payment.part.payment, "pay"),
+            id: payment.part.payment.step("pay"),
             action: TransferAction::Immediate {
                 debit_account_id: user_account(&payment.part.payer, &amount.currency()),
                 credit_account_id: user_account(&payment.part.payee, &amount.currency()),
@@ -172,8 +170,7 @@ impl Node {
         if claimant.as_ref() == Some(signed) {
             return self.resume_paying(payment, signed);
         }
-        let paid = derived_id(id, "paid").to_string();
-        let updates = [signed.command.id.as_str(), paid.as_str()];
+        let updates = [MessageId::from(signed.command.id), id.step_message("paid")];
         if let Some(first) = self.first_answer(&updates, &signed.command)? {
             return Ok(first);
         }
@@ -195,14 +192,14 @@ impl Node {
         let id = &payment.part.payment;
         match self.move_request_money(payment)? {
             Ok(()) => {
-                let pay = derived_id(id, "pay").to_string();
+                let pay = id.step("pay").to_string();
                 let open = vec![
                     PaymentState::Paying,
                     PaymentState::Pending,
                     PaymentState::Scheduled,
                 ];
                 let transition = Transition::settled(Outcome::Paid, open, vec![pay]);
-                let update = derived_id(id, "paid").to_string();
+                let update = id.step_message("paid");
                 let actor = &signed.command.actor;
                 self.record_outcome(payment, &transition, &update, actor, Some(signed))
             }
@@ -216,7 +213,7 @@ impl Node {
     /// The error for acting on a request that is no longer open. One being paid right now
     /// is `in_progress` (ask again: the pay may still fail and leave it open), never "paid"
     /// before it is.
-    fn closed_error(&self, id: &str) -> Result<NodeError, NodeError> {
+    fn closed_error(&self, id: &PaymentId) -> Result<NodeError, NodeError> {
         let state = self
             .db
             .read(|c| store::payment(c, id))?
@@ -349,7 +346,7 @@ impl Node {
             )),
             transfers: Vec::new(),
         };
-        let update = derived_id(id, &format!("failed/{at_ms}")).to_string();
+        let update = id.step_message(&format!("failed/{at_ms}"));
         let failed = store::Payment {
             part: PaymentPart {
                 pay_at_ms: None,
@@ -373,7 +370,7 @@ impl Node {
             let Some(payment) = self.db.read(|c| store::payment(c, id))? else {
                 continue;
             };
-            let pay = derived_id(id, "pay");
+            let pay = id.step("pay");
             let moved = self.ledger.transfer(pay).map_err(ledger_error)?.is_some();
             if moved {
                 let transition = Transition::settled(
@@ -382,7 +379,7 @@ impl Node {
                     vec![pay.to_string()],
                 );
                 let actor = payment.part.payer.clone();
-                let update = derived_id(id, "paid").to_string();
+                let update = id.step_message("paid");
                 self.record_outcome(&payment, &transition, &update, &actor, None)?;
             } else {
                 let back = if payment.part.pay_at_ms.is_some() {

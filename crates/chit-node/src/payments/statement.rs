@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chit_core::{Amount, CurrencyCode, Timestamp, TransferId};
 use chit_ledger::{HistoryQuery, Order, Transfer, TransferKind};
 use chit_proto::api::{Statement, StatementEntry};
-use chit_proto::Handle;
+use chit_proto::{Handle, PaymentId};
 
 use crate::error::NodeError;
 use crate::node::Node;
@@ -122,11 +122,11 @@ fn kind_of(t: &Transfer) -> (&'static str, bool) {
 }
 
 /// The offer or request a transfer belongs to: its reference, for the node's payment codes.
-fn payment_of(t: &Transfer) -> Option<String> {
+fn payment_of(t: &Transfer) -> Option<PaymentId> {
     // Offer, accept, pay, decline, cancel, expire and refund are numbered together.
     (CODE_OFFER..=CODE_REFUND)
         .contains(&t.code)
         .then(|| TransferId::new(t.reference).ok())
         .flatten()
-        .map(|id| id.to_string())
+        .map(PaymentId::from)
 }

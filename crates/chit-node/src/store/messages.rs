@@ -3,14 +3,14 @@
 
 use chit_ledger::StoreError;
 use chit_proto::api::{Delivery, Envelope, PaymentPart};
-use chit_proto::{Command, Handle, IdentityKey, Receipt, SealedBody, Signature};
+use chit_proto::{Command, Handle, IdentityKey, MessageId, Receipt, SealedBody, Signature};
 
-use super::{corrupt, from_json, json, key32, ms};
+use super::{corrupt, from_json, json, key32, ms, word};
 use crate::db::{Conn, Row, Value, WriteLock};
 
 /// A message to post, before the node assigns its sequence number.
 pub struct NewMessage<'a> {
-    pub id: &'a str,
+    pub id: &'a MessageId,
     pub conversation: &'a str,
     /// The conversation's kind (`direct` today), written when its first message creates it.
     pub conversation_kind: &'a str,
@@ -37,9 +37,9 @@ pub struct Posted {
 
 /// The locks a batch takes before [`post_message`] of `id` to a conversation of `members`: one
 /// per member (their mailboxes and the conversation are numbered in it) and one on the id.
-pub fn posting_locks(members: &[Handle], id: &str) -> Vec<WriteLock> {
+pub fn posting_locks(members: &[Handle], id: &MessageId) -> Vec<WriteLock> {
     let users = members.iter().map(|m| WriteLock::user(m.as_str()));
-    users.chain([WriteLock::message(id)]).collect()
+    users.chain([WriteLock::message(id.as_str())]).collect()
 }
 
 /// Posts a message into its conversation (created on first use) and every member's mailbox.
@@ -78,7 +78,11 @@ pub fn post_message(c: &mut dyn Conn, m: &NewMessage<'_>) -> Result<Posted, Stor
         let cursor = next_inbox_seq(c, member)?;
         c.execute(
             "INSERT INTO inbox (handle, seq, message_id) VALUES ($1, $2, $3)",
-            &[member.as_str().into(), Value::Int(cursor), m.id.into()],
+            &[
+                member.as_str().into(),
+                Value::Int(cursor),
+                m.id.as_str().into(),
+            ],
         )?;
         deliveries.push((member.clone(), cursor as u64));
     }
@@ -92,7 +96,7 @@ pub fn post_message(c: &mut dyn Conn, m: &NewMessage<'_>) -> Result<Posted, Stor
 /// The columns of a message's row but its number, in the order both engines' statements take.
 fn message_values(m: &NewMessage<'_>) -> Vec<Value> {
     vec![
-        m.id.into(),
+        m.id.as_str().into(),
         m.conversation.into(),
         m.sender.as_str().into(),
         m.kind.into(),
@@ -109,7 +113,7 @@ fn message_values(m: &NewMessage<'_>) -> Vec<Value> {
 /// The envelope of a message just posted as number `seq`.
 fn envelope(m: &NewMessage<'_>, seq: u64) -> Envelope {
     Envelope {
-        id: m.id.to_owned(),
+        id: *m.id,
         conversation: m.conversation.to_owned(),
         seq,
         sender: m.sender.clone(),
@@ -228,7 +232,7 @@ pub(crate) fn envelope_row(r: &Row, offset: usize) -> Result<Envelope, StoreErro
         }
     };
     Ok(Envelope {
-        id: r.text(offset)?,
+        id: word(r, offset, "message id")?,
         conversation: r.text(offset + 1)?,
         seq: r.int(offset + 2)? as u64,
         sender: Handle::new(&r.text(offset + 3)?).map_err(|e| corrupt(&e.to_string()))?,
@@ -258,9 +262,9 @@ pub(crate) fn envelope_row(r: &Row, offset: usize) -> Result<Envelope, StoreErro
     })
 }
 
-pub fn message(c: &mut dyn Conn, id: &str) -> Result<Option<Envelope>, StoreError> {
+pub fn message(c: &mut dyn Conn, id: &MessageId) -> Result<Option<Envelope>, StoreError> {
     let sql = format!("SELECT {ENVELOPE_COLUMNS} FROM messages m WHERE m.id = $1");
-    c.query_opt(&sql, &[id.into()])?
+    c.query_opt(&sql, &[id.as_str().into()])?
         .map(|r| envelope_row(&r, 0))
         .transpose()
 }

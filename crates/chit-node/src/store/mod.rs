@@ -18,10 +18,18 @@ pub use users::*;
 
 use chit_ledger::StoreError;
 
-use crate::db::Value;
+use crate::db::{Row, Value};
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
+}
+
+/// A stored word (a kind, a state, an id) read back as its type; anything else is a corrupt
+/// row.
+fn word<T: std::str::FromStr>(r: &Row, i: usize, what: &str) -> Result<T, StoreError> {
+    let text = r.text(i)?;
+    text.parse()
+        .map_err(|_| corrupt(&format!("{what} {text:?}")))
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {

@@ -4,10 +4,9 @@
 use chit_core::{Amount, Currency, CurrencyCode};
 use chit_ledger::StoreError;
 use chit_proto::api::PaymentPart;
-use chit_proto::Handle;
-use chit_proto::PaymentState;
+use chit_proto::{Handle, PaymentId, PaymentState};
 
-use super::{corrupt, ms};
+use super::{corrupt, ms, word};
 use crate::db::{Conn, Row, Value};
 
 /// A payment (offer or request) as the node tracks it.
@@ -64,7 +63,7 @@ pub(crate) fn payment_row(r: &Row) -> Result<Payment, StoreError> {
     let handle = |i| Handle::new(&r.text(i)?).map_err(|e| corrupt(&e.to_string()));
     Ok(Payment {
         part: PaymentPart {
-            payment: r.text(0)?,
+            payment: word(r, 0, "payment id")?,
             kind: word(r, 1, "payment kind")?,
             payer: handle(2)?,
             payee: handle(3)?,
@@ -105,17 +104,19 @@ pub fn amounts_missing(
     c: &mut dyn Conn,
     after: &str,
     limit: usize,
-) -> Result<Vec<(String, String)>, StoreError> {
+) -> Result<Vec<(PaymentId, String)>, StoreError> {
     let rows = c.query(
         "SELECT id, amount FROM payments WHERE amount_minor IS NULL AND id > $1 \
          ORDER BY id LIMIT $2",
         &[after.into(), Value::Int(limit as i64)],
     )?;
-    rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
+    rows.iter()
+        .map(|r| Ok((word(r, 0, "payment id")?, r.text(1)?)))
+        .collect()
 }
 
 /// Fills in a payment's amount columns (for a row an older node wrote).
-pub fn set_amount(c: &mut dyn Conn, id: &str, amount: &Amount) -> Result<(), StoreError> {
+pub fn set_amount(c: &mut dyn Conn, id: &PaymentId, amount: &Amount) -> Result<(), StoreError> {
     c.execute(
         "UPDATE payments SET amount_minor = $1, currency = $2, decimals = $3 \
          WHERE id = $4 AND amount_minor IS NULL",
@@ -123,15 +124,15 @@ pub fn set_amount(c: &mut dyn Conn, id: &str, amount: &Amount) -> Result<(), Sto
             minor_units(amount),
             amount.currency().code().as_str().into(),
             Value::Int(i64::from(amount.currency().decimals())),
-            id.into(),
+            id.as_str().into(),
         ],
     )?;
     Ok(())
 }
 
-pub fn payment(c: &mut dyn Conn, id: &str) -> Result<Option<Payment>, StoreError> {
+pub fn payment(c: &mut dyn Conn, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
-    c.query_opt(&sql, &[id.into()])?
+    c.query_opt(&sql, &[id.as_str().into()])?
         .map(|r| payment_row(&r))
         .transpose()
 }
@@ -156,13 +157,13 @@ pub fn awaiting_decision(
 /// Moves a payment from `from` to `to`; false if it was not in `from` (someone else moved it).
 pub fn set_payment_state(
     c: &mut dyn Conn,
-    id: &str,
+    id: &PaymentId,
     from: PaymentState,
     to: PaymentState,
 ) -> Result<bool, StoreError> {
     let n = c.execute(
         "UPDATE payments SET state = $1 WHERE id = $2 AND state = $3",
-        &[to.as_str().into(), id.into(), from.as_str().into()],
+        &[to.as_str().into(), id.as_str().into(), from.as_str().into()],
     )?;
     Ok(n == 1)
 }
@@ -185,25 +186,29 @@ pub fn due_payments(
 /// keeping the payer's signed command.
 pub fn schedule_payment(
     c: &mut dyn Conn,
-    id: &str,
+    id: &PaymentId,
     at_ms: u64,
     authorization: &str,
 ) -> Result<bool, StoreError> {
     let n = c.execute(
         "UPDATE payments SET state = 'scheduled', pay_at_ms = $1, pay_command = $2 \
          WHERE id = $3 AND state IN ('pending', 'scheduled')",
-        &[ms(at_ms), authorization.into(), id.into()],
+        &[ms(at_ms), authorization.into(), id.as_str().into()],
     )?;
     Ok(n == 1)
 }
 
 /// A scheduled payment that could not be made: `scheduled` (at `at_ms`) → `pending`, the
 /// schedule used up. False if it was rescheduled, paid or closed meanwhile.
-pub fn unschedule_payment(c: &mut dyn Conn, id: &str, at_ms: u64) -> Result<bool, StoreError> {
+pub fn unschedule_payment(
+    c: &mut dyn Conn,
+    id: &PaymentId,
+    at_ms: u64,
+) -> Result<bool, StoreError> {
     let n = c.execute(
         "UPDATE payments SET state = 'pending', pay_at_ms = NULL \
          WHERE id = $1 AND state = 'scheduled' AND pay_at_ms = $2",
-        &[id.into(), ms(at_ms)],
+        &[id.as_str().into(), ms(at_ms)],
     )?;
     Ok(n == 1)
 }
@@ -213,20 +218,22 @@ pub fn due_scheduled(
     c: &mut dyn Conn,
     now_ms: u64,
     limit: usize,
-) -> Result<Vec<(String, String)>, StoreError> {
+) -> Result<Vec<(PaymentId, String)>, StoreError> {
     let rows = c.query(
         "SELECT id, pay_command FROM payments WHERE state = 'scheduled' AND pay_at_ms <= $1 \
          ORDER BY pay_at_ms LIMIT $2",
         &[ms(now_ms), Value::Int(limit as i64)],
     )?;
-    rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
+    rows.iter()
+        .map(|r| Ok((word(r, 0, "payment id")?, r.text(1)?)))
+        .collect()
 }
 
 /// Claims an open request for paying: `from` → `paying`, recording the payer's command (a
 /// scheduled one keeps the command that scheduled it, which it goes back to if this fails).
 pub fn start_paying(
     c: &mut dyn Conn,
-    id: &str,
+    id: &PaymentId,
     from: PaymentState,
     command: &str,
     now_ms: u64,
@@ -235,16 +242,21 @@ pub fn start_paying(
         "UPDATE payments SET state = 'paying', \
          pay_command = CASE WHEN state = 'scheduled' THEN pay_command ELSE $1 END, \
          paying_since_ms = $2 WHERE id = $3 AND state = $4",
-        &[command.into(), ms(now_ms), id.into(), from.as_str().into()],
+        &[
+            command.into(),
+            ms(now_ms),
+            id.as_str().into(),
+            from.as_str().into(),
+        ],
     )?;
     Ok(n == 1)
 }
 
 /// The signed command (JSON) that claimed a payment now being paid, if it is.
-pub fn paying_command(c: &mut dyn Conn, id: &str) -> Result<Option<String>, StoreError> {
+pub fn paying_command(c: &mut dyn Conn, id: &PaymentId) -> Result<Option<String>, StoreError> {
     c.query_opt(
         "SELECT pay_command FROM payments WHERE id = $1 AND state = 'paying'",
-        &[id.into()],
+        &[id.as_str().into()],
     )?
     .map(|r| r.opt_text(0))
     .transpose()
@@ -256,17 +268,10 @@ pub fn stale_paying(
     c: &mut dyn Conn,
     before_ms: u64,
     limit: usize,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<PaymentId>, StoreError> {
     let rows = c.query(
         "SELECT id FROM payments WHERE state = 'paying' AND paying_since_ms <= $1 LIMIT $2",
         &[ms(before_ms), Value::Int(limit as i64)],
     )?;
-    rows.iter().map(|r| r.text(0)).collect()
-}
-
-/// A stored word (a kind, a state) read back as its type; any other word is a corrupt row.
-fn word<T: std::str::FromStr>(r: &Row, i: usize, what: &str) -> Result<T, StoreError> {
-    let text = r.text(i)?;
-    text.parse()
-        .map_err(|_| corrupt(&format!("{what} {text:?}")))
+    rows.iter().map(|r| word(r, 0, "payment id")).collect()
 }

@@ -51,8 +51,10 @@ fn amounts_an_older_node_stored_as_text_are_filled_in_when_the_node_opens() {
         old_row(&first, loose, "12.5");
         old_row(&first, canonical, "EUR:0.07");
         old_row(&first, unknown, "XAU:1");
-        let payment =
-            |node: &Node, id: &str| node.db().read(|c| store::payment(c, id)).unwrap().unwrap();
+        let payment = |node: &Node, id: &str| {
+            let id = id.parse().unwrap();
+            node.db().read(|c| store::payment(c, &id)).unwrap().unwrap()
+        };
         assert_eq!(payment(&first, loose).amount, None);
         drop(first);
 

@@ -32,7 +32,7 @@ fn the_audit_is_clean_after_traffic_and_names_each_kind_of_damage() {
             &bob_c,
             &bob,
             Action::Accept {
-                message: accepted.id.clone(),
+                message: accepted.id.into(),
             },
         )
         .unwrap();
@@ -43,7 +43,7 @@ fn the_audit_is_clean_after_traffic_and_names_each_kind_of_damage() {
             &bob_c,
             &bob,
             Action::Decline {
-                message: declined.id.clone(),
+                message: declined.id.into(),
             },
         )
         .unwrap();
@@ -54,7 +54,7 @@ fn the_audit_is_clean_after_traffic_and_names_each_kind_of_damage() {
             &alice_c,
             &alice,
             Action::Pay {
-                message: invoice.id.clone(),
+                message: invoice.id.into(),
                 at_ms: None,
             },
         )
@@ -63,7 +63,7 @@ fn the_audit_is_clean_after_traffic_and_names_each_kind_of_damage() {
             &bob_c,
             &bob,
             Action::Refund {
-                message: invoice.id.clone(),
+                message: invoice.id.into(),
             },
         )
         .unwrap();
@@ -173,7 +173,7 @@ fn the_audit_names_a_payment_whose_amount_is_not_what_the_ledger_moved() {
             &alice_c,
             &alice,
             Action::Pay {
-                message: invoice.id.clone(),
+                message: invoice.id.into(),
                 at_ms: None,
             },
         )

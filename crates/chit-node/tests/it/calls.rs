@@ -109,8 +109,8 @@ fn offers_requests_and_decisions_work_over_the_socket_as_over_http() {
             .unwrap();
         let n = alice_calls.send("/v1/offers", &offer).unwrap();
         let (m, outcome) = alice_calls.recv::<Envelope>().unwrap();
-        assert_eq!((m, outcome.unwrap().id), (n, id.clone()));
-        let accept = Client::sign(&bob, Action::Accept { message: id });
+        assert_eq!((m, outcome.unwrap().id), (n, id.into()));
+        let accept = Client::sign(&bob, Action::Accept { message: id.into() });
         bob_calls.send("/v1/commands", &accept).unwrap();
         let (_, update) = bob_calls.recv::<Envelope>().unwrap();
         let update = update.unwrap();
@@ -128,7 +128,7 @@ fn offers_requests_and_decisions_work_over_the_socket_as_over_http() {
         let pay = Client::sign(
             &alice,
             Action::Pay {
-                message: id,
+                message: id.into(),
                 at_ms: None,
             },
         );

@@ -64,7 +64,7 @@ fn a_key_acts_within_its_scope_until_revoked() {
             &bob,
             &key,
             Action::Accept {
-                message: offer.id.clone(),
+                message: offer.id.into(),
             },
         );
         let update = bob_c.decide(&accept).unwrap();
@@ -100,7 +100,7 @@ fn a_key_acts_within_its_scope_until_revoked() {
             &bob,
             &alice_key,
             Action::Decline {
-                message: offer.id.clone(),
+                message: offer.id.into(),
             },
         )));
 
@@ -136,7 +136,7 @@ fn a_key_acts_within_its_scope_until_revoked() {
             &bob,
             &key,
             Action::Decline {
-                message: offer.id.clone(),
+                message: offer.id.into(),
             },
         )));
         assert!(node

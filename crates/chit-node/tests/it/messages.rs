@@ -278,15 +278,15 @@ fn two_writers(engine: Engine, test_db: &TestDb) -> [Db; 2] {
     [open(), open()]
 }
 
-/// Posts a bodiless text `id` from the first of `members` through the batch writer, as the
-/// node posts: one attempt, no retry.
-fn post(db: &Db, members: &[Handle], id: &str) -> Result<store::Posted, chit_ledger::StoreError> {
+/// Posts a bodiless text from the first of `members` through the batch writer, as the node
+/// posts: one attempt, no retry. Its id is derived from `name`: one name, one message id.
+fn post(db: &Db, members: &[Handle], name: &str) -> Result<store::Posted, chit_ledger::StoreError> {
     use chit_node::store::NewMessage;
     let mut members = members.to_vec();
     let sender = members[0].clone();
     members.sort();
     let conversation = format!("{}|{}", members[0], members[1]);
-    let id = id.to_owned();
+    let id = chit_proto::PaymentId::from(chit_core::TransferId::new(1).unwrap()).step_message(name);
     db.write_batched(store::posting_locks(&members, &id), move |c| {
         store::post_message(
             c,

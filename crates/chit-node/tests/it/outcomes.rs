@@ -37,7 +37,7 @@ fn a_receipt_says_whether_the_money_moved_and_names_its_transfers() {
             &bob_c,
             &bob,
             Action::Decline {
-                message: declined.id.clone(),
+                message: declined.id.into(),
             },
         )
         .unwrap();
@@ -45,7 +45,7 @@ fn a_receipt_says_whether_the_money_moved_and_names_its_transfers() {
             &alice_c,
             &alice,
             Action::Cancel {
-                message: cancelled.id.clone(),
+                message: cancelled.id.into(),
             },
         )
         .unwrap();
@@ -53,7 +53,7 @@ fn a_receipt_says_whether_the_money_moved_and_names_its_transfers() {
             &bob_c,
             &bob,
             Action::Accept {
-                message: accepted.id.clone(),
+                message: accepted.id.into(),
             },
         )
         .unwrap();
@@ -103,7 +103,7 @@ fn a_receipt_says_whether_the_money_moved_and_names_its_transfers() {
             assert!(receipt.describe().contains(words), "{}", receipt.describe());
             // The hold comes first; its resolution (when the node made one) after it, and each
             // is a real ledger transfer.
-            assert_eq!(settlement.transfers[0], offer.id);
+            assert_eq!(settlement.transfers[0], offer.id.as_str());
             for t in &settlement.transfers {
                 let id: chit_core::TransferId = t.parse().unwrap();
                 assert!(node.node.ledger().transfer(id).unwrap().is_some(), "{t}");
@@ -111,7 +111,7 @@ fn a_receipt_says_whether_the_money_moved_and_names_its_transfers() {
         }
         assert_eq!(
             receipt_of(&node, &accept).settlement.unwrap().transfers[1],
-            accept.id
+            accept.id.as_str()
         );
         assert_eq!(balance(&alice_c).0, "EUR:43.00");
         assert_audit_clean(&node);
@@ -131,7 +131,7 @@ fn a_refund_gives_a_settled_payment_back_once() {
             &shop_c,
             &shop,
             Action::Refund {
-                message: offer.id.clone(),
+                message: offer.id.into(),
             },
         )
         .unwrap_err();
@@ -140,7 +140,7 @@ fn a_refund_gives_a_settled_payment_back_once() {
             &shop_c,
             &shop,
             Action::Accept {
-                message: offer.id.clone(),
+                message: offer.id.into(),
             },
         )
         .unwrap();
@@ -148,7 +148,7 @@ fn a_refund_gives_a_settled_payment_back_once() {
             &alice_c,
             &alice,
             Action::Refund {
-                message: offer.id.clone(),
+                message: offer.id.into(),
             },
         )
         .unwrap_err();
@@ -157,7 +157,7 @@ fn a_refund_gives_a_settled_payment_back_once() {
         let refund = Client::sign(
             &shop,
             Action::Refund {
-                message: offer.id.clone(),
+                message: offer.id.into(),
             },
         );
         let first = shop_c.decide(&refund).unwrap();
@@ -173,7 +173,7 @@ fn a_refund_gives_a_settled_payment_back_once() {
             &shop_c,
             &shop,
             Action::Refund {
-                message: offer.id.clone(),
+                message: offer.id.into(),
             },
         )
         .unwrap_err();
@@ -188,7 +188,7 @@ fn a_refund_gives_a_settled_payment_back_once() {
             &alice_c,
             &alice,
             Action::Pay {
-                message: invoice.id.clone(),
+                message: invoice.id.into(),
                 at_ms: None,
             },
         )
@@ -200,7 +200,7 @@ fn a_refund_gives_a_settled_payment_back_once() {
             &shop_c,
             &shop,
             Action::Refund {
-                message: invoice.id.clone(),
+                message: invoice.id.into(),
             },
         )
         .unwrap_err();
@@ -215,7 +215,7 @@ fn a_refund_gives_a_settled_payment_back_once() {
             &shop_c,
             &shop,
             Action::Cancel {
-                message: spend.id.clone(),
+                message: spend.id.into(),
             },
         )
         .unwrap();
@@ -223,7 +223,7 @@ fn a_refund_gives_a_settled_payment_back_once() {
             &shop_c,
             &shop,
             Action::Refund {
-                message: invoice.id.clone(),
+                message: invoice.id.into(),
             },
         )
         .unwrap();
@@ -254,7 +254,7 @@ fn a_failed_pay_now_leaves_a_schedule_as_it_was() {
             &alice_c,
             &alice,
             Action::Pay {
-                message: invoice.id.clone(),
+                message: invoice.id.into(),
                 at_ms: Some(at),
             },
         )
@@ -263,7 +263,7 @@ fn a_failed_pay_now_leaves_a_schedule_as_it_was() {
             &alice_c,
             &alice,
             Action::Pay {
-                message: invoice.id.clone(),
+                message: invoice.id.into(),
                 at_ms: None,
             },
         )
@@ -275,7 +275,7 @@ fn a_failed_pay_now_leaves_a_schedule_as_it_was() {
             "{now}"
         );
         let stored = node
-            .block_on(node.node.payment(invoice.id.clone()))
+            .block_on(node.node.payment(invoice.id.into()))
             .unwrap()
             .unwrap();
         assert_eq!(stored.part.state, "scheduled");
@@ -286,14 +286,14 @@ fn a_failed_pay_now_leaves_a_schedule_as_it_was() {
             &alice_c,
             &alice,
             Action::Pay {
-                message: invoice.id.clone(),
+                message: invoice.id.into(),
                 at_ms: Some(in_ms(0) - 3_600_000),
             },
         )
         .unwrap_err();
         assert_eq!(past.code(), Some("time_in_the_past"));
         assert_eq!(
-            node.block_on(node.node.payment(invoice.id.clone()))
+            node.block_on(node.node.payment(invoice.id.into()))
                 .unwrap()
                 .unwrap()
                 .part
@@ -341,7 +341,7 @@ fn insufficient_funds_say_what_is_available_and_wrong_decisions_name_the_right_o
             &bob_c,
             &bob,
             Action::Reject {
-                message: held.id.clone(),
+                message: held.id.into(),
             },
         )
         .unwrap_err();
@@ -356,7 +356,7 @@ fn insufficient_funds_say_what_is_available_and_wrong_decisions_name_the_right_o
             &bob_c,
             &bob,
             Action::Pay {
-                message: held.id.clone(),
+                message: held.id.into(),
                 at_ms: None,
             },
         )

@@ -90,7 +90,7 @@ fn an_offer_holds_the_money_until_accepted_and_both_sides_get_a_receipt() {
         let accept = Client::sign(
             &bob,
             Action::Accept {
-                message: offer.id.clone(),
+                message: offer.id.into(),
             },
         );
         let update = bob_c.decide(&accept).unwrap();
@@ -114,7 +114,7 @@ fn an_offer_holds_the_money_until_accepted_and_both_sides_get_a_receipt() {
             &bob_c,
             &bob,
             Action::Accept {
-                message: offer.id.clone(),
+                message: offer.id.into(),
             },
         )
         .unwrap_err();
@@ -141,13 +141,13 @@ fn decline_and_cancel_refund_and_only_the_right_people_may_decide() {
         // Carol is not part of it; Bob cannot cancel Alice's offer; Alice cannot accept it.
         for action in [
             Action::Accept {
-                message: first.id.clone(),
+                message: first.id.into(),
             },
             Action::Decline {
-                message: first.id.clone(),
+                message: first.id.into(),
             },
             Action::Cancel {
-                message: first.id.clone(),
+                message: first.id.into(),
             },
         ] {
             // To a stranger another's payment is no payment at all: ids cannot be probed.
@@ -161,7 +161,7 @@ fn decline_and_cancel_refund_and_only_the_right_people_may_decide() {
                 &bob_c,
                 &bob,
                 Action::Cancel {
-                    message: first.id.clone()
+                    message: first.id.into()
                 }
             )
             .unwrap_err()
@@ -173,7 +173,7 @@ fn decline_and_cancel_refund_and_only_the_right_people_may_decide() {
                 &alice_c,
                 &alice,
                 Action::Accept {
-                    message: first.id.clone()
+                    message: first.id.into()
                 }
             )
             .unwrap_err()
@@ -185,7 +185,7 @@ fn decline_and_cancel_refund_and_only_the_right_people_may_decide() {
             &bob_c,
             &bob,
             Action::Decline {
-                message: first.id.clone(),
+                message: first.id.into(),
             },
         )
         .unwrap();
@@ -194,7 +194,7 @@ fn decline_and_cancel_refund_and_only_the_right_people_may_decide() {
             &alice_c,
             &alice,
             Action::Cancel {
-                message: second.id.clone(),
+                message: second.id.into(),
             },
         )
         .unwrap();
@@ -204,7 +204,7 @@ fn decline_and_cancel_refund_and_only_the_right_people_may_decide() {
             &bob_c,
             &bob,
             Action::Accept {
-                message: first.id.clone(),
+                message: first.id.into(),
             },
         )
         .unwrap_err();
@@ -270,7 +270,14 @@ fn bad_offers_are_refused_and_change_nothing() {
             .offer(&alice, &bob, "5.0", in_ms(60_000), b"")
             .unwrap();
         assert_eq!(made.payment.unwrap().amount, "EUR:5.00");
-        decide(&alice_c, &alice, Action::Cancel { message: made.id }).unwrap();
+        decide(
+            &alice_c,
+            &alice,
+            Action::Cancel {
+                message: made.id.into(),
+            },
+        )
+        .unwrap();
         let own = alice_c.offer(&alice, &handle("alice"), "EUR:1", in_ms(60_000), b"");
         assert!(own.is_err());
         assert_eq!(balance(&alice_c), ("EUR:10.00".into(), "EUR:10.00".into()));
@@ -306,11 +313,11 @@ fn two_devices_accepting_at_once_pay_once() {
         let bob = std::sync::Arc::new(bob);
         let devices: Vec<_> = (0..4)
             .map(|_| {
-                let (url, bob, id) = (node.url.clone(), bob.clone(), offer.id.clone());
+                let (url, bob, id) = (node.url.clone(), bob.clone(), offer.id);
                 std::thread::spawn(move || {
                     let mut device = Client::new(&url, None);
                     device.login(&bob).unwrap();
-                    decide(&device, &bob, Action::Accept { message: id }).map(|e| e.id)
+                    decide(&device, &bob, Action::Accept { message: id.into() }).map(|e| e.id)
                 })
             })
             .collect();
@@ -346,7 +353,7 @@ fn an_expired_offer_is_refunded_once_even_with_two_workers() {
             &bob_c,
             &bob,
             Action::Accept {
-                message: offer.id.clone(),
+                message: offer.id.into(),
             },
         )
         .unwrap_err();
@@ -437,11 +444,25 @@ fn metrics_count_what_happened() {
     let offer = alice_c
         .offer(&alice, &handle("bob"), "EUR:1", in_ms(60_000), b"")
         .unwrap();
-    decide(&bob_c, &bob, Action::Accept { message: offer.id }).unwrap();
+    decide(
+        &bob_c,
+        &bob,
+        Action::Accept {
+            message: offer.id.into(),
+        },
+    )
+    .unwrap();
     let second = alice_c
         .offer(&alice, &handle("bob"), "EUR:1", in_ms(60_000), b"")
         .unwrap();
-    decide(&bob_c, &bob, Action::Decline { message: second.id }).unwrap();
+    decide(
+        &bob_c,
+        &bob,
+        Action::Decline {
+            message: second.id.into(),
+        },
+    )
+    .unwrap();
     // Metrics are the operator's: not on the public API, on their own listener.
     assert_eq!(raw(&node.url, "GET", "/metrics", None, b"").0, 404);
     let (status, text) = raw(&node.metrics_url, "GET", "/metrics", None, b"");
@@ -531,7 +552,7 @@ fn an_accept_the_node_never_recorded_is_repaired_from_the_ledger() {
             .offer(&alice, &handle("bob"), "EUR:4", in_ms(1_000), b"")
             .unwrap();
         // The ledger half of an accept, as if the node died right after it.
-        let pending_id: chit_core::TransferId = offer.id.parse().unwrap();
+        let pending_id = offer.id.transfer();
         let accept_id = chit_core::TransferId::new(pending_id.as_u128() ^ 0xff).unwrap();
         let results = node
             .node
@@ -559,12 +580,12 @@ fn an_accept_the_node_never_recorded_is_repaired_from_the_ledger() {
         let stored = node
             .node
             .db()
-            .read(|c| chit_node::store::payment(c, &offer.id))
+            .read(|c| chit_node::store::payment(c, &offer.id.into()))
             .unwrap()
             .unwrap();
         assert_eq!(stored.part.state, "accepted");
         let update = bob_c.mailbox(0, 10).unwrap().pop().unwrap().message;
-        assert_eq!(update.id, accept_id.to_string());
+        assert_eq!(update.id.as_str(), accept_id.to_string());
         assert_eq!(update.payment.unwrap().state, "accepted");
         update
             .receipt
@@ -593,7 +614,7 @@ fn ids_have_one_written_form_and_one_payment_per_transfer() {
                 "EUR:1",
                 in_ms(60_000),
                 b"",
-                &id.to_uppercase(),
+                &id.as_str().to_uppercase().parse().unwrap(),
             )
             .unwrap();
         let refused = alice_c.post_offer(&offer).unwrap_err();
@@ -606,7 +627,7 @@ fn ids_have_one_written_form_and_one_payment_per_transfer() {
             &bob_c,
             &bob,
             Action::Accept {
-                message: made.id.to_uppercase(),
+                message: made.id.as_str().to_uppercase().parse().unwrap(),
             },
         );
         assert_eq!(accept.unwrap_err().code(), Some("bad_id"), "{engine:?}");

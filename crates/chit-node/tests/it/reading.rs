@@ -25,7 +25,7 @@ fn the_statement_has_every_money_movement_and_adds_up_to_the_balance() {
             &bob_c,
             &bob,
             Action::Accept {
-                message: lunch.id.clone(),
+                message: lunch.id.into(),
             },
         )
         .unwrap();
@@ -33,7 +33,7 @@ fn the_statement_has_every_money_movement_and_adds_up_to_the_balance() {
             &bob_c,
             &bob,
             Action::Decline {
-                message: declined.id.clone(),
+                message: declined.id.into(),
             },
         )
         .unwrap();
@@ -44,7 +44,7 @@ fn the_statement_has_every_money_movement_and_adds_up_to_the_balance() {
             &alice_c,
             &alice,
             Action::Pay {
-                message: invoice.id.clone(),
+                message: invoice.id.into(),
                 at_ms: None,
             },
         )
@@ -89,8 +89,8 @@ fn the_statement_has_every_money_movement_and_adds_up_to_the_balance() {
         let e = &statement.entries;
         assert_eq!(e[0].rail.as_deref(), Some("sandbox"));
         assert_eq!(e[3].counterparty, Some(handle("bob")));
-        assert_eq!(e[3].payment.as_deref(), Some(lunch.id.as_str()));
-        assert_eq!(e[5].payment.as_deref(), Some(invoice.id.as_str()));
+        assert_eq!(e[3].payment, Some(lunch.id.into()));
+        assert_eq!(e[5].payment, Some(invoice.id.into()));
         assert!(e.windows(2).all(|w| w[0].cursor < w[1].cursor));
         // The lines that move the balance add up to it.
         let sum: i64 = e
@@ -160,7 +160,7 @@ fn conversations_list_page_and_keep_read_markers() {
             &bob_c,
             &bob,
             Action::Accept {
-                message: offer.id.clone(),
+                message: offer.id.into(),
             },
         )
         .unwrap();

@@ -38,7 +38,7 @@ fn a_request_is_paid_once_with_a_receipt_however_many_devices_press_pay() {
         let alice = std::sync::Arc::new(alice);
         let devices: Vec<_> = (0..4)
             .map(|_| {
-                let (url, alice, id) = (node.url.clone(), alice.clone(), invoice.id.clone());
+                let (url, alice, id) = (node.url.clone(), alice.clone(), invoice.id);
                 std::thread::spawn(move || {
                     let mut device = Client::new(&url, None);
                     device.login(&alice).unwrap();
@@ -46,7 +46,7 @@ fn a_request_is_paid_once_with_a_receipt_however_many_devices_press_pay() {
                         &device,
                         &alice,
                         Action::Pay {
-                            message: id,
+                            message: id.into(),
                             at_ms: None,
                         },
                     )
@@ -77,7 +77,7 @@ fn a_request_is_paid_once_with_a_receipt_however_many_devices_press_pay() {
             &shop_c,
             &shop,
             Action::Cancel {
-                message: invoice.id.clone(),
+                message: invoice.id.into(),
             },
         )
         .unwrap_err();
@@ -107,7 +107,7 @@ fn reject_cancel_expiry_and_wrong_actors() {
             &carol_c,
             &carol,
             Action::Pay {
-                message: r1.id.clone(),
+                message: r1.id.into(),
                 at_ms: None,
             },
         );
@@ -117,7 +117,7 @@ fn reject_cancel_expiry_and_wrong_actors() {
                 &shop_c,
                 &shop,
                 Action::Pay {
-                    message: r1.id.clone(),
+                    message: r1.id.into(),
                     at_ms: None,
                 },
             ),
@@ -125,14 +125,14 @@ fn reject_cancel_expiry_and_wrong_actors() {
                 &shop_c,
                 &shop,
                 Action::Reject {
-                    message: r1.id.clone(),
+                    message: r1.id.into(),
                 },
             ),
             (
                 &alice_c,
                 &alice,
                 Action::Cancel {
-                    message: r1.id.clone(),
+                    message: r1.id.into(),
                 },
             ),
         ];
@@ -148,7 +148,7 @@ fn reject_cancel_expiry_and_wrong_actors() {
                 &alice_c,
                 &alice,
                 Action::Accept {
-                    message: r1.id.clone()
+                    message: r1.id.into()
                 }
             )
             .unwrap_err()
@@ -160,7 +160,7 @@ fn reject_cancel_expiry_and_wrong_actors() {
             &alice_c,
             &alice,
             Action::Reject {
-                message: r1.id.clone(),
+                message: r1.id.into(),
             },
         )
         .unwrap();
@@ -169,7 +169,7 @@ fn reject_cancel_expiry_and_wrong_actors() {
             &shop_c,
             &shop,
             Action::Cancel {
-                message: r2.id.clone(),
+                message: r2.id.into(),
             },
         )
         .unwrap();
@@ -178,7 +178,7 @@ fn reject_cancel_expiry_and_wrong_actors() {
             &alice_c,
             &alice,
             Action::Pay {
-                message: r1.id.clone(),
+                message: r1.id.into(),
                 at_ms: None,
             },
         )
@@ -191,7 +191,7 @@ fn reject_cancel_expiry_and_wrong_actors() {
             &alice_c,
             &alice,
             Action::Pay {
-                message: r3.id.clone(),
+                message: r3.id.into(),
                 at_ms: None,
             },
         )
@@ -227,7 +227,7 @@ fn pay_later_runs_at_its_time_or_says_why_not() {
             &alice_c,
             &alice,
             Action::Pay {
-                message: ok.id.clone(),
+                message: ok.id.into(),
                 at_ms: Some(at),
             },
         )
@@ -238,7 +238,7 @@ fn pay_later_runs_at_its_time_or_says_why_not() {
             &alice_c,
             &alice,
             Action::Pay {
-                message: too_much.id.clone(),
+                message: too_much.id.into(),
                 // After the other one, so the other one finds the money.
                 at_ms: Some(at + 100),
             },
@@ -249,7 +249,7 @@ fn pay_later_runs_at_its_time_or_says_why_not() {
             &alice_c,
             &alice,
             Action::Pay {
-                message: ok.id.clone(),
+                message: ok.id.into(),
                 at_ms: Some(in_ms(30_000)),
             },
         )
@@ -259,7 +259,7 @@ fn pay_later_runs_at_its_time_or_says_why_not() {
             &alice_c,
             &alice,
             Action::Pay {
-                message: ok.id.clone(),
+                message: ok.id.into(),
                 at_ms: Some(at),
             },
         )
@@ -332,7 +332,7 @@ fn pay_later_runs_at_its_time_or_says_why_not() {
             &alice_c,
             &alice,
             Action::Pay {
-                message: too_much.id.clone(),
+                message: too_much.id.into(),
                 at_ms: None,
             },
         )
@@ -355,15 +355,21 @@ fn a_payment_interrupted_mid_way_is_finished_or_reopened() {
         node.node
             .db()
             .write(|c| {
-                chit_node::store::start_paying(c, &r.id, chit_proto::PaymentState::Pending, "{}", 0)
-                    .map(|_| ())
+                chit_node::store::start_paying(
+                    c,
+                    &r.id.into(),
+                    chit_proto::PaymentState::Pending,
+                    "{}",
+                    0,
+                )
+                .map(|_| ())
             })
             .unwrap();
         assert_eq!(node.node.recover_paying(0, 10).unwrap(), 1);
         let state = node
             .node
             .db()
-            .read(|c| chit_node::store::payment(c, &r.id))
+            .read(|c| chit_node::store::payment(c, &r.id.into()))
             .unwrap()
             .unwrap()
             .part
@@ -392,7 +398,7 @@ fn a_scheduled_request_still_expires() {
             &alice_c,
             &alice,
             Action::Pay {
-                message: r.id.clone(),
+                message: r.id.into(),
                 at_ms: Some(in_ms(800)),
             },
         )
@@ -403,7 +409,7 @@ fn a_scheduled_request_still_expires() {
         let state = node
             .node
             .db()
-            .read(|c| chit_node::store::payment(c, &r.id))
+            .read(|c| chit_node::store::payment(c, &r.id.into()))
             .unwrap()
             .unwrap()
             .part

@@ -69,19 +69,29 @@ fn each_kind_of_signed_command_retried_gets_its_first_answer() {
         let accept = Client::sign(
             &shop,
             Action::Accept {
-                message: accepted.clone(),
+                message: accepted.into(),
             },
         );
         twice(&shop_c, &accept);
         let declined = offer(&mut alice_c);
         twice(
             &shop_c,
-            &Client::sign(&shop, Action::Decline { message: declined }),
+            &Client::sign(
+                &shop,
+                Action::Decline {
+                    message: declined.into(),
+                },
+            ),
         );
         let cancelled = offer(&mut alice_c);
         twice(
             &alice_c,
-            &Client::sign(&alice, Action::Cancel { message: cancelled }),
+            &Client::sign(
+                &alice,
+                Action::Cancel {
+                    message: cancelled.into(),
+                },
+            ),
         );
 
         // Decisions on requests: pay now, reject, cancel, pay later (before and after it ran).
@@ -89,7 +99,7 @@ fn each_kind_of_signed_command_retried_gets_its_first_answer() {
         let pay = Client::sign(
             &alice,
             Action::Pay {
-                message: paid.clone(),
+                message: paid.into(),
                 at_ms: None,
             },
         );
@@ -98,18 +108,28 @@ fn each_kind_of_signed_command_retried_gets_its_first_answer() {
         let rejected = invoice(&mut shop_c);
         twice(
             &alice_c,
-            &Client::sign(&alice, Action::Reject { message: rejected }),
+            &Client::sign(
+                &alice,
+                Action::Reject {
+                    message: rejected.into(),
+                },
+            ),
         );
         let withdrawn = invoice(&mut shop_c);
         twice(
             &shop_c,
-            &Client::sign(&shop, Action::Cancel { message: withdrawn }),
+            &Client::sign(
+                &shop,
+                Action::Cancel {
+                    message: withdrawn.into(),
+                },
+            ),
         );
         let later = invoice(&mut shop_c);
         let schedule = Client::sign(
             &alice,
             Action::Pay {
-                message: later,
+                message: later.into(),
                 at_ms: Some(in_ms(1_000)),
             },
         );
@@ -119,7 +139,12 @@ fn each_kind_of_signed_command_retried_gets_its_first_answer() {
         assert_eq!(alice_c.decide(&schedule).unwrap(), scheduled, "{engine:?}");
 
         // Refunds.
-        let refund = Client::sign(&shop, Action::Refund { message: accepted });
+        let refund = Client::sign(
+            &shop,
+            Action::Refund {
+                message: accepted.into(),
+            },
+        );
         twice(&shop_c, &refund);
 
         // Money in and out, links and keys: answered again, done once.
@@ -190,7 +215,7 @@ fn a_pay_retried_over_calls_gets_its_first_answer() {
         let pay = Client::sign(
             &alice,
             Action::Pay {
-                message: invoice.id,
+                message: invoice.id.into(),
                 at_ms: None,
             },
         );
@@ -225,7 +250,7 @@ fn another_command_on_a_request_being_paid_hears_in_progress_not_paid() {
         .request(&shop, &handle("alice"), "EUR:4", in_ms(60_000), b"")
         .unwrap();
     // A pay that a crash interrupted after its claim: the request is `paying`, no money moved.
-    let id = invoice.id.clone();
+    let id = invoice.id;
     node.node
         .db()
         .write(|c| {
@@ -241,7 +266,7 @@ fn another_command_on_a_request_being_paid_hears_in_progress_not_paid() {
     let reject = Client::sign(
         &alice,
         Action::Reject {
-            message: invoice.id.clone(),
+            message: invoice.id.into(),
         },
     );
     let busy = alice_c.decide(&reject).unwrap_err();
@@ -268,13 +293,13 @@ fn the_pay_that_claimed_a_request_sent_again_after_a_crash_finishes_it() {
         let pay = Client::sign(
             &alice,
             Action::Pay {
-                message: invoice.id.clone(),
+                message: invoice.id.into(),
                 at_ms: None,
             },
         );
         // What the claim wrote before the crash: the request is `paying`, by this command.
         let json = serde_json::to_string(&pay).unwrap();
-        let id = invoice.id.clone();
+        let id = invoice.id;
         node.node
             .db()
             .write(|c| {
@@ -293,7 +318,7 @@ fn the_pay_that_claimed_a_request_sent_again_after_a_crash_finishes_it() {
         let other = Client::sign(
             &alice,
             Action::Pay {
-                message: invoice.id.clone(),
+                message: invoice.id.into(),
                 at_ms: None,
             },
         );

@@ -11,6 +11,7 @@ use chit_client::ids::short;
 use chit_client::wallet::Wallet;
 use chit_client::{Event, Page};
 use chit_proto::api::{direct_conversation, Delivery, Envelope};
+use chit_proto::PaymentId;
 use serde_json::{json, Value};
 
 use super::{ensure_session, handle, item_json, recipient, render, show_time};
@@ -36,11 +37,11 @@ pub fn say(wallet: &mut Wallet, to: &str, text: &str, out: Out) -> Result<()> {
 }
 
 /// Where each payment stands by what this wallet has seen.
-fn states(wallet: &Wallet) -> Result<BTreeMap<String, String>> {
+fn states(wallet: &Wallet) -> Result<BTreeMap<PaymentId, String>> {
     let store = wallet.load_store()?;
     Ok(payment_states(&store)
         .into_iter()
-        .map(|(id, p)| (id.to_owned(), p.state.to_string()))
+        .map(|(id, p)| (id, p.state.to_string()))
         .collect())
 }
 
@@ -234,7 +235,7 @@ pub fn thread(wallet: &mut Wallet, with: &str, limit: usize, out: Out) -> Result
                 .map(|d| {
                     let state = d.message.payment.as_ref().and_then(|p| {
                         matches!(d.message.kind.as_str(), "offer" | "request")
-                            .then(|| states.get(p.payment.as_str()).map(|s| s.state.to_string()))
+                            .then(|| states.get(&p.payment).map(|s| s.state.to_string()))
                             .flatten()
                     });
                     (d.message.clone(), state)

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use chit_client::history::{balances, decimal, lines, split_amount, Line};
 use chit_client::ids::{resolve, short};
 use chit_client::wallet::Wallet;
-use chit_proto::Receipt;
+use chit_proto::{MessageId, Receipt};
 use serde_json::{json, Value};
 
 use super::{parse_moment, show_time};
@@ -199,11 +199,11 @@ pub fn receipt(wallet: &mut Wallet, id: &str, verify: bool, out: Out) -> Result<
     };
     let names = all
         .iter()
-        .flat_map(|r| [r.transfer_id.as_str(), r.message_id.as_str()]);
-    let wanted = resolve(id, names, "receipt")?;
+        .flat_map(|r| [r.transfer_id, r.message_id.into()]);
+    let wanted: MessageId = resolve(id, names, "receipt")?;
     let chosen: Vec<&Receipt> = all
         .into_iter()
-        .filter(|r| r.transfer_id == wanted || r.message_id == wanted)
+        .filter(|r| r.transfer_id == wanted || MessageId::from(r.message_id) == wanted)
         .collect();
     if chosen.is_empty() {
         bail!("no receipt for {id} in this wallet (a receipt comes with a payment's outcome; `chit inbox` fetches new ones)");

@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use chit_client::ids::{resolve, short};
 use chit_client::wallet::Wallet;
 use chit_proto::api::Envelope;
-use chit_proto::Handle;
+use chit_proto::{Handle, PaymentId};
 use serde_json::{json, Value};
 
 use crate::out::Out;
@@ -77,14 +77,14 @@ pub fn show_time(ms: u64) -> String {
 }
 
 /// The full id of a payment this wallet has seen, from what the person typed.
-pub fn payment_id(wallet: &mut Wallet, given: &str) -> Result<String> {
+pub fn payment_id(wallet: &mut Wallet, given: &str) -> Result<PaymentId> {
     let _ = wallet.sync();
     let store = wallet.load_store()?;
     let ids = store
         .messages
         .values()
         .filter(|d| matches!(d.message.kind.as_str(), "offer" | "request"))
-        .map(|d| d.message.id.as_str());
+        .map(|d| PaymentId::from(d.message.id));
     Ok(resolve(given, ids, "payment")?)
 }
 

@@ -26,7 +26,7 @@ enum Op {
     Accept(SignedCommand),
     Request(PostRequest),
     Pay {
-        request: String,
+        request: chit_proto::PaymentId,
         command: SignedCommand,
     },
 }
@@ -126,18 +126,18 @@ impl Pair {
                 self.next = Some(Op::Accept(sign(
                     &self.payee,
                     Action::Accept {
-                        message: p.command.id.clone(),
+                        message: p.command.id.into(),
                     },
                 )));
             }
             Op::Accept(_) => self.payee_cents += 100,
             Op::Request(p) => {
                 self.next = Some(Op::Pay {
-                    request: p.command.id.clone(),
+                    request: p.command.id.into(),
                     command: sign(
                         &self.payer,
                         Action::Pay {
-                            message: p.command.id.clone(),
+                            message: p.command.id.into(),
                             at_ms: None,
                         },
                     ),
