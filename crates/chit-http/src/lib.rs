@@ -9,6 +9,7 @@ mod handlers;
 pub mod read;
 pub mod serving;
 mod sockets;
+pub mod web;
 
 pub use error::ApiError;
 pub(crate) use extract::*;
@@ -94,6 +95,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/calls", get(calls))
         .merge(crate::read::routes())
+        .merge(crate::web::routes())
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(node)

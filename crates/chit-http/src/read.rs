@@ -3,7 +3,7 @@
 //! not a signed command); each handler parses, authenticates, awaits the node's read.
 
 use axum::extract::{Path, Query, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chit_proto::api::{ReadMarker, Settings};
@@ -21,7 +21,6 @@ const CONVERSATIONS_DEFAULT: usize = 50;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(home))
         .route("/v1/statement", get(statement))
         .route("/v1/conversations", get(conversations))
         .route("/v1/conversations/{id}/messages", get(conversation))
@@ -34,28 +33,6 @@ fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Re
 }
 
 type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
-
-/// What this is and where to go, until the web client is served here.
-async fn home(State(node): State<AppState>) -> Html<String> {
-    let info = node.info();
-    Html(format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Chit node</title></head>\
-         <body style=\"font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; line-height: 1.5\">\
-         <h1>Chit node</h1>\
-         <p>Chit is a payment network where the payment is the message: people chat, and a \
-         payment, an invoice, a refund or a receipt is one more message in the conversation. \
-         This node keeps the ledger and forwards sealed messages; it cannot read them.</p>\
-         <ul>\
-         <li>Use it with the <code>chit</code> wallet: <code>chit register &lt;handle&gt; --node URL</code></li>\
-         <li>API description: <a href=\"/v1/openapi.json\">/v1/openapi.json</a></li>\
-         <li>About this node: <a href=\"/v1/node\">/v1/node</a> (key fingerprint <code>{}</code>, version {})</li>\
-         <li>Health: <a href=\"/healthz\">/healthz</a></li>\
-         </ul></body></html>\n",
-        info.fingerprint, info.version
-    ))
-}
 
 /// `GET /v1/settings`: the caller's preferences as they stand.
 pub async fn settings(

@@ -4,6 +4,7 @@
 mod crash;
 mod newcomer;
 mod upgrade;
+mod web;
 
 use std::process::{Child, Command, Stdio};
 

@@ -1,0 +1,205 @@
+// Chit's web wallet: boots against the node that serves it, then shows the welcome screens or
+// the wallet (Chats, Balance, Settings). Live updates come over /v1/events; a node that cannot
+// be reached is a banner, never a blank page.
+
+import { Api } from "./api.js";
+import { Store } from "./store.js";
+import { chatList } from "./ui/chats.js";
+import { busy, errorLine, field, h, mount } from "./ui/h.js";
+import { money } from "./ui/money.js";
+import { thread } from "./ui/thread.js";
+import { welcome } from "./ui/welcome.js";
+import { Wallet } from "./wallet.js";
+
+const root = document.getElementById("app");
+const bannerEl = document.getElementById("banner");
+
+const app = {
+  wallet: null,
+  view: "chats",
+  conversation: null,
+  current: null,
+  refreshing: null,
+
+  banner(text, kind = "error") {
+    bannerEl.textContent = text ?? "";
+    bannerEl.className = kind;
+    bannerEl.hidden = !text;
+  },
+
+  flash(text) {
+    this.banner(text, "error");
+    setTimeout(() => this.banner(null), 6000);
+  },
+
+  show(...children) {
+    this.current?.dispose?.();
+    this.current = null;
+    mount(root, children);
+    root.setAttribute("aria-busy", "false");
+    root.querySelector("h1, h2")?.setAttribute("tabindex", "-1");
+  },
+
+  /** The welcome screens (no session). */
+  render() {
+    this.show(welcome(this));
+  },
+
+  /** After a login: the wallet, live. */
+  async enter() {
+    await this.wallet.store.put("kv", false, "loggedOut");
+    await this.wallet.sync().catch(() => {});
+    this.wallet.listen((up) => this.banner(up ? null : "Connection to the node lost — reconnecting…"));
+    this.wallet.onChange(() => this.scheduleRefresh());
+    await this.draw();
+  },
+
+  scheduleRefresh() {
+    clearTimeout(this.refreshing);
+    this.refreshing = setTimeout(() => this.refresh(), 150);
+  },
+
+  async refresh() {
+    if (!this.wallet.api.token) return;
+    try {
+      await this.draw(true);
+    } catch (e) {
+      if (e.code === "unreachable") this.banner("The node cannot be reached — showing what this page has; retrying.");
+    }
+  },
+
+  async openConversation(id, other) {
+    this.view = "chats";
+    this.conversation = { id, other };
+    await this.safely(() => this.draw());
+  },
+
+  /** Runs a redraw a person asked for; a node that is away is said in the banner. */
+  async safely(work) {
+    try {
+      await work();
+    } catch (e) {
+      this.banner(e.code === "unreachable" ? "The node cannot be reached — try again in a moment." : e.message);
+    }
+  },
+
+  async draw(keepFocus = false) {
+    const focused = keepFocus ? document.activeElement : null;
+    const focusKey = focused?.textContent ?? focused?.id;
+    const nav = h("nav", { class: "tabs", "aria-label": "Wallet" },
+      [["chats", "Chats"], ["money", "Balance"], ["settings", "Settings"]].map(([v, label]) => h("button", {
+        type: "button",
+        text: label,
+        "aria-current": this.view === v ? "page" : "false",
+        onclick: () => {
+          this.view = v;
+          this.safely(() => this.draw());
+        },
+      })));
+    const logout = h("button", {
+      type: "button",
+      class: "secondary",
+      text: "Log out",
+      onclick: async () => {
+        await this.wallet.logout();
+        await this.wallet.store.put("kv", true, "loggedOut");
+        this.render();
+      },
+    });
+    const top = h("header", { class: "top" }, h("h1", { text: `Chit · @${this.wallet.handle}` }), logout);
+    let body;
+    if (this.view === "money") body = await money(this);
+    else if (this.view === "settings") body = await settings(this);
+    else {
+      const list = await chatList(this, this.conversation?.id);
+      const side = h("div", {}, list);
+      const main = this.conversation
+        ? await thread(this, this.conversation.id, this.conversation.other)
+        : h("p", { class: "hint", text: "Choose a conversation, or start one by handle." });
+      body = h("div", { class: "layout" }, side, main);
+      this.show(top, nav, body);
+      this.current = main;
+      restoreFocus(focusKey, focused);
+      return;
+    }
+    this.show(top, nav, body);
+    this.current = body;
+    restoreFocus(focusKey, focused);
+  },
+};
+
+/** After a redraw, focus goes back to the control that had it (keyboard users stay put). */
+function restoreFocus(key, old) {
+  if (!key || !old) return;
+  if (old.id) return document.getElementById(old.id)?.focus();
+  for (const el of root.querySelectorAll("button")) {
+    if (el.textContent === key) return el.focus();
+  }
+}
+
+async function settings(app) {
+  const { wallet } = app;
+  const now = await wallet.settings();
+  const mode = field("Accept offers automatically", {
+    options: [["off", "Off: I decide each time"], ["contacts", "From contacts (people I have written to)"], ["everyone", "From everyone"]],
+  });
+  mode.input.value = now.auto_accept;
+  const err = errorLine();
+  const saved = h("p", { class: "ok", "aria-live": "polite" });
+  const save = h("button", { type: "submit", text: "Save" });
+  const form = h("form", {
+    onsubmit: (e) => {
+      e.preventDefault();
+      busy(save, err, async () => {
+        saved.textContent = "";
+        await wallet.setAutoAccept(mode.input.value);
+        saved.textContent = "Saved";
+      });
+    },
+  }, mode, save, saved, err);
+  return h("section", { "aria-labelledby": "settings-title" }, h("h1", { id: "settings-title", text: "Settings" }), form,
+    h("p", { class: "hint", text: `Node key fingerprint ${wallet.node.fingerprint} (pinned on first contact).` }));
+}
+
+async function boot() {
+  let store;
+  try {
+    store = await Store.open();
+  } catch {
+    app.banner("This browser does not let Chit keep its keys (IndexedDB is unavailable, e.g. in a private window).");
+    return;
+  }
+  const api = new Api("");
+  api.onReachable = (up) => {
+    if (!up) app.banner("The node cannot be reached. Retrying…");
+  };
+  const wallet = new Wallet(api, store);
+  app.wallet = wallet;
+  for (let delay = 1000; ; delay = Math.min(delay * 2, 15000)) {
+    try {
+      await wallet.start();
+      break;
+    } catch (e) {
+      if (e.code !== "unreachable") {
+        app.banner(e.message);
+        root.setAttribute("aria-busy", "false");
+        return;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+  app.banner(null);
+  const loggedOut = await store.get("kv", "loggedOut");
+  if (wallet.account && !loggedOut) {
+    try {
+      await wallet.login();
+      await app.enter();
+      return;
+    } catch {
+      /* fall through to the welcome screen's Log in */
+    }
+  }
+  app.render();
+}
+
+boot();

@@ -1,0 +1,310 @@
+// The web client end to end: a real `chit serve` (started here, so it can be restarted), real
+// headless Chromium through playwright-core, and the `chit` CLI wallet beside it. Each scenario
+// drives the page by role and accessible name, as a person with a screen reader or a keyboard
+// would. Run by crates/chit/tests/it/web.rs (the README's test command) with CHIT_BIN set.
+//
+//   CHIT_BIN=target/debug/chit node web/test/e2e/run.mjs
+//
+// Screenshots of the main screens go to $CHIT_SCREENSHOTS (default target/web-screenshots).
+
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const BIN = process.env.CHIT_BIN ?? "target/debug/chit";
+const CHROMIUM = process.env.CHIT_CHROMIUM ?? "/usr/bin/chromium";
+const SHOTS = process.env.CHIT_SCREENSHOTS ?? "target/web-screenshots";
+const PASSPHRASE = "a long enough passphrase";
+const IBAN = "DE89370400440532013000";
+const work = mkdtempSync(join(tmpdir(), "chit-web-e2e-"));
+mkdirSync(SHOTS, { recursive: true });
+
+// --- the node -------------------------------------------------------------------------------
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const port = await freePort();
+const url = `http://127.0.0.1:${port}`;
+let node = null;
+
+async function startNode() {
+  const child = spawn(BIN, ["serve", "--listen", `127.0.0.1:${port}`, "--data-dir", join(work, "node"), "--impt", "off", "--metrics", "off", "--currency", "EUR/2", "--currency", "JPY/0"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise((resolve, reject) => {
+    let seen = "";
+    child.stdout.on("data", (d) => {
+      seen += d;
+      if (seen.includes("chit node listening on")) resolve();
+    });
+    child.on("exit", (code) => reject(new Error(`chit serve exited (${code}): ${seen}`)));
+  });
+  node = child;
+}
+
+async function stopNode() {
+  const exited = new Promise((r) => node.once("exit", r));
+  node.kill("SIGTERM");
+  await exited;
+  node = null;
+}
+
+function cli(wallet, args, env = {}) {
+  return execFileSync(BIN, ["--node", url, "--wallet", join(work, wallet), ...args], {
+    env: { ...process.env, ...env },
+    encoding: "utf8",
+  });
+}
+
+// --- the browser ----------------------------------------------------------------------------
+
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+
+async function page() {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
+  const p = await context.newPage();
+  p.on("pageerror", (e) => console.error(`page error: ${e.stack ?? e.message}`));
+  await p.goto(url);
+  return p;
+}
+
+const button = (p, name) => p.getByRole("button", { name, exact: true });
+/** A message in the open conversation (not its preview in the list). */
+const inThread = (p, text) => p.getByRole("list", { name: /^Messages with/ }).getByText(text);
+
+/** Registers `handle` in a new browser; saves the offered backup and returns its path. */
+async function register(handle) {
+  const p = await page();
+  await p.getByLabel("Handle", { exact: true }).fill(handle);
+  await p.getByText(`@${handle} is available`).waitFor();
+  await button(p, "Register").click();
+  await p.getByLabel("Backup passphrase").fill(PASSPHRASE);
+  await p.getByLabel("The same passphrase again").fill(PASSPHRASE);
+  const [download] = await Promise.all([p.waitForEvent("download"), button(p, "Save backup").click()]);
+  const backup = join(work, `${handle}.backup.json`);
+  await download.saveAs(backup);
+  await p.getByRole("heading", { name: `Chit · @${handle}` }).waitFor();
+  return { p, backup };
+}
+
+async function openChat(p, handle) {
+  await button(p, "Chats").click();
+  await p.getByRole("heading", { name: "Conversations" }).waitFor();
+  const existing = p.getByRole("list", { name: "Conversations" }).getByRole("button", { name: new RegExp(`^@${handle}`) });
+  if (await existing.count()) {
+    await existing.first().click();
+  } else {
+    await p.getByRole("textbox", { name: "Handle" }).fill(handle);
+    await button(p, "Find").click();
+    await p.getByText(/— key fingerprint/).waitFor();
+    await button(p, "Open conversation").click();
+  }
+  await p.getByRole("heading", { name: `@${handle}`, exact: true }).waitFor();
+}
+
+async function say(p, text) {
+  await p.getByRole("textbox", { name: "Message" }).fill(text);
+  await button(p, "Send").click();
+}
+
+/** Pay (offer) or Request through the dialog and its confirmation. */
+async function payment(p, kind, amount, note) {
+  await button(p, kind === "offer" ? "Pay" : "Request").click();
+  const dialog = p.getByRole("dialog");
+  await dialog.getByLabel("Amount").fill(amount);
+  await dialog.getByLabel("Note").fill(note);
+  await button(dialog, "Review").click();
+  await dialog.getByText("Fee", { exact: true }).waitFor();
+  await button(dialog, "Confirm").click();
+}
+
+const cardOf = (p, amount, note) => p.locator("article.payment").filter({ hasText: amount }).filter({ hasText: note });
+
+async function balanceOf(p) {
+  await button(p, "Balance").click();
+  const row = p.getByRole("table", { name: "Balance" }).getByRole("row", { name: /^EUR/ });
+  await row.waitFor();
+  return (await row.innerText()).split(/\s+/);
+}
+
+// --- scenarios ------------------------------------------------------------------------------
+
+const results = [];
+async function scenario(name, f) {
+  const started = Date.now();
+  try {
+    await f();
+    results.push({ name, ok: true });
+    console.log(`ok - ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`not ok - ${name}\n  ${String(e.stack ?? e).split("\n").slice(0, 6).join("\n  ")}`);
+  }
+}
+
+await startNode();
+let alice;
+let bob;
+
+await scenario("the page is served under a strict policy and says it loaded", async () => {
+  const res = await fetch(url + "/", { headers: { "Accept-Encoding": "gzip" } });
+  assert.equal(res.status, 200);
+  const csp = res.headers.get("content-security-policy");
+  assert.match(csp, /default-src 'self'/);
+  assert.match(csp, /script-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+  const p = await page();
+  await button(p, "Register").waitFor();
+  await p.screenshot({ path: join(SHOTS, "welcome.png") });
+  await p.context().close();
+});
+
+await scenario("two people register in two browsers, each keeping a backup", async () => {
+  alice = await register("alice");
+  bob = await register("bob");
+  const taken = await page();
+  await taken.getByLabel("Handle", { exact: true }).fill("alice");
+  await taken.getByText("@alice is taken").waitFor();
+  await taken.context().close();
+});
+
+await scenario("link the sandbox bank, top up, and an over-precise amount is refused in place", async () => {
+  const p = alice.p;
+  await button(p, "Balance").click();
+  await p.getByLabel("IBAN").fill(IBAN);
+  await button(p, "Link account").click();
+  await p.getByText(/^Linked:/).waitFor();
+  await p.getByLabel("Amount").fill("1.234");
+  await button(p, "Top up").click();
+  await p.getByText("EUR has 2 decimals, the amount has more").waitFor();
+  await p.getByLabel("Amount").fill("50");
+  await button(p, "Top up").click();
+  await p.getByText("Topped up EUR:50.00").waitFor();
+  assert.deepEqual((await balanceOf(p)).slice(0, 3), ["EUR", "EUR:50.00", "EUR:50.00"]);
+  await p.screenshot({ path: join(SHOTS, "balance.png") });
+});
+
+await scenario("chat: a text arrives live, with an unread count", async () => {
+  await openChat(alice.p, "bob");
+  await say(alice.p, "hello bob");
+  await inThread(alice.p, "hello bob").waitFor();
+  await button(bob.p, "Chats").click();
+  await bob.p.getByLabel("1 unread").waitFor();
+  await openChat(bob.p, "alice");
+  await inThread(bob.p, "hello bob").waitFor();
+  await say(bob.p, "hi alice");
+  await inThread(alice.p, "hi alice").waitFor();
+});
+
+await scenario("offer → accept: the money is held, then the recipient's", async () => {
+  await payment(alice.p, "offer", "5", "lunch");
+  await cardOf(bob.p, "EUR:5.00", "lunch").getByRole("button", { name: "Accept" }).click();
+  await cardOf(alice.p, "EUR:5.00", "lunch").getByText("accepted", { exact: true }).waitFor();
+  await inThread(alice.p, "@bob accepted EUR:5.00 from @alice").waitFor();
+  assert.equal((await balanceOf(alice.p))[1], "EUR:45.00");
+  await openChat(alice.p, "bob");
+});
+
+await scenario("offer → decline, and an offer the sender cancels", async () => {
+  await payment(alice.p, "offer", "2", "coffee");
+  await cardOf(bob.p, "EUR:2.00", "coffee").getByRole("button", { name: "Decline" }).click();
+  await cardOf(alice.p, "EUR:2.00", "coffee").getByText("declined", { exact: true }).waitFor();
+  await payment(alice.p, "offer", "3", "cinema");
+  await cardOf(alice.p, "EUR:3.00", "cinema").getByRole("button", { name: "Cancel" }).click();
+  await cardOf(bob.p, "EUR:3.00", "cinema").getByText("cancelled", { exact: true }).waitFor();
+  assert.equal((await balanceOf(alice.p))[1], "EUR:45.00");
+  await openChat(alice.p, "bob");
+});
+
+await scenario("request → pay now, reject, pay later", async () => {
+  await payment(bob.p, "request", "4", "tickets");
+  await cardOf(alice.p, "EUR:4.00", "tickets").getByRole("button", { name: "Pay now" }).click();
+  await cardOf(bob.p, "EUR:4.00", "tickets").getByText("paid", { exact: true }).waitFor();
+  await payment(bob.p, "request", "1", "gum");
+  await cardOf(alice.p, "EUR:1.00", "gum").getByRole("button", { name: "Reject" }).click();
+  await cardOf(bob.p, "EUR:1.00", "gum").getByText("rejected", { exact: true }).waitFor();
+  await payment(bob.p, "request", "6", "rent share");
+  await cardOf(alice.p, "EUR:6.00", "rent share").getByRole("button", { name: "Pay later" }).click();
+  await alice.p.getByRole("dialog").getByLabel("Pay at").waitFor();
+  await button(alice.p.getByRole("dialog"), "Schedule").click();
+  await cardOf(alice.p, "EUR:6.00", "rent share").getByText("scheduled", { exact: true }).waitFor();
+  await cardOf(bob.p, "EUR:6.00", "rent share").getByText(/^Scheduled: paid on/).waitFor();
+  await alice.p.screenshot({ path: join(SHOTS, "thread.png") });
+  assert.equal((await balanceOf(alice.p))[1], "EUR:41.00");
+});
+
+await scenario("a receipt opens from the card and is verified in the browser", async () => {
+  await openChat(bob.p, "alice");
+  await cardOf(bob.p, "EUR:5.00", "lunch").getByRole("button", { name: "Receipt" }).click();
+  await bob.p.getByRole("dialog", { name: "Receipt" }).getByText("Verified: signed by this node's key").waitFor();
+  await button(bob.p.getByRole("dialog", { name: "Receipt" }), "Close").click();
+});
+
+await scenario("a reload keeps the session, the keys and the conversation", async () => {
+  await alice.p.reload();
+  await alice.p.getByRole("heading", { name: "Chit · @alice" }).waitFor();
+  await openChat(alice.p, "bob");
+  await inThread(alice.p, "hello bob").waitFor();
+});
+
+await scenario("the browser and the CLI wallet talk both ways", async () => {
+  cli("carol", ["register", "carol"]);
+  cli("carol", ["say", "@alice", "hi from the command line"]);
+  await button(alice.p, "Chats").click();
+  await openChat(alice.p, "carol");
+  await inThread(alice.p, "hi from the command line").waitFor();
+  await say(alice.p, "hello carol, from the browser");
+  await inThread(alice.p, "hello carol, from the browser").waitFor();
+  const inbox = cli("carol", ["inbox"]);
+  assert.match(inbox, /hello carol, from the browser/);
+});
+
+await scenario("a CLI backup restores in a browser, and a browser backup in the CLI", async () => {
+  const file = join(work, "carol.backup.json");
+  cli("carol", ["key", "export", file], { CHIT_PASSPHRASE: PASSPHRASE });
+  const p = await page();
+  await p.getByLabel("Backup file").setInputFiles(file);
+  await p.getByLabel("Passphrase", { exact: true }).fill("not the passphrase");
+  await button(p, "Restore").click();
+  await p.getByText("wrong passphrase, or the backup was altered").waitFor();
+  await p.getByLabel("Passphrase", { exact: true }).fill(PASSPHRASE);
+  await button(p, "Restore").click();
+  await p.getByRole("heading", { name: "Chit · @carol" }).waitFor();
+  await openChat(p, "alice");
+  await inThread(p, "hello carol, from the browser").waitFor();
+  await p.context().close();
+  cli("alice-cli", ["key", "import", alice.backup], { CHIT_PASSPHRASE: PASSPHRASE });
+  const balance = cli("alice-cli", ["balance"]);
+  assert.match(balance, /41\.00/);
+});
+
+await scenario("a node restart while the page is open: a banner, then it reconnects and loses nothing", async () => {
+  await openChat(bob.p, "alice");
+  await stopNode();
+  await bob.p.getByText("Connection to the node lost").waitFor();
+  await startNode();
+  await bob.p.locator("#banner").waitFor({ state: "hidden", timeout: 30_000 });
+  await openChat(alice.p, "bob");
+  await say(bob.p, "still here after the restart");
+  await inThread(alice.p, "still here after the restart").waitFor({ timeout: 30_000 });
+});
+
+await browser.close();
+await stopNode();
+const failed = results.filter((r) => !r.ok);
+console.log(`# ${results.length - failed.length} passed, ${failed.length} failed`);
+writeFileSync(join(SHOTS, "results.json"), JSON.stringify(results, null, 2));
+rmSync(work, { recursive: true, force: true });
+process.exit(failed.length ? 1 : 0);
