@@ -10,6 +10,18 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * Integers past 2^53 (the statement's nanosecond cursors) would lose digits as JS numbers and
+ * a cursor that moved would skip or repeat entries: they are read as BigInt from their source
+ * text (JSON.parse with source, where the browser has it).
+ */
+function keepBigIntegers(_key, value, context) {
+  if (typeof value === "number" && !Number.isSafeInteger(value) && context?.source && /^-?[0-9]+$/.test(context.source)) {
+    return BigInt(context.source);
+  }
+  return value;
+}
+
 export class Api {
   constructor(base = "") {
     this.base = base;
@@ -37,7 +49,7 @@ export class Api {
     const text = await response.text();
     let json = null;
     try {
-      json = text ? JSON.parse(text) : null;
+      json = text ? JSON.parse(text, keepBigIntegers) : null;
     } catch {
       json = null;
     }

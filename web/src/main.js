@@ -6,6 +6,7 @@ import { Api } from "./api.js";
 import { Store } from "./store.js";
 import { chatList } from "./ui/chats.js";
 import { busy, errorLine, field, h, mount } from "./ui/h.js";
+import { history } from "./ui/history.js";
 import { money } from "./ui/money.js";
 import { thread } from "./ui/thread.js";
 import { welcome } from "./ui/welcome.js";
@@ -87,7 +88,7 @@ const app = {
     const focused = keepFocus ? document.activeElement : null;
     const focusKey = focused?.textContent ?? focused?.id;
     const nav = h("nav", { class: "tabs", "aria-label": "Wallet" },
-      [["chats", "Chats"], ["money", "Balance"], ["settings", "Settings"]].map(([v, label]) => h("button", {
+      [["chats", "Chats"], ["money", "Balance"], ["history", "History"], ["settings", "Settings"]].map(([v, label]) => h("button", {
         type: "button",
         text: label,
         "aria-current": this.view === v ? "page" : "false",
@@ -109,6 +110,7 @@ const app = {
     const top = h("header", { class: "top" }, h("h1", { text: `Chit · @${this.wallet.handle}` }), logout);
     let body;
     if (this.view === "money") body = await money(this);
+    else if (this.view === "history") body = await history(this);
     else if (this.view === "settings") body = await settings(this);
     else {
       const list = await chatList(this, this.conversation?.id);

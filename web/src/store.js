@@ -45,6 +45,24 @@ export class Store {
     return promise(key === undefined ? this.tx(store, "readwrite").put(value) : this.tx(store, "readwrite").put(value, key));
   }
 
+  /**
+   * Reads and writes one record in a single transaction: `f(current)` returns the record to
+   * keep, or undefined to leave it. Two of these on one key never interleave.
+   */
+  update(store, key, f) {
+    return new Promise((resolve, reject) => {
+      const tx = this.db.transaction(store, "readwrite");
+      const os = tx.objectStore(store);
+      const get = os.get(key);
+      get.onsuccess = () => {
+        const next = f(get.result);
+        if (next !== undefined) os.put(next);
+      };
+      tx.oncomplete = () => resolve();
+      tx.onerror = () => reject(tx.error);
+    });
+  }
+
   delete(store, key) {
     return promise(this.tx(store, "readwrite").delete(key));
   }

@@ -13,6 +13,7 @@ import { newId } from "./ids.js";
 import * as st from "./statements.js";
 
 const MAILBOX_PAGE = 500;
+const STATEMENT_PAGE = 500;
 const HANDLE = /^[a-z][a-z0-9_.-]{2,31}$/;
 
 export class WalletError extends Error {
@@ -327,16 +328,34 @@ export class Wallet {
     return this.api.post(`/v1/conversations/${encodeURIComponent(id)}/read`, { seq });
   }
 
-  async statement(currency, after) {
-    const q = new URLSearchParams({ limit: "1000", currency });
-    if (after) q.set("after", String(after));
-    return this.api.get(`/v1/statement?${q}`);
+  /**
+   * Fetches every statement entry not yet kept, per currency the node serves; all are kept, from
+   * the first, so the balance after each line is known (as the CLI wallet keeps them).
+   */
+  async syncStatements() {
+    const statements = (await this.store.get("kv", "statements")) ?? {};
+    for (const { code } of this.node.currencies) {
+      const entries = (statements[code] ??= []);
+      for (;;) {
+        const q = new URLSearchParams({ limit: String(STATEMENT_PAGE), currency: code });
+        const last = entries.at(-1);
+        if (last) q.set("after", String(last.cursor));
+        const page = await this.api.get(`/v1/statement?${q}`);
+        entries.push(...page.entries);
+        if (page.entries.length < STATEMENT_PAGE) break;
+      }
+    }
+    await this.store.put("kv", statements, "statements");
+    return statements;
   }
 
-  /** Keeps a delivery, once per message id. */
+  /**
+   * Keeps a delivery, once per message id; one from the mailbox (with its cursor) replaces the
+   * copy kept from a POST's answer, in one transaction, whichever arrives first.
+   */
   async keep(delivery) {
-    const known = await this.store.get("messages", delivery.message.id);
-    if (!known || (delivery.cursor && !known.cursor)) await this.store.put("messages", delivery);
+    await this.store.update("messages", delivery.message.id, (known) =>
+      !known || (delivery.cursor && !known.cursor) ? delivery : undefined);
   }
 
   /** Fetches the mailbox after the stored cursor (after a reconnect or a reload). */

@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,7 +17,7 @@ import { chromium } from "playwright-core";
 
 const BIN = process.env.CHIT_BIN ?? "target/debug/chit";
 const CHROMIUM = process.env.CHIT_CHROMIUM ?? "/usr/bin/chromium";
-const SHOTS = process.env.CHIT_SCREENSHOTS ?? "target/web-screenshots";
+const SHOTS = process.env.CHIT_SCREENSHOTS ?? new URL("../../../target/web-screenshots", import.meta.url).pathname;
 const PASSPHRASE = "a long enough passphrase";
 const IBAN = "DE89370400440532013000";
 const work = mkdtempSync(join(tmpdir(), "chit-web-e2e-"));
@@ -288,6 +288,33 @@ await scenario("a CLI backup restores in a browser, and a browser backup in the 
   cli("alice-cli", ["key", "import", alice.backup], { CHIT_PASSPHRASE: PASSPHRASE });
   const balance = cli("alice-cli", ["balance"]);
   assert.match(balance, /41\.00/);
+});
+
+await scenario("history: filters, receipts verified, and CSV and JSON byte for byte the CLI's", async () => {
+  const p = alice.p;
+  await button(p, "History").click();
+  const table = p.getByRole("table", { name: "History" });
+  await table.waitFor();
+  await table.getByText("verified", { exact: true }).first().waitFor();
+  assert.equal(await table.getByText("NOT verified").count(), 0);
+  await p.getByLabel("State").selectOption("declined");
+  assert.equal(await table.getByRole("row").count(), 2, "the header and the declined offer");
+  await p.getByLabel("State").selectOption("");
+  await p.screenshot({ path: join(SHOTS, "history.png") });
+  const saved = async (name) => {
+    const [download] = await Promise.all([p.waitForEvent("download"), button(p, name).click()]);
+    const path = join(work, `web-${name.replace(" ", "-")}`);
+    await download.saveAs(path);
+    return readFileSync(path, "utf8");
+  };
+  const csv = await saved("Download CSV");
+  const cliCsv = cli("alice-cli", ["history", "--format", "csv"]);
+  writeFileSync(join(SHOTS, "history-web.csv"), csv);
+  writeFileSync(join(SHOTS, "history-cli.csv"), cliCsv);
+  assert.equal(csv, cliCsv);
+  assert.match(csv, /,offer,out,@bob,-5\.00,EUR,EUR:5\.00,41\.00|,offer,out,@bob,-5\.00,EUR,EUR:5\.00,/);
+  const json = await saved("Download JSON");
+  assert.equal(json, cli("alice-cli", ["history", "--format", "json"]));
 });
 
 await scenario("a node restart while the page is open: a banner, then it reconnects and loses nothing", async () => {
