@@ -47,6 +47,14 @@ export async function encryptionFromSeed(seed) {
   return { privateKey, publicKey, public: b64encode(raw) };
 }
 
+/** The signing key an API token stands for (chit-proto `api_token_key`). */
+export async function apiTokenKey(token) {
+  const seed = new Uint8Array(await subtle().digest("SHA-256", utf8(`chit/v1/api-token\0${token}`)));
+  const key = await identityFromSeed(seed);
+  seed.fill(0);
+  return key;
+}
+
 export async function sign(identity, bytes) {
   return b64encode(new Uint8Array(await subtle().sign({ name: "Ed25519" }, identity.privateKey, bytes)));
 }

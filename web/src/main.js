@@ -5,9 +5,10 @@
 import { Api } from "./api.js";
 import { Store } from "./store.js";
 import { chatList } from "./ui/chats.js";
-import { busy, errorLine, field, h, mount } from "./ui/h.js";
+import { h, mount } from "./ui/h.js";
 import { history } from "./ui/history.js";
 import { money } from "./ui/money.js";
+import { settings } from "./ui/settings.js";
 import { thread } from "./ui/thread.js";
 import { welcome } from "./ui/welcome.js";
 import { Wallet } from "./wallet.js";
@@ -137,30 +138,6 @@ function restoreFocus(key, old) {
   for (const el of root.querySelectorAll("button")) {
     if (el.textContent === key) return el.focus();
   }
-}
-
-async function settings(app) {
-  const { wallet } = app;
-  const now = await wallet.settings();
-  const mode = field("Accept offers automatically", {
-    options: [["off", "Off: I decide each time"], ["contacts", "From contacts (people I have written to)"], ["everyone", "From everyone"]],
-  });
-  mode.input.value = now.auto_accept;
-  const err = errorLine();
-  const saved = h("p", { class: "ok", "aria-live": "polite" });
-  const save = h("button", { type: "submit", text: "Save" });
-  const form = h("form", {
-    onsubmit: (e) => {
-      e.preventDefault();
-      busy(save, err, async () => {
-        saved.textContent = "";
-        await wallet.setAutoAccept(mode.input.value);
-        saved.textContent = "Saved";
-      });
-    },
-  }, mode, save, saved, err);
-  return h("section", { "aria-labelledby": "settings-title" }, h("h1", { id: "settings-title", text: "Settings" }), form,
-    h("p", { class: "hint", text: `Node key fingerprint ${wallet.node.fingerprint} (pinned on first contact).` }));
 }
 
 async function boot() {

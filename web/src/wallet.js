@@ -8,7 +8,7 @@ import { ApiError } from "./api.js";
 import { parseAmount } from "./amount.js";
 import { exportBackup, openBackup } from "./backup.js";
 import { b64decode, b64encode, fromUtf8, utf8 } from "./bytes.js";
-import { encryptionFromSeed, identityFromSeed, open, randomSeed, seal, sign, verify } from "./crypto.js";
+import { apiTokenKey, encryptionFromSeed, identityFromSeed, open, randomSeed, seal, sign, verify } from "./crypto.js";
 import { newId } from "./ids.js";
 import * as st from "./statements.js";
 
@@ -314,6 +314,43 @@ export class Wallet {
 
   async setAutoAccept(mode) {
     return this.api.post("/v1/settings", { auto_accept: mode });
+  }
+
+  /** Invoice templates, kept in this browser only (their notes are private). */
+  async templates() {
+    return (await this.store.get("kv", "templates")) ?? {};
+  }
+
+  async saveTemplate(name, template) {
+    const all = await this.templates();
+    all[name] = template;
+    await this.store.put("kv", all, "templates");
+  }
+
+  async removeTemplate(name) {
+    const all = await this.templates();
+    delete all[name];
+    await this.store.put("kv", all, "templates");
+  }
+
+  async apiKeys() {
+    return (await this.api.get("/v1/keys")).keys;
+  }
+
+  async revokeKey(key) {
+    return this.api.post("/v1/commands", await this.signed({ type: "revoke", key }));
+  }
+
+  /**
+   * A new API token (`chit_` and 32 random bytes), granted `scope` until `expiresAtMs`. The
+   * node is given only the key derived from it (chit-proto `api_token_key`); the token is
+   * returned to be shown once.
+   */
+  async createToken(label, scope, expiresAtMs) {
+    const token = `chit_${b64encode(crypto.getRandomValues(new Uint8Array(32)))}`;
+    const key = (await apiTokenKey(token)).public;
+    await this.api.post("/v1/commands", await this.signed({ type: "grant", key, scope, expires_at_ms: expiresAtMs, label }));
+    return token;
   }
 
   async conversations() {

@@ -252,6 +252,10 @@ fn deterministic() -> Value {
             "bytes": hex(&body_aad(id(42).as_str(), &conversation, &handle("alice"))),
         },
         "amounts": amounts(),
+        "api_token": {
+            "token": "chit_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+            "key": chit_proto::api_token_key("chit_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").public(),
+        },
     })
 }
 

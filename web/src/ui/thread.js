@@ -5,6 +5,7 @@
 import { minorOf } from "../amount.js";
 import { shortId } from "../ids.js";
 import { busy, countdown, errorLine, field, h, mount, when } from "./h.js";
+import { EXPIRIES } from "./settings.js";
 
 const OPEN = new Set(["pending", "scheduled"]);
 
@@ -212,8 +213,8 @@ function composer(app, other) {
   const text = field("Message", { multiline: true, rows: 2, maxlength: 4000 });
   const err = errorLine();
   const send = h("button", { type: "submit", text: "Send" });
-  const pay = h("button", { type: "button", class: "secondary", text: "Pay", onclick: () => paymentDialog(app, "offer", other) });
-  const request = h("button", { type: "button", class: "secondary", text: "Request", onclick: () => paymentDialog(app, "request", other) });
+  const pay = h("button", { type: "button", class: "secondary", text: "Pay", onclick: () => paymentDialog(app, "offer", other).catch((e) => app.flash(e.message)) });
+  const request = h("button", { type: "button", class: "secondary", text: "Request", onclick: () => paymentDialog(app, "request", other).catch((e) => app.flash(e.message)) });
   return h("form", {
     class: "compose",
     onsubmit: (e) => {
@@ -237,9 +238,7 @@ function composer(app, other) {
   }, text, h("div", { class: "row" }, send, pay, request), err);
 }
 
-const EXPIRIES = [["3600000", "1 hour"], ["86400000", "1 day"], ["604800000", "7 days"], ["2592000000", "30 days"]];
-
-function paymentDialog(app, kind, other) {
+async function paymentDialog(app, kind, other) {
   const { wallet } = app;
   const offer = kind === "offer";
   const dialog = h("dialog", { "aria-label": offer ? `Pay @${other}` : `Request from @${other}` });
@@ -248,6 +247,17 @@ function paymentDialog(app, kind, other) {
   const note = field("Note", { maxlength: 1000 });
   const expiry = field("Expires after", { options: EXPIRIES });
   expiry.input.value = "86400000";
+  const saved = offer ? {} : await wallet.templates();
+  const template = Object.keys(saved).length
+    ? field("Template", { options: [["", "None"], ...Object.keys(saved).map((n) => [n, n])] })
+    : null;
+  template?.input.addEventListener("change", () => {
+    const t = saved[template.input.value];
+    if (!t) return;
+    amount.input.value = t.amount;
+    note.input.value = t.note;
+    if (EXPIRIES.some(([ms]) => Number(ms) === t.expires_ms)) expiry.input.value = String(t.expires_ms);
+  });
   const err = errorLine();
   const review = h("button", { type: "submit", text: "Review" });
   const form = h("form", {
@@ -274,7 +284,7 @@ function paymentDialog(app, kind, other) {
         confirmStep(parsed, Number(expiry.input.value));
       });
     },
-  }, h("h2", { text: offer ? `Pay @${other}` : `Request from @${other}` }), amount, note, expiry,
+  }, h("h2", { text: offer ? `Pay @${other}` : `Request from @${other}` }), template, amount, note, expiry,
   h("div", { class: "row" }, review, h("button", { type: "button", class: "secondary", text: "Back", onclick: close })), err);
 
   function confirmStep(parsed, ttl) {

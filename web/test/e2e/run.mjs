@@ -317,6 +317,39 @@ await scenario("history: filters, receipts verified, and CSV and JSON byte for b
   assert.equal(json, cli("alice-cli", ["history", "--format", "json"]));
 });
 
+await scenario("settings: auto-accept, an invoice template used for a request, API tokens made and revoked", async () => {
+  const p = bob.p;
+  await button(p, "Settings").click();
+  await p.getByLabel("Accept offers automatically").selectOption("contacts");
+  await button(p, "Save").click();
+  await p.getByText("Saved", { exact: true }).waitFor();
+  await p.getByLabel("Template name").fill("haircut");
+  await p.getByLabel("Template amount").fill("18.5");
+  await p.getByLabel("Template note").fill("cut and wash");
+  await button(p, "Save template").click();
+  await p.getByRole("list", { name: "Templates" }).getByText("haircut").waitFor();
+  await p.getByLabel("Token label").fill("till");
+  await button(p, "Create token").click();
+  const token = (await p.getByText(/^chit_/).innerText()).trim();
+  assert.match(token, /^chit_[A-Za-z0-9_-]{43}$/);
+  await p.getByRole("table", { name: "API tokens" }).getByText("till").waitFor();
+  await button(p, "Revoke token till").click();
+  await p.getByRole("table", { name: "API tokens" }).getByText(/^revoked/).waitFor();
+  // An offer from a contact is now accepted without asking.
+  await openChat(alice.p, "bob");
+  await payment(alice.p, "offer", "0.50", "tip");
+  await cardOf(alice.p, "EUR:0.50", "tip").getByText("accepted", { exact: true }).waitFor();
+  // The template fills the request form.
+  await openChat(p, "alice");
+  await button(p, "Request").click();
+  await p.getByRole("dialog").getByLabel("Template").selectOption("haircut");
+  assert.equal(await p.getByRole("dialog").getByLabel("Amount").inputValue(), "EUR:18.50");
+  await button(p.getByRole("dialog"), "Review").click();
+  await button(p.getByRole("dialog"), "Confirm").click();
+  await cardOf(alice.p, "EUR:18.50", "cut and wash").getByRole("button", { name: "Reject" }).click();
+  await cardOf(p, "EUR:18.50", "cut and wash").getByText("rejected", { exact: true }).waitFor();
+});
+
 await scenario("a node restart while the page is open: a banner, then it reconnects and loses nothing", async () => {
   await openChat(bob.p, "alice");
   await stopNode();

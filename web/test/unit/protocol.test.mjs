@@ -7,7 +7,7 @@ import { test } from "node:test";
 
 import { b64decode, b64encode, fromUtf8, hex, utf8 } from "../../src/bytes.js";
 import { parseAmount } from "../../src/amount.js";
-import { encryptionFromSeed, identityFromSeed, open, seal, sign, verify } from "../../src/crypto.js";
+import { apiTokenKey, encryptionFromSeed, identityFromSeed, open, seal, sign, verify } from "../../src/crypto.js";
 import { newId, isId } from "../../src/ids.js";
 import * as st from "../../src/statements.js";
 
@@ -81,6 +81,10 @@ test("amounts read exactly as the CLI reads them", () => {
       assert.throws(() => parseAmount(c.input, currencies, "EUR"), { message: c.error }, c.input);
     }
   }
+});
+
+test("an API token stands for the same key as in chit-proto", async () => {
+  assert.equal((await apiTokenKey(v.api_token.token)).public, v.api_token.key);
 });
 
 test("base64url is strict and ids are in their one written form", () => {
