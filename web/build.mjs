@@ -24,10 +24,10 @@ await build({
   legalComments: "eof",
   logLevel: "warning",
 });
-for (const file of ["index.html", "app.css", "icon.svg"]) {
+for (const file of ["index.html", "app.css", "icon.svg", "sw.js"]) {
   writeFileSync(join(out, file), readFileSync(join(here, "src", file)));
 }
-for (const file of ["index.html", "app.css", "app.js", "icon.svg"]) {
+for (const file of ["index.html", "app.css", "app.js", "icon.svg", "sw.js"]) {
   writeFileSync(join(out, `${file}.gz`), gzipSync(readFileSync(join(out, file)), { level: 9 }));
 }
 

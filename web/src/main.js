@@ -61,12 +61,15 @@ const app = {
     this.refreshing = setTimeout(() => this.refresh(), 150);
   },
 
+  /** Brings the screen up to date; while the node is away, the open thread still shows what
+   * it had and what is waiting in the outbox. */
   async refresh() {
     if (!this.wallet.api.token) return;
     try {
       await this.draw(true);
     } catch (e) {
-      if (e.code === "unreachable") this.banner("The node cannot be reached — showing what this page has; retrying.");
+      if (e.code !== "unreachable") return this.banner(e.message);
+      await this.current?.refresh?.().catch(() => {});
     }
   },
 
@@ -115,11 +118,11 @@ const app = {
     else if (this.view === "settings") body = await settings(this);
     else {
       const list = await chatList(this, this.conversation?.id);
-      const side = h("div", {}, list);
+      const side = h("div", { class: "side" }, list);
       const main = this.conversation
         ? await thread(this, this.conversation.id, this.conversation.other)
         : h("p", { class: "hint", text: "Choose a conversation, or start one by handle." });
-      body = h("div", { class: "layout" }, side, main);
+      body = h("div", { class: this.conversation ? "layout open" : "layout" }, side, main);
       this.show(top, nav, body);
       this.current = main;
       restoreFocus(focusKey, focused);
@@ -180,5 +183,9 @@ async function boot() {
   }
   app.render();
 }
+
+// The app shell stays available when the node does not answer (only in a secure context:
+// https, or http on 127.0.0.1 / localhost).
+if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
 
 boot();

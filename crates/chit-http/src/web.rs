@@ -39,6 +39,7 @@ const ASSETS: &[Asset] = &[
     asset!("/app.js", "app.js", "text/javascript; charset=utf-8"),
     asset!("/app.css", "app.css", "text/css; charset=utf-8"),
     asset!("/icon.svg", "icon.svg", "image/svg+xml"),
+    asset!("/sw.js", "sw.js", "text/javascript; charset=utf-8"),
 ];
 
 /// The routes of the client's files.

@@ -55,9 +55,9 @@ export async function history(app) {
         h("td", { class: "state", text: l.state }), h("td", { text: noteOf(l) }), h("td", {}, check));
     });
     mount(table, rows.length
-      ? h("table", { "aria-label": "History" },
+      ? h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "History, scrolls sideways" }, h("table", { "aria-label": "History" },
         h("thead", {}, h("tr", {}, ["Time", "Id", "Kind", "With", "Amount", "Balance after", "State", "Note", "Receipt"].map((t) => h("th", { scope: "col", text: t })))),
-        h("tbody", {}, rows))
+        h("tbody", {}, rows)))
       : h("p", { class: "hint", text: all.length ? "Nothing matches these filters." : "Nothing yet: top up, or pay someone." }));
   };
   for (const f of [state, who, from, until]) f.input.addEventListener("change", draw);

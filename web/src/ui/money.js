@@ -17,9 +17,9 @@ export async function money(app) {
       return h("tr", {}, h("th", { scope: "row", text: c.code }), h("td", { text: b.balance }), h("td", { text: b.available }),
         h("td", { text: formatMinor(c.code, c.decimals, held) }));
     });
-    mount(balances, h("table", { "aria-label": "Balance" },
+    mount(balances, h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Balance, scrolls sideways" }, h("table", { "aria-label": "Balance" },
       h("thead", {}, h("tr", {}, ["Currency", "Total", "Available", "Held in open offers"].map((t) => h("th", { scope: "col", text: t })))),
-      h("tbody", {}, rows)));
+      h("tbody", {}, rows))));
   }
   root.append(h("h1", { id: "money-title", text: "Balance" }), balances, sandbox(app, refresh));
   root.refresh = refresh;

@@ -46,9 +46,18 @@ export async function thread(app, conversationId, other) {
     info ? h("p", { class: "hint", text: `Key fingerprint ${info.fingerprint}` }) : null);
   root.append(header, list, composer(app, other));
   let timer = null;
+  let lastPage = { items: [], read_seq: 0 };
 
+  // What the node said last stands while it cannot be asked; the outbox is always shown.
   async function refresh() {
-    const page = await wallet.thread(conversationId).catch((e) => (e.status === 404 ? { items: [], read_seq: 0 } : Promise.reject(e)));
+    let page = lastPage;
+    try {
+      page = await wallet.thread(conversationId);
+      lastPage = page;
+    } catch (e) {
+      if (e.status === 404) page = lastPage = { items: [], read_seq: 0 };
+      else if (e.code !== "unreachable") throw e;
+    }
     const latest = new Map();
     const receipts = new Map();
     for (const { message: m } of page.items) {
@@ -67,7 +76,7 @@ export async function thread(app, conversationId, other) {
     mount(list, rows);
     list.scrollTop = list.scrollHeight;
     const last = page.items.at(-1)?.message.seq;
-    if (last && last > page.read_seq) wallet.markRead(conversationId, last).catch(() => {});
+    if (last && last > page.read_seq && page === lastPage) wallet.markRead(conversationId, last).catch(() => {});
   }
 
   // Countdowns tick every second without another request.
@@ -224,11 +233,16 @@ function composer(app, other) {
       busy(send, err, async () => {
         text.input.value = "";
         const sent = wallet.say(other, words);
+        sent.catch(() => {}); // awaited below; the redraw in between must not count it unhandled
         await app.refresh();
         try {
           await sent;
         } catch (e) {
-          if (e.code !== "unreachable") text.input.value = words;
+          if (e.code === "unreachable" || e.status >= 500) {
+            err.textContent = "Not sent yet: the node cannot be reached. It is kept and sent when the node is back.";
+            return;
+          }
+          text.input.value = words;
           throw e;
         } finally {
           await app.refresh();
@@ -295,6 +309,7 @@ async function paymentDialog(app, kind, other) {
       : `Ask @${other} for ${parsed.text}. No fee.`;
     confirmButton.addEventListener("click", () => busy(confirmButton, cErr, async () => {
       const pending = wallet.payment(kind, other, parsed.text, note.input.value, Date.now() + ttl);
+      pending.catch(() => {}); // awaited below
       close();
       await app.refresh();
       try {

@@ -54,6 +54,7 @@ async function startNode() {
 }
 
 async function stopNode() {
+  if (!node) return;
   const exited = new Promise((r) => node.once("exit", r));
   node.kill("SIGTERM");
   await exited;
@@ -350,13 +351,76 @@ await scenario("settings: auto-accept, an invoice template used for a request, A
   await cardOf(p, "EUR:18.50", "cut and wash").getByText("rejected", { exact: true }).waitFor();
 });
 
-await scenario("a node restart while the page is open: a banner, then it reconnects and loses nothing", async () => {
+/** WCAG 2.x A and AA violations on the page as it is (axe-core), as readable lines. */
+const AXE = readFileSync(new URL("../../node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
+async function violations(p) {
+  await p.evaluate(AXE);
+  const found = await p.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+    return r.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join("; ")})`);
+  });
+  return found;
+}
+
+await scenario("every screen: no WCAG A/AA violations in light and dark, usable at 375 px, keyboard reaches the controls", async () => {
+  const p = alice.p;
+  const screens = [
+    ["Chats", async () => openChat(p, "bob")],
+    ["Balance", async () => button(p, "Balance").click()],
+    ["History", async () => { await button(p, "History").click(); await p.getByRole("table", { name: "History" }).waitFor(); }],
+    ["Settings", async () => { await button(p, "Settings").click(); await p.getByRole("heading", { name: "API tokens" }).waitFor(); }],
+  ];
+  const problems = [];
+  for (const width of [375, 1100]) {
+    await p.setViewportSize({ width, height: 800 });
+    for (const scheme of ["light", "dark"]) {
+      await p.emulateMedia({ colorScheme: scheme });
+      for (const [name, go] of screens) {
+        await go();
+        await p.waitForTimeout(150);
+        for (const v of await violations(p)) problems.push(`${name} ${width}px ${scheme}: ${v}`);
+        const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        if (overflow > 0 && name !== "History") problems.push(`${name} ${width}px: ${overflow}px wider than the screen`);
+      }
+    }
+  }
+  await p.setViewportSize({ width: 375, height: 800 });
+  await p.emulateMedia({ colorScheme: "dark" });
+  await openChat(p, "bob");
+  await p.screenshot({ path: join(SHOTS, "thread-phone-dark.png") });
+  await p.emulateMedia({ colorScheme: "light" });
+  await p.setViewportSize({ width: 1100, height: 900 });
+  // The composer is reached from the top of the page with Tab alone.
+  await p.getByRole("heading", { name: "Chit · @alice" }).click();
+  let reached = false;
+  for (let i = 0; i < 80 && !reached; i++) {
+    await p.keyboard.press("Tab");
+    reached = await p.evaluate(() => document.activeElement?.textContent === "Request");
+  }
+  if (!reached) problems.push("Tab never reached the Request button");
+  const fresh = await page();
+  for (const v of await violations(fresh)) problems.push(`Welcome: ${v}`);
+  await fresh.context().close();
+  if (problems.length) console.log(problems.join("\n"));
+  assert.deepEqual(problems, []);
+});
+
+await scenario("the node goes away: a banner, a message kept as sending, a reload still shows the page; back, nothing lost or doubled", async () => {
   await openChat(bob.p, "alice");
+  await openChat(alice.p, "bob");
   await stopNode();
   await bob.p.getByText("Connection to the node lost").waitFor();
+  await say(bob.p, "written while the node was down");
+  await inThread(bob.p, "sending…").waitFor();
+  await alice.p.reload();
+  await alice.p.getByText("The node cannot be reached").waitFor();
   await startNode();
   await bob.p.locator("#banner").waitFor({ state: "hidden", timeout: 30_000 });
+  await alice.p.getByRole("heading", { name: "Chit · @alice" }).waitFor({ timeout: 30_000 });
   await openChat(alice.p, "bob");
+  await inThread(alice.p, "written while the node was down").waitFor({ timeout: 30_000 });
+  assert.equal(await inThread(alice.p, "written while the node was down").count(), 1);
+  await inThread(bob.p, "sending…").waitFor({ state: "detached" });
   await say(bob.p, "still here after the restart");
   await inThread(alice.p, "still here after the restart").waitFor({ timeout: 30_000 });
 });
