@@ -172,7 +172,7 @@ async function boot() {
   }
   app.banner(null);
   const loggedOut = await store.get("kv", "loggedOut");
-  if (wallet.account && !loggedOut) {
+  if (wallet.account && !wallet.locked && !loggedOut) {
     try {
       await wallet.login();
       await app.enter();

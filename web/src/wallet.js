@@ -28,6 +28,8 @@ export class Wallet {
     this.api = api;
     this.store = store;
     this.account = null;
+    /** The keys in use: `{identity, encryption}` (non-extractable), null while locked. */
+    this.keys = null;
     this.node = null;
     this.users = new Map();
     this.listeners = new Set();
@@ -38,6 +40,9 @@ export class Wallet {
   async start() {
     this.node = await this.api.get("/v1/node");
     this.account = (await this.store.get("kv", "account")) ?? null;
+    if (this.account?.identity) {
+      this.keys = { identity: this.account.identity, encryption: this.account.encryption };
+    }
     if (this.account && this.account.nodeKey !== this.node.node_key) {
       throw new WalletError(
         "node_key_changed",
@@ -117,12 +122,39 @@ export class Wallet {
     await this.login();
   }
 
-  /** A backup of the keys just made, in the CLI's format; after it the seeds are dropped. */
-  async backupNewKeys(passphrase) {
+  /**
+   * A backup of the keys just made, in the CLI's format; after it the seeds are dropped. With
+   * `lock`, this browser keeps only that backup (no usable key) and asks for the passphrase
+   * each time the wallet is opened: for a shared computer.
+   */
+  async backupNewKeys(passphrase, lock = false) {
     if (!this.pendingKeys) throw new WalletError("no_keys", "the keys were already backed up or dropped");
     const backup = await exportBackup(this.pendingKeys, passphrase);
     this.pendingKeys = null;
+    if (lock) await this.keepLocked(backup);
     return backup;
+  }
+
+  /** Whether this browser holds the account only sealed, and it is not open now. */
+  get locked() {
+    return Boolean(this.account) && !this.keys;
+  }
+
+  /** Stores only the sealed backup; the keys stay in memory until log out. */
+  async keepLocked(backup) {
+    const { handle, nodeKey, cursor } = this.account;
+    this.account = { handle, nodeKey, cursor, sealed: backup };
+    await this.store.put("kv", this.account, "account");
+  }
+
+  /** Opens a locked wallet with its passphrase, for this visit only. */
+  async unlock(passphrase) {
+    const keys = await openBackup(this.account.sealed, passphrase);
+    const identity = await identityFromSeed(b64decode(keys.identity_seed));
+    const encryption = await encryptionFromSeed(b64decode(keys.encryption_seed));
+    keys.identity_seed = keys.encryption_seed = "";
+    this.keys = { identity, encryption };
+    await this.login();
   }
 
   dropNewKeys() {
@@ -130,7 +162,7 @@ export class Wallet {
   }
 
   /** Restores an account from a backup (`chit key export`) as non-extractable keys. */
-  async restore(backupText, passphrase) {
+  async restore(backupText, passphrase, lock = false) {
     const keys = await openBackup(backupText, passphrase);
     if (keys.node_key !== this.node.node_key) {
       throw new WalletError("other_node", `this backup is of an account on another node (${keys.node_url})`);
@@ -142,10 +174,12 @@ export class Wallet {
     const info = await this.api.get(`/v1/users/${encodeURIComponent(keys.handle)}`);
     await this.checkCertificate(info.certificate, keys.handle, identity.public, encryption.public);
     await this.saveAccount(keys.handle, identity, encryption);
+    if (lock) await this.keepLocked(typeof backupText === "string" ? JSON.parse(backupText) : backupText);
     await this.login();
   }
 
   async saveAccount(handle, identity, encryption) {
+    this.keys = { identity, encryption };
     this.account = { handle, nodeKey: this.node.node_key, identity, encryption, cursor: 0 };
     await this.store.put("kv", this.account, "account");
   }
@@ -172,7 +206,7 @@ export class Wallet {
     const { challenge } = await this.api.post("/v1/login/challenge", { handle });
     const bytes = b64decode(challenge);
     if (!bytes) throw new WalletError("untrusted", "the node's challenge is not base64url");
-    const signature = await sign(this.account.identity, st.loginBytes(handle, bytes));
+    const signature = await sign(this.keys.identity, st.loginBytes(handle, bytes));
     const session = await this.api.post("/v1/login", { handle, challenge, signature });
     this.api.token = session.token;
   }
@@ -181,9 +215,12 @@ export class Wallet {
   async logout(forget = false) {
     this.api.token = null;
     this.closeEvents();
+    // A locked wallet closes again: its keys were only in memory.
+    if (this.account?.sealed) this.keys = null;
     if (forget) {
       await this.store.clear();
       this.account = null;
+      this.keys = null;
     }
   }
 
@@ -205,14 +242,14 @@ export class Wallet {
     const me = this.account.handle;
     const them = await this.user(to);
     const conversation = st.directConversation(me, to);
-    const recipients = [{ to: me, key: this.account.encryption.public }];
+    const recipients = [{ to: me, key: this.keys.encryption.public }];
     if (to !== me) recipients.push({ to, key: them.encryption_key });
     return seal(plaintext, recipients, st.bodyAad(id, conversation, me));
   }
 
   async signed(action, id = newId()) {
     const command = { id, actor: this.account.handle, action };
-    return { command, signature: await sign(this.account.identity, st.commandBytes(command)) };
+    return { command, signature: await sign(this.keys.identity, st.commandBytes(command)) };
   }
 
   /** Sends a text to `to`. */
@@ -419,7 +456,7 @@ export class Wallet {
     if (!envelope.body?.recipients?.length) return null;
     try {
       const aad = st.bodyAad(envelope.id, envelope.conversation, envelope.sender);
-      return fromUtf8(await open(envelope.body, this.account.handle, this.account.encryption, aad));
+      return fromUtf8(await open(envelope.body, this.account.handle, this.keys.encryption, aad));
     } catch {
       return null;
     }

@@ -14,7 +14,8 @@ export function welcome(app) {
     text: "Chat and pay in one conversation. Your keys are made and kept in this browser; the node cannot read your messages.",
   });
   const parts = [title, intro];
-  if (wallet.account) parts.push(loginCard(app));
+  if (wallet.locked) parts.push(unlockCard(app));
+  else if (wallet.account) parts.push(loginCard(app));
   parts.push(registerCard(app), restoreCard(app));
   root.append(...parts);
   return root;
@@ -42,6 +43,30 @@ function loginCard(app) {
     }),
   });
   return h("div", { class: "card" }, h("h2", { text: `Welcome back, @${wallet.handle}` }), h("div", { class: "row" }, button, forget), err);
+}
+
+/** A wallet kept only sealed in this browser: the passphrase opens it for this visit. */
+function unlockCard(app) {
+  const { wallet } = app;
+  const pass = field("Passphrase", { type: "password", autocomplete: "current-password" });
+  const err = errorLine();
+  const button = h("button", { type: "submit", text: "Unlock" });
+  const form = h("form", {
+    onsubmit: (e) => {
+      e.preventDefault();
+      busy(button, err, async () => {
+        button.textContent = "Unlocking…";
+        try {
+          await wallet.unlock(pass.input.value);
+        } finally {
+          button.textContent = "Unlock";
+        }
+        await app.enter();
+      });
+    },
+  }, pass, button, err);
+  return h("div", { class: "card" }, h("h2", { text: `@${wallet.handle} is locked` }),
+    h("p", { class: "hint", text: "This wallet is locked with a passphrase on this computer." }), form);
 }
 
 function registerCard(app) {
@@ -96,6 +121,8 @@ function backupOffer(app) {
   const { wallet } = app;
   const pass = field("Backup passphrase", { type: "password", autocomplete: "new-password" }, "At least 10 characters. It cannot be recovered: keep it safe.");
   const again = field("The same passphrase again", { type: "password", autocomplete: "new-password" });
+  const lock = h("input", { type: "checkbox", id: "lock-new" });
+  const lockRow = h("div", { class: "row" }, lock, h("label", { for: "lock-new", text: "Lock this wallet on this computer with the passphrase (for a shared computer)" }));
   const err = errorLine();
   const save = h("button", { type: "submit", text: "Save backup" });
   const skip = h("button", {
@@ -114,7 +141,7 @@ function backupOffer(app) {
         if (pass.input.value !== again.input.value) throw new Error("the two passphrases differ");
         save.textContent = "Sealing the backup…";
         try {
-          const backup = await wallet.backupNewKeys(pass.input.value);
+          const backup = await wallet.backupNewKeys(pass.input.value, lock.checked);
           download(`chit-${wallet.handle}.backup.json`, "application/json", JSON.stringify(backup, null, 2) + "\n");
         } finally {
           save.textContent = "Save backup";
@@ -122,7 +149,7 @@ function backupOffer(app) {
         await app.enter();
       });
     },
-  }, pass, again, h("div", { class: "row" }, save, skip), err);
+  }, pass, again, lockRow, h("div", { class: "row" }, save, skip), err);
   return h("section", { class: "card", "aria-labelledby": "backup-title" },
     h("h1", { id: "backup-title", text: `@${wallet.handle} is yours` }),
     h("p", { text: "Save a backup of your keys now: with it you can restore this account in another browser or in the chit command-line wallet (chit key import). After this, the keys stay in this browser only, where even this page cannot read them out." }),
@@ -133,7 +160,9 @@ function restoreCard(app) {
   const { wallet } = app;
   const file = field("Backup file", { type: "file", accept: ".json,application/json" });
   const text = field("Or paste the backup", { multiline: true, rows: 3, spellcheck: "false" });
-  const pass = field("Passphrase", { type: "password", autocomplete: "current-password" });
+  const pass = field("Passphrase of the backup", { type: "password", autocomplete: "current-password" });
+  const lock = h("input", { type: "checkbox", id: "lock-restored" });
+  const lockRow = h("div", { class: "row" }, lock, h("label", { for: "lock-restored", text: "Keep it locked on this computer with this passphrase" }));
   const err = errorLine();
   const button = h("button", { type: "submit", text: "Restore" });
   const form = h("form", {
@@ -145,13 +174,13 @@ function restoreCard(app) {
         if (!backup) throw new Error("choose a backup file or paste one");
         button.textContent = "Opening the backup…";
         try {
-          await wallet.restore(backup, pass.input.value);
+          await wallet.restore(backup, pass.input.value, lock.checked);
         } finally {
           button.textContent = "Restore";
         }
         await app.enter();
       });
     },
-  }, file, text, pass, button, err);
+  }, file, text, pass, lockRow, button, err);
   return h("div", { class: "card" }, h("h2", { text: "Restore from a backup" }), h("p", { class: "hint", text: "A backup from chit key export, or one this page saved." }), form);
 }

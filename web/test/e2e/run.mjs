@@ -272,15 +272,28 @@ await scenario("the browser and the CLI wallet talk both ways", async () => {
   assert.match(inbox, /hello carol, from the browser/);
 });
 
+await scenario("an offer made in the CLI counts down in the browser and expires on both sides", async () => {
+  cli("carol", ["link", "sandbox", IBAN]);
+  cli("carol", ["topup", "10"]);
+  cli("carol", ["send", "@alice", "2", "--expires", "4s"]);
+  await openChat(alice.p, "carol");
+  const card = alice.p.locator("article.payment").filter({ hasText: "EUR:2.00" });
+  await card.getByText(/^expires in 0 min [0-4] s$/).waitFor();
+  await card.getByText("expired", { exact: true }).waitFor({ timeout: 20_000 });
+  await inThread(alice.p, "The offer of EUR:2.00 expired; nothing was paid").waitFor();
+  assert.equal(await card.getByRole("button", { name: "Accept" }).count(), 0);
+  assert.match(cli("carol", ["balance"]), /10\.00/);
+});
+
 await scenario("a CLI backup restores in a browser, and a browser backup in the CLI", async () => {
   const file = join(work, "carol.backup.json");
   cli("carol", ["key", "export", file], { CHIT_PASSPHRASE: PASSPHRASE });
   const p = await page();
   await p.getByLabel("Backup file").setInputFiles(file);
-  await p.getByLabel("Passphrase", { exact: true }).fill("not the passphrase");
+  await p.getByLabel("Passphrase of the backup").fill("not the passphrase");
   await button(p, "Restore").click();
   await p.getByText("wrong passphrase, or the backup was altered").waitFor();
-  await p.getByLabel("Passphrase", { exact: true }).fill(PASSPHRASE);
+  await p.getByLabel("Passphrase of the backup").fill(PASSPHRASE);
   await button(p, "Restore").click();
   await p.getByRole("heading", { name: "Chit · @carol" }).waitFor();
   await openChat(p, "alice");
@@ -289,6 +302,37 @@ await scenario("a CLI backup restores in a browser, and a browser backup in the 
   cli("alice-cli", ["key", "import", alice.backup], { CHIT_PASSPHRASE: PASSPHRASE });
   const balance = cli("alice-cli", ["balance"]);
   assert.match(balance, /41\.00/);
+});
+
+await scenario("a passphrase lock for a shared computer: only the sealed backup is kept, reload and log out ask again", async () => {
+  const p = await page();
+  await p.getByLabel("Backup file").setInputFiles(alice.backup);
+  await p.getByLabel("Passphrase of the backup").fill(PASSPHRASE);
+  await p.getByLabel("Keep it locked on this computer with this passphrase").check();
+  await button(p, "Restore").click();
+  await p.getByRole("heading", { name: "Chit · @alice" }).waitFor();
+  const stored = await p.evaluate(() => new Promise((resolve) => {
+    indexedDB.open("chit-wallet").onsuccess = (e) => {
+      e.target.result.transaction("kv").objectStore("kv").get("account").onsuccess = (g) => {
+        const a = g.target.result;
+        resolve({ keys: "identity" in a || "encryption" in a, sealed: Boolean(a.sealed) });
+      };
+    };
+  }));
+  assert.deepEqual(stored, { keys: false, sealed: true });
+  await p.reload();
+  await p.getByRole("heading", { name: "@alice is locked" }).waitFor();
+  await p.getByLabel("Passphrase", { exact: true }).fill("not the passphrase");
+  await button(p, "Unlock").click();
+  await p.getByText("wrong passphrase, or the backup was altered").waitFor();
+  await p.getByLabel("Passphrase", { exact: true }).fill(PASSPHRASE);
+  await button(p, "Unlock").click();
+  await p.getByRole("heading", { name: "Chit · @alice" }).waitFor();
+  await openChat(p, "bob");
+  await inThread(p, "hello bob").waitFor();
+  await button(p, "Log out").click();
+  await p.getByRole("heading", { name: "@alice is locked" }).waitFor();
+  await p.context().close();
 });
 
 await scenario("history: filters, receipts verified, and CSV and JSON byte for byte the CLI's", async () => {
