@@ -21,6 +21,7 @@ const app = {
   view: "chats",
   conversation: null,
   current: null,
+  side: null,
   refreshing: null,
 
   banner(text, kind = "error") {
@@ -37,6 +38,7 @@ const app = {
   show(...children) {
     this.current?.dispose?.();
     this.current = null;
+    this.side = null;
     mount(root, children);
     root.setAttribute("aria-busy", "false");
     root.querySelector("h1, h2")?.setAttribute("tabindex", "-1");
@@ -61,15 +63,20 @@ const app = {
     this.refreshing = setTimeout(() => this.refresh(), 150);
   },
 
-  /** Brings the screen up to date; while the node is away, the open thread still shows what
-   * it had and what is waiting in the outbox. */
+  /**
+   * Brings the screen up to date when something arrives: only the parts that show what
+   * arrived (the conversation list, the open thread, the balance), never a form someone may be
+   * typing in. While the node is away the open thread still shows what it had and the outbox.
+   */
   async refresh() {
     if (!this.wallet.api.token) return;
-    try {
-      await this.draw(true);
-    } catch (e) {
-      if (e.code !== "unreachable") return this.banner(e.message);
-      await this.current?.refresh?.().catch(() => {});
+    const parts = [this.current, this.side].filter((p) => p?.refresh);
+    for (const part of parts) {
+      try {
+        await part.refresh();
+      } catch (e) {
+        if (e.code !== "unreachable") this.banner(e.message);
+      }
     }
   },
 
@@ -88,9 +95,7 @@ const app = {
     }
   },
 
-  async draw(keepFocus = false) {
-    const focused = keepFocus ? document.activeElement : null;
-    const focusKey = focused?.textContent ?? focused?.id;
+  async draw() {
     const nav = h("nav", { class: "tabs", "aria-label": "Wallet" },
       [["chats", "Chats"], ["money", "Balance"], ["history", "History"], ["settings", "Settings"]].map(([v, label]) => h("button", {
         type: "button",
@@ -125,23 +130,13 @@ const app = {
       body = h("div", { class: this.conversation ? "layout open" : "layout" }, side, main);
       this.show(top, nav, body);
       this.current = main;
-      restoreFocus(focusKey, focused);
+      this.side = list;
       return;
     }
     this.show(top, nav, body);
     this.current = body;
-    restoreFocus(focusKey, focused);
   },
 };
-
-/** After a redraw, focus goes back to the control that had it (keyboard users stay put). */
-function restoreFocus(key, old) {
-  if (!key || !old) return;
-  if (old.id) return document.getElementById(old.id)?.focus();
-  for (const el of root.querySelectorAll("button")) {
-    if (el.textContent === key) return el.focus();
-  }
-}
 
 async function boot() {
   let store;

@@ -335,9 +335,7 @@ export class Wallet {
   /** Money in (`top_up`) or out (`cash_out`) on the sandbox rail. */
   async fund(type, amountText) {
     const amount = this.amount(amountText);
-    const answer = await this.api.post("/v1/commands", await this.signed({ type, rail: "sandbox", amount: amount.text }));
-    this.changed("balance");
-    return answer;
+    return this.api.post("/v1/commands", await this.signed({ type, rail: "sandbox", amount: amount.text }));
   }
 
   /** Links a sandbox account (the rail checks the IBAN before it is stored). */

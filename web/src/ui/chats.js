@@ -4,12 +4,24 @@
 
 import qrcode from "qrcode-generator";
 import { Wallet } from "../wallet.js";
-import { busy, errorLine, field, h, when } from "./h.js";
+import { busy, errorLine, field, h, mount, when } from "./h.js";
 
 /** The URI of a handle on a node: what the QR code holds. */
 export const handleUri = (handle, origin) => `chit://user/${handle}?node=${encodeURIComponent(origin)}`;
 
 export async function chatList(app, selected) {
+  const holder = h("div", {});
+  async function refresh() {
+    mount(holder, await conversationItems(app, selected));
+  }
+  await refresh();
+  const root = h("div", {}, h("h2", { text: "Conversations" }), holder, newConversation(app), myQr(app));
+  root.refresh = refresh;
+  return root;
+}
+
+/** The list itself: redrawn when something arrives, without touching the forms below it. */
+async function conversationItems(app, selected) {
   const { wallet } = app;
   const conversations = await wallet.conversations();
   const me = wallet.handle;
@@ -29,10 +41,9 @@ export async function chatList(app, selected) {
     h("span", { class: "last", text: `${preview ?? ""} · ${when(last.time_ms)}` }));
     items.push(h("li", {}, button));
   }
-  const list = items.length
+  return items.length
     ? h("ul", { class: "conversations", "aria-label": "Conversations" }, items)
     : h("p", { class: "hint", text: "No conversations yet: start one with a handle below." });
-  return h("div", {}, h("h2", { text: "Conversations" }), list, newConversation(app), myQr(app));
 }
 
 function newConversation(app) {

@@ -114,9 +114,14 @@ async function openChat(p, handle) {
   await p.getByRole("heading", { name: `@${handle}`, exact: true }).waitFor();
 }
 
-async function say(p, text) {
+/** Sends a text and waits for the node to acknowledge it (it is no longer "sending…"). */
+async function say(p, text, acknowledged = true) {
   await p.getByRole("textbox", { name: "Message" }).fill(text);
   await button(p, "Send").click();
+  if (acknowledged) {
+    await inThread(p, text).waitFor();
+    await inThread(p, "sending…").waitFor({ state: "detached" });
+  }
 }
 
 /** Pay (offer) or Request through the dialog and its confirmation. */
@@ -175,6 +180,9 @@ await scenario("the page is served under a strict policy and says it loaded", as
 await scenario("two people register in two browsers, each keeping a backup", async () => {
   alice = await register("alice");
   bob = await register("bob");
+  await button(alice.p, "Chats").click();
+  await alice.p.getByText("My QR code").click();
+  await alice.p.getByRole("img", { name: /^QR code of chit:\/\/user\/alice\?node=/ }).waitFor();
   const taken = await page();
   await taken.getByLabel("Handle", { exact: true }).fill("alice");
   await taken.getByText("@alice is taken").waitFor();
@@ -184,6 +192,10 @@ await scenario("two people register in two browsers, each keeping a backup", asy
 await scenario("link the sandbox bank, top up, and an over-precise amount is refused in place", async () => {
   const p = alice.p;
   await button(p, "Balance").click();
+  await p.getByLabel("IBAN").fill("DE00370400440532013000");
+  await button(p, "Link account").click();
+  await p.getByText(/not a valid IBAN/).waitFor();
+  assert.equal(await p.getByText(/^Linked:/).count(), 0);
   await p.getByLabel("IBAN").fill(IBAN);
   await button(p, "Link account").click();
   await p.getByText(/^Linked:/).waitFor();
@@ -193,6 +205,15 @@ await scenario("link the sandbox bank, top up, and an over-precise amount is ref
   await p.getByLabel("Amount").fill("50");
   await button(p, "Top up").click();
   await p.getByText("Topped up EUR:50.00").waitFor();
+  await p.getByLabel("Amount").fill("-5");
+  await button(p, "Cash out").click();
+  await p.getByText("amount must not be negative").waitFor();
+  await p.getByLabel("Amount").fill("1");
+  await button(p, "Cash out").click();
+  await p.getByText("Cashed out EUR:1.00").waitFor();
+  await p.getByLabel("Amount").fill("1");
+  await button(p, "Top up").click();
+  await p.getByText("Topped up EUR:1.00").waitFor();
   assert.deepEqual((await balanceOf(p)).slice(0, 3), ["EUR", "EUR:50.00", "EUR:50.00"]);
   await p.screenshot({ path: join(SHOTS, "balance.png") });
 });
@@ -205,11 +226,23 @@ await scenario("chat: a text arrives live, with an unread count", async () => {
   await bob.p.getByLabel("1 unread").waitFor();
   await openChat(bob.p, "alice");
   await inThread(bob.p, "hello bob").waitFor();
+  // What alice is typing stays while bob's answer arrives.
+  await alice.p.getByRole("textbox", { name: "Message" }).fill("a draft in progress");
   await say(bob.p, "hi alice");
   await inThread(alice.p, "hi alice").waitFor();
+  assert.equal(await alice.p.getByRole("textbox", { name: "Message" }).inputValue(), "a draft in progress");
 });
 
 await scenario("offer → accept: the money is held, then the recipient's", async () => {
+  // Amounts the CLI would refuse are refused in the form, and nothing is sent.
+  await button(alice.p, "Pay").click();
+  const dialog = alice.p.getByRole("dialog");
+  for (const [typed, said] of [["abc", /not an amount/], ["1.234", /2 decimals/], ["999", /more than you have available \(EUR:50\.00\)/]]) {
+    await dialog.getByLabel("Amount").fill(typed);
+    await button(dialog, "Review").click();
+    await dialog.getByText(said).waitFor();
+  }
+  await button(dialog, "Back").click();
   await payment(alice.p, "offer", "5", "lunch");
   await cardOf(bob.p, "EUR:5.00", "lunch").getByRole("button", { name: "Accept" }).click();
   await cardOf(alice.p, "EUR:5.00", "lunch").getByText("accepted", { exact: true }).waitFor();
@@ -236,6 +269,9 @@ await scenario("request → pay now, reject, pay later", async () => {
   await payment(bob.p, "request", "1", "gum");
   await cardOf(alice.p, "EUR:1.00", "gum").getByRole("button", { name: "Reject" }).click();
   await cardOf(bob.p, "EUR:1.00", "gum").getByText("rejected", { exact: true }).waitFor();
+  await payment(bob.p, "request", "9", "changed my mind");
+  await cardOf(bob.p, "EUR:9.00", "changed my mind").getByRole("button", { name: "Cancel" }).click();
+  await cardOf(alice.p, "EUR:9.00", "changed my mind").getByText("cancelled", { exact: true }).waitFor();
   await payment(bob.p, "request", "6", "rent share");
   await cardOf(alice.p, "EUR:6.00", "rent share").getByRole("button", { name: "Pay later" }).click();
   await alice.p.getByRole("dialog").getByLabel("Pay at").waitFor();
@@ -454,7 +490,7 @@ await scenario("the node goes away: a banner, a message kept as sending, a reloa
   await openChat(alice.p, "bob");
   await stopNode();
   await bob.p.getByText("Connection to the node lost").waitFor();
-  await say(bob.p, "written while the node was down");
+  await say(bob.p, "written while the node was down", false);
   await inThread(bob.p, "sending…").waitFor();
   await alice.p.reload();
   await alice.p.getByText("The node cannot be reached").waitFor();
