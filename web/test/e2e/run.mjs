@@ -10,7 +10,9 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { request as httpRequest } from "node:http";
+import { createServer as createHttps } from "node:https";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -483,6 +485,55 @@ await scenario("every screen: no WCAG A/AA violations in light and dark, usable 
   await fresh.context().close();
   if (problems.length) console.log(problems.join("\n"));
   assert.deepEqual(problems, []);
+});
+
+/** A TLS reverse proxy in front of the node, as an operator would put one (a throwaway cert). */
+async function tlsProxy() {
+  const key = join(work, "proxy.key");
+  const cert = join(work, "proxy.crt");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
+  const server = createHttps({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+    const upstream = httpRequest({ host: "127.0.0.1", port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on("error", () => res.destroy());
+    req.pipe(upstream);
+  });
+  server.on("upgrade", (req, socket, head) => {
+    const upstream = connect(port, "127.0.0.1", () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`, ...Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`), "", ""];
+      upstream.write(lines.join("\r\n"));
+      upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    upstream.on("error", () => socket.destroy());
+    socket.on("error", () => upstream.destroy());
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return { server, url: `https://127.0.0.1:${server.address().port}` };
+}
+
+await scenario("over https behind a TLS proxy: register, chat live over wss", async () => {
+  const proxy = await tlsProxy();
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const p = await context.newPage();
+  p.on("pageerror", (e) => console.error(`page error (https): ${e.message}`));
+  await p.goto(proxy.url);
+  await p.getByLabel("Handle", { exact: true }).fill("dave");
+  await p.getByText("@dave is available").waitFor();
+  await button(p, "Register").click();
+  await button(p, "Skip").click();
+  await p.getByRole("heading", { name: "Chit · @dave" }).waitFor();
+  await openChat(p, "alice");
+  await say(p, "hello over https");
+  await openChat(alice.p, "dave");
+  await inThread(alice.p, "hello over https").waitFor();
+  await say(alice.p, "and back over wss");
+  await inThread(p, "and back over wss").waitFor();
+  await context.close();
+  proxy.server.close();
 });
 
 await scenario("the node goes away: a banner, a message kept as sending, a reload still shows the page; back, nothing lost or doubled", async () => {
