@@ -139,6 +139,12 @@ const app = {
 };
 
 async function boot() {
+  // WebCrypto (and so keys) exists only in a secure context.
+  if (!window.isSecureContext || !crypto.subtle) {
+    app.banner("Chit's wallet needs a secure page: open it over https, or over http on 127.0.0.1 or localhost.");
+    root.setAttribute("aria-busy", "false");
+    return;
+  }
   let store;
   try {
     store = await Store.open();

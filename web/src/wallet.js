@@ -319,13 +319,24 @@ export class Wallet {
   }
 
   /** A decision on a payment: accept, decline, cancel, pay (now or at `atMs`), reject, refund. */
-  async decide(type, payment, atMs) {
+  /**
+   * A decision on a payment with `other`: accept, decline, cancel, pay (now or at `atMs`),
+   * reject, refund. Like a message, it waits in the outbox until the node answers, and is sent
+   * again with the same id if the node was away (a decision applies once whatever the retries).
+   */
+  async decide(type, payment, atMs, other, amount) {
     const action = type === "pay" ? { type, message: payment, at_ms: atMs ?? null } : { type, message: payment };
     const signed = await this.signed(action);
-    const update = await this.api.post("/v1/commands", signed);
-    await this.keep({ cursor: 0, message: update });
-    this.changed("messages");
-    return update;
+    const words = { accept: "Accepting", decline: "Declining", cancel: "Cancelling", pay: atMs ? "Scheduling" : "Paying", reject: "Rejecting", refund: "Refunding" };
+    return this.send({
+      id: signed.command.id,
+      path: "/v1/commands",
+      body: signed,
+      to: other,
+      kind: "decision",
+      payment,
+      text: `${words[type] ?? type} ${amount ?? ""}`.trim(),
+    });
   }
 
   async balances() {

@@ -64,12 +64,14 @@ export async function thread(app, conversationId, other) {
       if (m.payment) latest.set(m.payment.payment, m.payment);
       if (m.receipt) receipts.set(m.payment?.payment, m.receipt);
     }
-    const rows = [];
-    for (const item of page.items) rows.push(await row(app, item, latest, receipts));
     const outbox = (await wallet.outbox()).filter((o) => o.to === other);
+    const deciding = new Set(outbox.filter((o) => o.kind === "decision").map((o) => o.payment));
+    const rows = [];
+    for (const item of page.items) rows.push(await row(app, item, latest, receipts, deciding));
     for (const o of outbox) {
       rows.push(h("li", { class: "mine sending" }, h("div", { class: "bubble" },
-        o.amount ? `${o.kind === "offer" ? "Paying" : "Requesting"} ${o.amount}${o.text ? ` — ${o.text}` : ""}` : o.text,
+        o.kind === "decision" ? `${o.text}…`
+          : o.amount ? `${o.kind === "offer" ? "Paying" : "Requesting"} ${o.amount}${o.text ? ` — ${o.text}` : ""}` : o.text,
         h("div", { class: "meta", text: "sending…" }))));
     }
     if (rows.length === 0) rows.push(h("li", { class: "hint", text: "No messages yet. Say hello, or send or request money." }));
@@ -91,7 +93,7 @@ export async function thread(app, conversationId, other) {
   return root;
 }
 
-async function row(app, { message: m, state }, latest, receipts) {
+async function row(app, { message: m, state }, latest, receipts, deciding) {
   const { wallet } = app;
   const mine = m.sender === wallet.handle;
   const cls = mine ? "mine" : "theirs";
@@ -108,10 +110,10 @@ async function row(app, { message: m, state }, latest, receipts) {
   }
   const part = latest.get(m.id) ?? m.payment;
   const now = state ?? part.state;
-  return h("li", { class: cls }, await card(app, m, part, now, receipts.get(m.id), time));
+  return h("li", { class: cls }, await card(app, m, part, now, receipts.get(m.id), time, deciding.has(m.id)));
 }
 
-async function card(app, m, part, state, receipt, time) {
+async function card(app, m, part, state, receipt, time, deciding) {
   const { wallet } = app;
   const me = wallet.handle;
   const note = (await wallet.openText(m)) ?? "";
@@ -126,13 +128,21 @@ async function card(app, m, part, state, receipt, time) {
       class: cls,
       text: label,
       onclick: () => busy(b, err, async () => {
-        await wallet.decide(type, m.id, at?.());
+        const other = part.payer === me ? part.payee : part.payer;
+        try {
+          await wallet.decide(type, m.id, at?.(), other, part.amount);
+        } catch (e) {
+          if (e.code !== "unreachable" && !(e.status >= 500)) throw e;
+          err.textContent = "Not sent yet: the node cannot be reached. It is kept and sent when the node is back.";
+        }
         await app.refresh();
       }),
     });
     return b;
   };
-  if (OPEN.has(state)) {
+  // A decision waiting in the outbox: no second one until the node has answered it.
+  if (OPEN.has(state) && deciding) buttons.push(h("span", { class: "meta", text: "your decision is being sent…" }));
+  else if (OPEN.has(state)) {
     if (isOffer && state === "pending") {
       if (part.payee === me) buttons.push(act("Accept", "accept"), act("Decline", "decline", "secondary"));
       if (part.payer === me) buttons.push(act("Cancel", "cancel", "danger"));
@@ -176,7 +186,7 @@ function payLater(app, m, part, err) {
           busy(ok, dlgErr, async () => {
             const ms = new Date(at.input.value).getTime();
             if (!Number.isFinite(ms)) throw new Error("choose a date and time");
-            await wallet.decide("pay", m.id, ms);
+            await wallet.decide("pay", m.id, ms, part.payee, part.amount);
             dialog.close();
             dialog.remove();
             await app.refresh();

@@ -431,6 +431,10 @@ await scenario("settings: auto-accept, an invoice template used for a request, A
   await button(p.getByRole("dialog"), "Confirm").click();
   await cardOf(alice.p, "EUR:18.50", "cut and wash").getByRole("button", { name: "Reject" }).click();
   await cardOf(p, "EUR:18.50", "cut and wash").getByText("rejected", { exact: true }).waitFor();
+  await button(p, "Settings").click();
+  await p.getByLabel("Accept offers automatically").selectOption("off");
+  await button(p, "Save").click();
+  await p.getByText("Saved", { exact: true }).waitFor();
 });
 
 /** WCAG 2.x A and AA violations on the page as it is (axe-core), as readable lines. */
@@ -539,10 +543,17 @@ await scenario("over https behind a TLS proxy: register, chat live over wss", as
 await scenario("the node goes away: a banner, a message kept as sending, a reload still shows the page; back, nothing lost or doubled", async () => {
   await openChat(bob.p, "alice");
   await openChat(alice.p, "bob");
+  await payment(alice.p, "offer", "1", "while away");
+  const offered = cardOf(bob.p, "EUR:1.00", "while away");
+  await offered.getByRole("button", { name: "Accept" }).waitFor();
   await stopNode();
   await bob.p.getByText("Connection to the node lost").waitFor();
   await say(bob.p, "written while the node was down", false);
-  await inThread(bob.p, "sending…").waitFor();
+  await inThread(bob.p, "sending…").first().waitFor();
+  await offered.getByRole("button", { name: "Accept" }).click();
+  await inThread(bob.p, "Accepting EUR:1.00…").waitFor();
+  await offered.getByText("your decision is being sent…").waitFor();
+  assert.equal(await offered.getByRole("button", { name: "Decline" }).count(), 0);
   await alice.p.reload();
   await alice.p.getByText("The node cannot be reached").waitFor();
   await startNode();
@@ -551,7 +562,9 @@ await scenario("the node goes away: a banner, a message kept as sending, a reloa
   await openChat(alice.p, "bob");
   await inThread(alice.p, "written while the node was down").waitFor({ timeout: 30_000 });
   assert.equal(await inThread(alice.p, "written while the node was down").count(), 1);
-  await inThread(bob.p, "sending…").waitFor({ state: "detached" });
+  await inThread(bob.p, "sending…").first().waitFor({ state: "detached" });
+  await cardOf(alice.p, "EUR:1.00", "while away").getByText("accepted", { exact: true }).waitFor();
+  assert.equal(await inThread(alice.p, "@bob accepted EUR:1.00 from @alice").count(), 1);
   await say(bob.p, "still here after the restart");
   await inThread(alice.p, "still here after the restart").waitFor({ timeout: 30_000 });
 });
