@@ -89,3 +89,17 @@ export function download(name, type, text) {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
+
+/**
+ * The amount typed in `amountField`, read as strictly as the CLI; null (with the reason shown
+ * next to the field, and nothing sent) when it is not one.
+ */
+export function amountIn(wallet, amountField) {
+  amountField.setError(null);
+  try {
+    return wallet.amount(amountField.input.value.trim());
+  } catch (e) {
+    amountField.setError(e.message);
+    return null;
+  }
+}

@@ -3,7 +3,7 @@
 // and says so.
 
 import { formatMinor, minorOf } from "../amount.js";
-import { busy, errorLine, field, h, mount } from "./h.js";
+import { amountIn, busy, errorLine, field, h, mount } from "./h.js";
 
 export async function money(app) {
   const { wallet } = app;
@@ -48,15 +48,9 @@ function sandbox(app, refresh) {
   const err = errorLine();
   const done = h("p", { class: "ok", "aria-live": "polite" });
   const run = (type, button) => busy(button, err, async () => {
-    amount.setError(null);
     done.textContent = "";
-    let parsed;
-    try {
-      parsed = wallet.amount(amount.input.value.trim());
-    } catch (x) {
-      amount.setError(x.message);
-      return;
-    }
+    const parsed = amountIn(wallet, amount);
+    if (!parsed) return;
     await wallet.fund(type, parsed.text);
     done.textContent = type === "top_up" ? `Topped up ${parsed.text}` : `Cashed out ${parsed.text}`;
     await refresh();

@@ -2,7 +2,7 @@
 // only, like the CLI's: their notes are private), and API tokens (create, list, revoke; a new
 // token is shown once, the node keeps only the key derived from it).
 
-import { busy, errorLine, field, h, mount, when } from "./h.js";
+import { amountIn, busy, errorLine, field, h, mount, when } from "./h.js";
 
 export const EXPIRIES = [["3600000", "1 hour"], ["86400000", "1 day"], ["604800000", "7 days"], ["2592000000", "30 days"]];
 const SCOPES = ["send", "request", "decide", "say"];
@@ -68,15 +68,9 @@ async function templates(wallet) {
     onsubmit: (e) => {
       e.preventDefault();
       busy(save, err, async () => {
-        amount.setError(null);
         if (!name.input.value.trim()) throw new Error("give the template a name");
-        let parsed;
-        try {
-          parsed = wallet.amount(amount.input.value.trim());
-        } catch (x) {
-          amount.setError(x.message);
-          return;
-        }
+        const parsed = amountIn(wallet, amount);
+        if (!parsed) return;
         await wallet.saveTemplate(name.input.value.trim(), { amount: parsed.text, note: note.input.value, expires_ms: Number(expiry.input.value) });
         name.input.value = amount.input.value = note.input.value = "";
         await draw();

@@ -4,7 +4,7 @@
 
 import { minorOf } from "../amount.js";
 import { shortId } from "../ids.js";
-import { busy, countdown, errorLine, field, h, mount, when } from "./h.js";
+import { amountIn, busy, countdown, errorLine, field, h, mount, when } from "./h.js";
 import { EXPIRIES } from "./settings.js";
 
 const OPEN = new Set(["pending", "scheduled"]);
@@ -288,14 +288,8 @@ async function paymentDialog(app, kind, other) {
     onsubmit: (e) => {
       e.preventDefault();
       busy(review, err, async () => {
-        amount.setError(null);
-        let parsed;
-        try {
-          parsed = wallet.amount(amount.input.value.trim());
-        } catch (x) {
-          amount.setError(x.message);
-          return;
-        }
+        const parsed = amountIn(wallet, amount);
+        if (!parsed) return;
         if (offer) {
           const balances = await wallet.balances();
           const b = balances.find((x) => x.currency === parsed.currency);
