@@ -174,9 +174,9 @@ function payLater(app, m, part, err) {
     class: "secondary",
     text: "Pay later",
     onclick: () => {
-      const at = field("Pay at", { type: "datetime-local", required: true }, `Before the request expires (${when(part.expires_at_ms)}).`);
+      const at = field("Pay at", { type: "datetime-local", step: "1", required: true }, `Before the request expires (${when(part.expires_at_ms)}).`);
       const local = new Date(Date.now() + 3_600_000 - new Date().getTimezoneOffset() * 60_000);
-      at.input.value = local.toISOString().slice(0, 16);
+      at.input.value = local.toISOString().slice(0, 19);
       const dlgErr = errorLine();
       const ok = h("button", { type: "submit", text: "Schedule" });
       const dialog = h("dialog", { "aria-label": "Pay later" });

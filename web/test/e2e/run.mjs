@@ -284,6 +284,33 @@ await scenario("request → pay now, reject, pay later", async () => {
   assert.equal((await balanceOf(alice.p))[1], "EUR:41.00");
 });
 
+/** Pay later, a few seconds from now (the picker takes seconds). */
+async function payLaterSoon(p, card) {
+  await card.getByRole("button", { name: "Pay later" }).click();
+  const dialog = p.getByRole("dialog");
+  const soon = await p.evaluate(() => new Date(Date.now() + 4000 - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 19));
+  await dialog.getByLabel("Pay at").fill(soon);
+  await button(dialog, "Schedule").click();
+  await card.getByText("scheduled", { exact: true }).waitFor();
+}
+
+await scenario("pay later runs at its time; one that cannot be paid then says why on both sides", async () => {
+  await openChat(alice.p, "bob");
+  await payment(bob.p, "request", "2", "later on");
+  await payLaterSoon(alice.p, cardOf(alice.p, "EUR:2.00", "later on"));
+  await cardOf(bob.p, "EUR:2.00", "later on").getByText("paid", { exact: true }).waitFor({ timeout: 20_000 });
+  await cardOf(alice.p, "EUR:2.00", "later on").getByText("paid", { exact: true }).waitFor({ timeout: 20_000 });
+  await payment(bob.p, "request", "500", "too much");
+  await payLaterSoon(alice.p, cardOf(alice.p, "EUR:500.00", "too much"));
+  const failed = cardOf(bob.p, "EUR:500.00", "too much");
+  await failed.getByText(/could not be made: insufficient funds/).waitFor({ timeout: 20_000 });
+  await failed.getByText("pending", { exact: true }).waitFor();
+  await inThread(alice.p, /^Payment failed: the payment scheduled for .* could not be made: insufficient funds/).waitFor();
+  await cardOf(alice.p, "EUR:500.00", "too much").getByRole("button", { name: "Reject" }).click();
+  await failed.getByText("rejected", { exact: true }).waitFor();
+  assert.equal((await balanceOf(alice.p))[1], "EUR:39.00");
+});
+
 await scenario("a receipt opens from the card and is verified in the browser", async () => {
   await openChat(bob.p, "alice");
   await cardOf(bob.p, "EUR:5.00", "lunch").getByRole("button", { name: "Receipt" }).click();
@@ -291,7 +318,12 @@ await scenario("a receipt opens from the card and is verified in the browser", a
   await button(bob.p.getByRole("dialog", { name: "Receipt" }), "Close").click();
 });
 
-await scenario("a reload keeps the session, the keys and the conversation", async () => {
+await scenario("log out and log in again; a reload keeps the session, the keys and the conversation", async () => {
+  await button(alice.p, "Log out").click();
+  await alice.p.getByRole("heading", { name: "Welcome back, @alice" }).waitFor();
+  await alice.p.reload();
+  await button(alice.p, "Log in").click();
+  await alice.p.getByRole("heading", { name: "Chit · @alice" }).waitFor();
   await alice.p.reload();
   await alice.p.getByRole("heading", { name: "Chit · @alice" }).waitFor();
   await openChat(alice.p, "bob");
@@ -339,7 +371,7 @@ await scenario("a CLI backup restores in a browser, and a browser backup in the 
   await p.context().close();
   cli("alice-cli", ["key", "import", alice.backup], { CHIT_PASSPHRASE: PASSPHRASE });
   const balance = cli("alice-cli", ["balance"]);
-  assert.match(balance, /41\.00/);
+  assert.match(balance, /39\.00/);
 });
 
 await scenario("a passphrase lock for a shared computer: only the sealed backup is kept, reload and log out ask again", async () => {
@@ -395,7 +427,7 @@ await scenario("history: filters, receipts verified, and CSV and JSON byte for b
   writeFileSync(join(SHOTS, "history-web.csv"), csv);
   writeFileSync(join(SHOTS, "history-cli.csv"), cliCsv);
   assert.equal(csv, cliCsv);
-  assert.match(csv, /,offer,out,@bob,-5\.00,EUR,EUR:5\.00,41\.00|,offer,out,@bob,-5\.00,EUR,EUR:5\.00,/);
+  assert.match(csv, /,offer,out,@bob,-5\.00,EUR,EUR:5\.00,45\.00,accepted,lunch\n/);
   const json = await saved("Download JSON");
   assert.equal(json, cli("alice-cli", ["history", "--format", "json"]));
 });
