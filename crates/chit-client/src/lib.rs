@@ -3,6 +3,7 @@
 //! them after they arrive. The `chit` binary is glue over this crate.
 
 pub mod backup;
+pub mod device_store;
 pub mod history;
 pub mod ids;
 mod reading;
