@@ -4,4 +4,5 @@
 pub mod ledger;
 pub mod machine;
 pub mod node;
+pub mod offline;
 pub mod scratch;

@@ -69,6 +69,11 @@ pub struct DeviceCertificate {
 }
 
 impl DeviceCertificate {
+    /// The bytes the node signs.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        self.bytes()
+    }
+
     fn bytes(&self) -> Vec<u8> {
         Canon::new("chit/v1/offline/device-certificate")
             .str(self.owner.as_str())

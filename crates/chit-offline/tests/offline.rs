@@ -338,3 +338,42 @@ fn entries_of_another_device_or_badly_signed_are_rejected_without_blame() {
         Ok(Observed::New { verified_to: 1 })
     );
 }
+
+#[test]
+fn batch_pay_verify_gives_each_voucher_the_verdict_pay_verify_gives() {
+    let w = World::new();
+    let node = w.node.public();
+    let bob = handle("bob");
+    let mut vouchers = Vec::new();
+    for seed in 1..=4u8 {
+        let mut d = w.device("alice", seed);
+        w.deposit(&mut d, 1, 10_000);
+        for n in 0..5u8 {
+            vouchers.push(d.pay(&request("bob", 10 + u64::from(n), n), 3).unwrap());
+        }
+    }
+    let all = chit_offline::pay_verify::pay_verify_batch(&vouchers, &node, &bob);
+    assert!(all.iter().all(Result::is_ok));
+    // Spoil some: a tampered amount, a voucher for carol, a certificate from another node.
+    if let Event::Pay { amount, .. } = &mut vouchers[3].entry.entry.event {
+        *amount += 1;
+    }
+    let mut d = w.device("alice", 9);
+    w.deposit(&mut d, 1, 100);
+    vouchers.push(d.pay(&request("carol", 5, 1), 3).unwrap());
+    let rogue = World {
+        node: IdentitySecret::from_seed([7; 32]),
+    };
+    let mut r = rogue.device("alice", 8);
+    rogue.deposit(&mut r, 1, 100);
+    vouchers.push(r.pay(&request("bob", 5, 1), 3).unwrap());
+    let batch = chit_offline::pay_verify::pay_verify_batch(&vouchers, &node, &bob);
+    let one_by_one: Vec<_> = vouchers
+        .iter()
+        .map(|v| pay_verify(v, &node, &bob, None))
+        .collect();
+    assert_eq!(batch, one_by_one);
+    assert_eq!(batch[3], Err(VerifyError::BadSignature));
+    assert_eq!(batch[20], Err(VerifyError::NotForMe("carol".into())));
+    assert_eq!(batch[21], Err(VerifyError::BadCertificate));
+}

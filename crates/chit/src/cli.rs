@@ -440,6 +440,19 @@ pub enum Bench {
         #[arg(long, default_value_t = 5)]
         latency_seconds: u64,
     },
+    /// Offline vouchers verified per second on one core (PayVerify), one by one and batched
+    #[command(after_help = "Example:\n  chit bench offline --devices 100 --vouchers 200")]
+    Offline {
+        /// Paying devices
+        #[arg(long, default_value_t = 100)]
+        devices: usize,
+        /// Vouchers per device
+        #[arg(long, default_value_t = 200)]
+        vouchers: usize,
+        /// Vouchers per batched verification
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+    },
     /// Durable ledger transfers/s for batch sizes 1, 100, 1000, 8000 (uniform and hot-account loads)
     #[command(after_help = "Example:\n  chit bench ledger --engine sqlite")]
     Ledger {

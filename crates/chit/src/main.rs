@@ -147,6 +147,22 @@ fn run(cli: Cli, out: Out) -> Result<()> {
 
 fn run_bench(bench: &Bench) -> Result<()> {
     match bench {
+        Bench::Offline {
+            devices,
+            vouchers,
+            batch,
+        } => {
+            if *devices == 0 || *vouchers == 0 || *batch == 0 {
+                bail!("--devices, --vouchers and --batch must be positive");
+            }
+            println!("machine: {}", chit_bench::machine::describe());
+            let f = chit_bench::offline::run(*devices, *vouchers, *batch);
+            println!(
+                "PayVerify, one core: {} vouchers from {devices} devices: {:.0}/s one by one, {:.0}/s in batches of {batch}",
+                f.vouchers, f.one_by_one_per_s, f.batched_per_s
+            );
+            Ok(())
+        }
         Bench::Node {
             target,
             payments,
