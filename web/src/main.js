@@ -95,7 +95,14 @@ const app = {
     }
   },
 
+  /**
+   * Draws the current view. Only the latest draw is shown (one the person asked for later
+   * wins over one still loading), and the page says it is busy meanwhile.
+   */
   async draw() {
+    const token = (this.drawing = (this.drawing ?? 0) + 1);
+    root.setAttribute("aria-busy", "true");
+    const stale = () => token !== this.drawing;
     const nav = h("nav", { class: "tabs", "aria-label": "Wallet" },
       [["chats", "Chats"], ["money", "Balance"], ["history", "History"], ["settings", "Settings"]].map(([v, label]) => h("button", {
         type: "button",
@@ -128,11 +135,13 @@ const app = {
         ? await thread(this, this.conversation.id, this.conversation.other)
         : h("p", { class: "hint", text: "Choose a conversation, or start one by handle." });
       body = h("div", { class: this.conversation ? "layout open" : "layout" }, side, main);
+      if (stale()) return main.dispose?.();
       this.show(top, nav, body);
       this.current = main;
       this.side = list;
       return;
     }
+    if (stale()) return;
     this.show(top, nav, body);
     this.current = body;
   },

@@ -11,12 +11,16 @@
 //! - [`pay_verify`]: what a receiver checks with no network (the seed's PayVerify).
 //! - [`chain`]: what the node checks at every claim and sync: a fork (a copied device), a
 //!   reused index (a rolled-back one), a balance that does not follow (a patched one).
+//! - [`revocation`]: the node-signed, versioned list of revoked devices.
+//! - [`uri`]: requests and vouchers as `chit://` text a QR code holds.
 
 pub mod chain;
 pub mod device;
 pub mod entry;
 pub mod pay_verify;
+pub mod revocation;
 pub mod statements;
+pub mod uri;
 
 /// The hash of an entry: what the next entry links to and what a collect names.
 pub type EntryHash = [u8; 32];

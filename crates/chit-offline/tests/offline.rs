@@ -377,3 +377,71 @@ fn batch_pay_verify_gives_each_voucher_the_verdict_pay_verify_gives() {
     assert_eq!(batch[20], Err(VerifyError::NotForMe("carol".into())));
     assert_eq!(batch[21], Err(VerifyError::BadCertificate));
 }
+
+#[test]
+fn the_revocation_list_is_signed_versioned_and_warns_when_old() {
+    use chit_offline::revocation::{Freshness, RevocationList};
+    let w = World::new();
+    let d = w.device("alice", 1);
+    let e = w.device("bob", 2);
+    let v1 = RevocationList::issue(1, 1_000, 86_400_000, vec![d.device_key()], &w.node);
+    let v2 = RevocationList::issue(
+        2,
+        2_000,
+        86_400_000,
+        vec![e.device_key(), d.device_key(), d.device_key()],
+        &w.node,
+    );
+    assert_eq!(v1.verify(&w.node.public()), Ok(()));
+    assert_eq!(v2.devices.len(), 2, "sorted, once each");
+    assert!(v1
+        .verify(&IdentitySecret::from_seed([8; 32]).public())
+        .is_err());
+    let mut altered = v2.clone();
+    altered.devices.pop();
+    assert!(
+        altered.verify(&w.node.public()).is_err(),
+        "a device dropped from the list shows"
+    );
+    assert_eq!(v1.clone().newer(v2.clone()).version, 2);
+    assert_eq!(
+        v2.clone().newer(v1).version,
+        2,
+        "never back to an older list"
+    );
+    assert_eq!(v2.freshness(2_000 + 86_400_000), Freshness::Current);
+    assert_eq!(
+        v2.freshness(2_001 + 86_400_000),
+        Freshness::Stale { age_ms: 86_400_001 }
+    );
+}
+
+#[test]
+fn requests_and_vouchers_travel_as_chit_uris_a_qr_code_holds() {
+    use chit_offline::uri::{
+        parse_request, parse_voucher, request_uri, voucher_uri, UriError, URI_BYTES_MAX,
+    };
+    let w = World::new();
+    let mut d = w.device("alice", 1);
+    w.deposit(&mut d, 1, 1_000);
+    let req = request("bob", 250, 3);
+    let text = request_uri(&req);
+    assert!(text.starts_with("chit://offline-request/"), "{text}");
+    assert_eq!(parse_request(&format!(" {text}\n")).unwrap(), req);
+    let v = d.pay(&req, 4).unwrap();
+    let text = voucher_uri(&v);
+    assert!(text.len() < URI_BYTES_MAX, "{} bytes", text.len());
+    assert_eq!(parse_voucher(&text).unwrap(), v);
+    assert!(matches!(
+        parse_voucher(&request_uri(&req)),
+        Err(UriError::WrongKind(..))
+    ));
+    assert!(matches!(
+        parse_voucher("chit://offline-voucher/!!!"),
+        Err(UriError::Damaged(_))
+    ));
+    assert_eq!(
+        parse_request(&"x".repeat(URI_BYTES_MAX + 1)),
+        Err(UriError::TooLong)
+    );
+}

@@ -96,8 +96,14 @@ export async function register(handle) {
   return { p, backup };
 }
 
+/** Goes to a tab of the wallet and waits until it is drawn. */
+export async function tab(p, name) {
+  await button(p, name).click();
+  await p.locator('#app[aria-busy="false"]').waitFor();
+}
+
 export async function openChat(p, handle) {
-  await button(p, "Chats").click();
+  await tab(p, "Chats");
   await p.getByRole("heading", { name: "Conversations" }).waitFor();
   const existing = p.getByRole("list", { name: "Conversations" }).getByRole("button", { name: new RegExp(`^@${handle}`) });
   if (await existing.count()) {
@@ -105,7 +111,11 @@ export async function openChat(p, handle) {
   } else {
     await p.getByRole("textbox", { name: "Handle" }).fill(handle);
     await button(p, "Find").click();
-    await p.getByText(/— key fingerprint/).waitFor();
+    // The person's key fingerprint, or the error the page shows instead (said, not timed out).
+    const found = p.getByText(/— key fingerprint/);
+    const refused = p.locator(".card").filter({ hasText: "New conversation" }).getByRole("alert").filter({ hasText: /./ });
+    await found.or(refused).first().waitFor();
+    if (!(await found.count())) throw new Error(`Find @${handle}: ${await refused.first().innerText()}`);
     await button(p, "Open conversation").click();
   }
   await p.getByRole("heading", { name: `@${handle}`, exact: true }).waitFor();
@@ -135,7 +145,7 @@ export async function payment(p, kind, amount, note) {
 export const cardOf = (p, amount, note) => p.locator("article.payment").filter({ hasText: amount }).filter({ hasText: note });
 
 export async function balanceOf(p) {
-  await button(p, "Balance").click();
+  await tab(p, "Balance");
   const row = p.getByRole("table", { name: "Balance" }).getByRole("row", { name: /^EUR/ });
   await row.waitFor();
   return (await row.innerText()).split(/\s+/);

@@ -12,7 +12,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import {
-  IBAN, PASSPHRASE, SHOTS, balanceOf, browser, button, cardOf, cli, inThread, openChat, page,
+  IBAN, PASSPHRASE, SHOTS, balanceOf, browser, button, cardOf, cli, inThread, openChat, page, tab,
   payment, register, say, startNode, stopNode, tlsProxy, url, violations, work,
 } from "./harness.mjs";
 
@@ -52,7 +52,7 @@ await scenario("the page is served under a strict policy and says it loaded", as
 await scenario("two people register in two browsers, each keeping a backup", async () => {
   alice = await register("alice");
   bob = await register("bob");
-  await button(alice.p, "Chats").click();
+  await tab(alice.p, "Chats");
   await alice.p.getByText("My QR code").click();
   await alice.p.getByRole("img", { name: /^QR code of chit:\/\/user\/alice\?node=/ }).waitFor();
   const taken = await page();
@@ -63,7 +63,7 @@ await scenario("two people register in two browsers, each keeping a backup", asy
 
 await scenario("link the sandbox bank, top up, and an over-precise amount is refused in place", async () => {
   const p = alice.p;
-  await button(p, "Balance").click();
+  await tab(p, "Balance");
   await p.getByLabel("IBAN").fill("DE00370400440532013000");
   await button(p, "Link account").click();
   await p.getByText(/not a valid IBAN/).waitFor();
@@ -94,7 +94,7 @@ await scenario("chat: a text arrives live, with an unread count", async () => {
   await openChat(alice.p, "bob");
   await say(alice.p, "hello bob");
   await inThread(alice.p, "hello bob").waitFor();
-  await button(bob.p, "Chats").click();
+  await tab(bob.p, "Chats");
   await bob.p.getByLabel("1 unread").waitFor();
   await openChat(bob.p, "alice");
   await inThread(bob.p, "hello bob").waitFor();
@@ -203,7 +203,7 @@ await scenario("log out and log in again; a reload keeps the session, the keys a
 await scenario("the browser and the CLI wallet talk both ways", async () => {
   cli("carol", ["register", "carol"]);
   cli("carol", ["say", "@alice", "hi from the command line"]);
-  await button(alice.p, "Chats").click();
+  await tab(alice.p, "Chats");
   await openChat(alice.p, "carol");
   await inThread(alice.p, "hi from the command line").waitFor();
   await say(alice.p, "hello carol, from the browser");
@@ -278,7 +278,7 @@ await scenario("a passphrase lock for a shared computer: only the sealed backup 
 
 await scenario("history: filters, receipts verified, and CSV and JSON byte for byte the CLI's", async () => {
   const p = alice.p;
-  await button(p, "History").click();
+  await tab(p, "History");
   const table = p.getByRole("table", { name: "History" });
   await table.waitFor();
   await table.getByText("verified", { exact: true }).first().waitFor();
@@ -305,7 +305,7 @@ await scenario("history: filters, receipts verified, and CSV and JSON byte for b
 
 await scenario("settings: auto-accept, an invoice template used for a request, API tokens made and revoked", async () => {
   const p = bob.p;
-  await button(p, "Settings").click();
+  await tab(p, "Settings");
   await p.getByLabel("Accept offers automatically").selectOption("contacts");
   await button(p, "Save").click();
   await p.getByText("Saved", { exact: true }).waitFor();
@@ -334,7 +334,7 @@ await scenario("settings: auto-accept, an invoice template used for a request, A
   await button(p.getByRole("dialog"), "Confirm").click();
   await cardOf(alice.p, "EUR:18.50", "cut and wash").getByRole("button", { name: "Reject" }).click();
   await cardOf(p, "EUR:18.50", "cut and wash").getByText("rejected", { exact: true }).waitFor();
-  await button(p, "Settings").click();
+  await tab(p, "Settings");
   await p.getByLabel("Accept offers automatically").selectOption("off");
   await button(p, "Save").click();
   await p.getByText("Saved", { exact: true }).waitFor();
@@ -345,8 +345,8 @@ await scenario("every screen: no WCAG A/AA violations in light and dark, usable 
   const screens = [
     ["Chats", async () => openChat(p, "bob")],
     ["Balance", async () => button(p, "Balance").click()],
-    ["History", async () => { await button(p, "History").click(); await p.getByRole("table", { name: "History" }).waitFor(); }],
-    ["Settings", async () => { await button(p, "Settings").click(); await p.getByRole("heading", { name: "API tokens" }).waitFor(); }],
+    ["History", async () => { await tab(p, "History"); await p.getByRole("table", { name: "History" }).waitFor(); }],
+    ["Settings", async () => { await tab(p, "Settings"); await p.getByRole("heading", { name: "API tokens" }).waitFor(); }],
   ];
   const problems = [];
   for (const width of [375, 1100]) {
