@@ -11,6 +11,8 @@
 //! - [`pay_verify`]: what a receiver checks with no network (the seed's PayVerify).
 //! - [`chain`]: what the node checks at every claim and sync: a fork (a copied device), a
 //!   reused index (a rolled-back one), a balance that does not follow (a patched one).
+//! - [`redeem`]: each voucher claimed or collected once; a second time is a replay or a
+//!   double spend.
 //! - [`revocation`]: the node-signed, versioned list of revoked devices.
 //! - [`uri`]: requests and vouchers as `chit://` text a QR code holds.
 
@@ -18,6 +20,7 @@ pub mod chain;
 pub mod device;
 pub mod entry;
 pub mod pay_verify;
+pub mod redeem;
 pub mod revocation;
 pub mod statements;
 pub mod uri;

@@ -445,3 +445,40 @@ fn requests_and_vouchers_travel_as_chit_uris_a_qr_code_holds() {
         Err(UriError::TooLong)
     );
 }
+
+#[test]
+fn a_voucher_is_redeemed_once_a_retry_is_answered_and_anything_else_is_named() {
+    use chit_offline::redeem::{Claimed, RedeemError, Redemptions};
+    let w = World::new();
+    let mut alice = w.device("alice", 1);
+    let bob_device = w.device("bob", 2);
+    w.deposit(&mut alice, 1, 1_000);
+    let v = alice.pay(&request("bob", 100, 1), 3).unwrap();
+    let mut r = Redemptions::default();
+    assert_eq!(
+        r.claim(&v, &handle("carol")),
+        Err(RedeemError::NotYours {
+            payee: "bob".into(),
+            claimant: "carol".into()
+        })
+    );
+    assert_eq!(r.claim(&v, &handle("bob")), Ok(Claimed::Now));
+    assert_eq!(r.claim(&v, &handle("bob")), Ok(Claimed::Before));
+    // Bob also collects it onto his device: spending it twice.
+    assert!(matches!(
+        r.collected(&v, bob_device.device_key(), &handle("bob")),
+        Err(RedeemError::DoubleSpend { .. })
+    ));
+    let v2 = alice.pay(&request("bob", 100, 2), 4).unwrap();
+    r.collected(&v2, bob_device.device_key(), &handle("bob"))
+        .unwrap();
+    r.collected(&v2, bob_device.device_key(), &handle("bob"))
+        .unwrap();
+    let found = r.claim(&v2, &handle("bob")).unwrap_err();
+    assert_eq!(
+        found,
+        RedeemError::DoubleSpend {
+            first: "collected onto a device".into()
+        }
+    );
+}
