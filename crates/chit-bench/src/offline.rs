@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use chit_offline::device::{SecureElement, SoftElement};
 use chit_offline::entry::{PaymentRequest, Voucher};
+use chit_offline::limits::ClassLimits;
 use chit_offline::pay_verify::{pay_verify, pay_verify_batch};
 use chit_offline::statements::{
     Attestation, Confirmation, DeviceCertificate, DeviceRegistration, Movement,
@@ -35,7 +36,16 @@ pub fn run(devices: usize, per_device: usize, batch: usize) -> Figures {
             label: String::new(),
             created_at_ms: 1,
         };
-        let cert = DeviceCertificate::issue(&registration, "EUR", u64::MAX, 2, &node);
+        let cert = DeviceCertificate::issue(
+            &registration,
+            "EUR",
+            ClassLimits {
+                holding: u64::MAX,
+                voucher: u64::MAX,
+            },
+            2,
+            &node,
+        );
         let mut device = SoftElement::new(seed, cert);
         let c = Confirmation::issue(
             device.device_key(),

@@ -140,6 +140,7 @@ impl DeviceStore {
 mod tests {
     use super::*;
     use chit_offline::device::{SecureElement, SoftElement};
+    use chit_offline::limits::ClassLimits;
     use chit_offline::statements::{
         Attestation, Confirmation, DeviceCertificate, DeviceRegistration, Movement,
     };
@@ -154,7 +155,16 @@ mod tests {
             label: "laptop".into(),
             created_at_ms: 1,
         };
-        let cert = DeviceCertificate::issue(&registration, "EUR", 10_000, 2, &node);
+        let cert = DeviceCertificate::issue(
+            &registration,
+            "EUR",
+            ClassLimits {
+                holding: 10_000,
+                voucher: 10_000,
+            },
+            2,
+            &node,
+        );
         (SoftElement::new([1; 32], cert), node)
     }
 

@@ -27,6 +27,8 @@ pub enum DeviceError {
     OverLimit { limit: u64 },
     #[error("an amount must be more than zero")]
     Zero,
+    #[error("one voucher may pay at most {limit}")]
+    OverVoucherLimit { limit: u64 },
     #[error("this device holds {device}, not {given}")]
     WrongCurrency { device: String, given: String },
     #[error("the confirmation is not signed by the node, or is for another device")]
@@ -235,6 +237,10 @@ impl SecureElement for SoftElement {
 
     fn pay(&mut self, request: &PaymentRequest, now_ms: u64) -> Result<Voucher, DeviceError> {
         self.same_currency(&request.currency)?;
+        let limit = self.state.certificate.voucher_limit;
+        if request.amount > limit {
+            return Err(DeviceError::OverVoucherLimit { limit });
+        }
         let balance = self.debit(request.amount)?;
         self.state.j += 1;
         let event = Event::Pay {

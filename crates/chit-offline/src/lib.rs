@@ -8,6 +8,7 @@
 //!   device's history is one tamper-evident chain. A payment's entry is the voucher.
 //! - [`device`]: the secure element's state machine (balance, counters *i* and *j*, never below
 //!   zero) behind the [`device::SecureElement`] interface.
+//! - [`limits`]: holding and voucher limits by attestation class, and the list's maximum age.
 //! - [`pay_verify`]: what a receiver checks with no network (the seed's PayVerify).
 //! - [`chain`]: what the node checks at every claim and sync: a fork (a copied device), a
 //!   reused index (a rolled-back one), a balance that does not follow (a patched one).
@@ -19,6 +20,7 @@
 pub mod chain;
 pub mod device;
 pub mod entry;
+pub mod limits;
 pub mod pay_verify;
 pub mod redeem;
 pub mod revocation;

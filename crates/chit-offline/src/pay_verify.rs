@@ -32,6 +32,8 @@ pub enum VerifyError {
     Revoked,
     #[error("the voucher's currency is not its device's")]
     WrongCurrency,
+    #[error("the voucher is larger than its device may pay at once")]
+    OverVoucherLimit,
 }
 
 /// Checks a voucher against the pinned node key, the receiver `me` and, when given, the
@@ -63,6 +65,9 @@ pub fn pay_verify(
     };
     if receiver != me {
         return Err(VerifyError::NotForMe(receiver.as_str().to_owned()));
+    }
+    if *amount > cert.voucher_limit {
+        return Err(VerifyError::OverVoucherLimit);
     }
     if let Some(r) = request {
         if &r.nonce != nonce {
@@ -194,11 +199,17 @@ fn structure(voucher: &Voucher, me: &Handle) -> Result<u64, VerifyError> {
     if entry.currency != voucher.certificate.currency {
         return Err(VerifyError::WrongCurrency);
     }
-    match &entry.event {
-        Event::Pay {
-            amount, receiver, ..
-        } if receiver == me => Ok(*amount),
-        Event::Pay { receiver, .. } => Err(VerifyError::NotForMe(receiver.as_str().to_owned())),
-        _ => Err(VerifyError::NotAPayment),
+    let Event::Pay {
+        amount, receiver, ..
+    } = &entry.event
+    else {
+        return Err(VerifyError::NotAPayment);
+    };
+    if receiver != me {
+        return Err(VerifyError::NotForMe(receiver.as_str().to_owned()));
     }
+    if *amount > voucher.certificate.voucher_limit {
+        return Err(VerifyError::OverVoucherLimit);
+    }
+    Ok(*amount)
 }

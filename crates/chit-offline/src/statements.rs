@@ -6,6 +6,8 @@ use chit_proto::canon::Canon;
 use chit_proto::{Handle, IdentityKey, IdentitySecret, KeyError, Signature};
 use serde::{Deserialize, Serialize};
 
+use crate::limits::ClassLimits;
+
 /// How much the node may trust a device to stop double spending itself: a software element can
 /// be copied or patched; a hardware one (TPM, a phone's keystore) is harder to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -63,6 +65,8 @@ pub struct DeviceCertificate {
     pub currency: String,
     /// The most this device may hold offline, in minor units.
     pub holding_limit: u64,
+    /// The largest single voucher it may sign, in minor units.
+    pub voucher_limit: u64,
     pub issued_at_ms: u64,
     pub node_key: IdentityKey,
     pub signature: Signature,
@@ -81,16 +85,17 @@ impl DeviceCertificate {
             .str(self.attestation.as_str())
             .str(&self.currency)
             .u64(self.holding_limit)
+            .u64(self.voucher_limit)
             .u64(self.issued_at_ms)
             .bytes(self.node_key.as_bytes())
             .finish()
     }
 
-    /// Certifies a registration under the node key.
+    /// Certifies a registration under the node key, with the limits of its class.
     pub fn issue(
         registration: &DeviceRegistration,
         currency: &str,
-        holding_limit: u64,
+        limits: ClassLimits,
         issued_at_ms: u64,
         node: &IdentitySecret,
     ) -> Self {
@@ -99,7 +104,8 @@ impl DeviceCertificate {
             device_key: registration.device_key,
             attestation: registration.attestation,
             currency: currency.to_owned(),
-            holding_limit,
+            holding_limit: limits.holding,
+            voucher_limit: limits.voucher,
             issued_at_ms,
             node_key: node.public(),
             signature: Signature([0; 64]),

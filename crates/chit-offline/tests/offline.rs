@@ -5,7 +5,8 @@
 
 use chit_offline::chain::{DeviceChain, Fraud, Observed, Rejected};
 use chit_offline::device::{DeviceError, SecureElement, SoftElement};
-use chit_offline::entry::{Event, PaymentRequest, SignedEntry, Voucher};
+use chit_offline::entry::{Entry, Event, PaymentRequest, SignedEntry, Voucher};
+use chit_offline::limits::{ClassLimits, OfflineLimits};
 use chit_offline::pay_verify::{pay_verify, Receiver, VerifyError};
 use chit_offline::statements::{
     Attestation, Confirmation, DeviceCertificate, DeviceRegistration, Movement,
@@ -13,6 +14,7 @@ use chit_offline::statements::{
 use chit_proto::{Handle, IdentitySecret};
 
 const LIMIT: u64 = 50_000;
+const VOUCHER_LIMIT: u64 = 5_000;
 
 fn handle(s: &str) -> Handle {
     Handle::new(s).unwrap()
@@ -45,7 +47,16 @@ impl World {
             .public()
             .verify(&registration.signing_bytes(), &signature)
             .unwrap();
-        let cert = DeviceCertificate::issue(&registration, "EUR", LIMIT, 2, &self.node);
+        let cert = DeviceCertificate::issue(
+            &registration,
+            "EUR",
+            ClassLimits {
+                holding: LIMIT,
+                voucher: VOUCHER_LIMIT,
+            },
+            2,
+            &self.node,
+        );
         SoftElement::new([seed; 32], cert)
     }
 
@@ -481,4 +492,53 @@ fn a_voucher_is_redeemed_once_a_retry_is_answered_and_anything_else_is_named() {
             first: "collected onto a device".into()
         }
     );
+}
+
+#[test]
+fn a_voucher_over_the_class_limit_is_refused_by_the_device_and_by_the_receiver() {
+    let w = World::new();
+    let mut d = w.device("alice", 1);
+    w.deposit(&mut d, 1, 20_000);
+    assert_eq!(
+        d.pay(&request("bob", VOUCHER_LIMIT + 1, 1), 3),
+        Err(DeviceError::OverVoucherLimit {
+            limit: VOUCHER_LIMIT
+        })
+    );
+    d.pay(&request("bob", VOUCHER_LIMIT, 2), 3).unwrap();
+    // A patched device that signs past its limit anyway: the receiver refuses the voucher.
+    let last = d.pay(&request("bob", 1, 3), 4).unwrap();
+    let entry = Entry {
+        seq: last.entry.entry.seq + 1,
+        prev: last.entry.hash(),
+        event: Event::Pay {
+            j: 3,
+            amount: VOUCHER_LIMIT + 1,
+            receiver: handle("bob"),
+            nonce: [4; 16],
+        },
+        balance_after: d.balance() - VOUCHER_LIMIT - 1,
+        ..last.entry.entry.clone()
+    };
+    let forged = Voucher {
+        certificate: d.certificate().clone(),
+        entry: SignedEntry::sign(entry, &IdentitySecret::from_seed([1; 32])),
+    };
+    let node = w.node.public();
+    assert_eq!(
+        pay_verify(&forged, &node, &handle("bob"), None),
+        Err(VerifyError::OverVoucherLimit)
+    );
+    assert_eq!(
+        chit_offline::pay_verify::pay_verify_batch(&[forged], &node, &handle("bob")),
+        vec![Err(VerifyError::OverVoucherLimit)]
+    );
+    // The operator's defaults: a software device is trusted with less than a hardware one.
+    let limits = OfflineLimits::default();
+    let (soft, hard) = (
+        limits.for_class(Attestation::Software),
+        limits.for_class(Attestation::Hardware),
+    );
+    assert!(soft.holding < hard.holding && soft.voucher < hard.voucher);
+    assert!(soft.voucher <= soft.holding);
 }
