@@ -79,9 +79,19 @@ export function formatMinor(code, decimals, minor) {
   return `${code}:${whole}.${(m % scale).toString().padStart(decimals, "0")}`;
 }
 
-/** Minor units of a written amount (`EUR:12.50` → 1250n), or null. */
-export function minorOf(text) {
-  const m = /^([A-Z]{1,8}):([0-9]+)(?:\.([0-9]+))?$/.exec(text ?? "");
-  if (!m) return null;
-  return { currency: m[1], decimals: (m[3] ?? "").length, minor: BigInt(m[2] + (m[3] ?? "")) };
+/**
+ * A written amount split into its code, minor units and decimals (`EUR:12.50` →
+ * `{code: "EUR", minor: 1250n, decimals: 2}`), as chit-client's `split_amount`; null if it is
+ * not one. The node writes every amount with all its decimals.
+ */
+export function splitAmount(text) {
+  const colon = (text ?? "").indexOf(":");
+  if (colon < 0) return null;
+  const number = text.slice(colon + 1);
+  const dot = number.indexOf(".");
+  const whole = dot < 0 ? number : number.slice(0, dot);
+  const fraction = dot < 0 ? "" : number.slice(dot + 1);
+  const digits = whole + fraction;
+  if (!/^[+-]?[0-9]+$/.test(digits)) return null;
+  return { code: text.slice(0, colon), minor: BigInt(digits), decimals: fraction.length };
 }

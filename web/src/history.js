@@ -3,20 +3,10 @@
 // after each line is known, joined with the payments this wallet has seen. Pure functions of
 // the stored statement and messages, so the browser's CSV is byte for byte the CLI's.
 
+import { splitAmount } from "./amount.js";
 import { shortId } from "./ids.js";
 
-/** `EUR:12.50` → `{code: "EUR", minor: 1250n, decimals: 2}` (null if not an amount text). */
-export function splitAmount(text) {
-  const colon = text.indexOf(":");
-  if (colon < 0) return null;
-  const number = text.slice(colon + 1);
-  const dot = number.indexOf(".");
-  const whole = dot < 0 ? number : number.slice(0, dot);
-  const fraction = dot < 0 ? "" : number.slice(dot + 1);
-  const digits = whole + fraction;
-  if (!/^[+-]?[0-9]+$/.test(digits)) return null;
-  return { code: text.slice(0, colon), minor: BigInt(digits), decimals: fraction.length };
-}
+export { splitAmount };
 
 /** Minor units as a number with `decimals` places: `(-1250n, 2)` → `-12.50`. */
 export function decimal(minor, decimals) {

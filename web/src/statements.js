@@ -2,7 +2,7 @@
 // commands) and what it verifies from the node (certificates, receipts). The golden vectors
 // in test/vectors.json are made by the Rust side and checked against these functions.
 
-import { b64decode, b64encode, sha256, utf8 } from "./bytes.js";
+import { b64decode, b64encode, sha256 } from "./bytes.js";
 import { Canon } from "./canon.js";
 
 const key = (text) => {
@@ -111,4 +111,3 @@ export async function fingerprint(keyText) {
   return groups.join(":");
 }
 
-export { utf8 };

@@ -4,7 +4,6 @@
 // signed here and kept in the outbox until the node acknowledges them, then retried with the
 // same id, so nothing is shown as sent or paid before the node said so.
 
-import { ApiError } from "./api.js";
 import { parseAmount } from "./amount.js";
 import { exportBackup, openBackup } from "./backup.js";
 import { b64decode, b64encode, fromUtf8, utf8 } from "./bytes.js";
@@ -540,4 +539,3 @@ export class Wallet {
   }
 }
 
-export { ApiError };

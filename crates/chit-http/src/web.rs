@@ -67,8 +67,19 @@ pub fn security_headers(headers: &mut HeaderMap) {
     set(headers, header::X_FRAME_OPTIONS, "DENY");
 }
 
+/// Each asset's ETag, hashed once per process rather than on every request.
+fn etag_of(asset: &'static Asset) -> &'static str {
+    static TAGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let tags = TAGS.get_or_init(|| ASSETS.iter().map(|a| etag(a.plain)).collect());
+    let at = ASSETS
+        .iter()
+        .position(|a| std::ptr::eq(a, asset))
+        .expect("an asset of the list");
+    &tags[at]
+}
+
 async fn serve(asset: &'static Asset, request: HeaderMap) -> Response {
-    let etag = etag(asset.plain);
+    let etag = etag_of(asset);
     let mut headers = HeaderMap::new();
     security_headers(&mut headers);
     headers.insert(
@@ -81,7 +92,7 @@ async fn serve(asset: &'static Asset, request: HeaderMap) -> Response {
     headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     headers.insert(
         header::ETAG,
-        HeaderValue::from_str(&etag).expect("hex is a header value"),
+        HeaderValue::from_str(etag).expect("hex is a header value"),
     );
     let fresh = request
         .get(header::IF_NONE_MATCH)

@@ -84,7 +84,8 @@ pub struct DeviceChain {
     device_key: IdentityKey,
     currency: String,
     entries: BTreeMap<u64, SignedEntry>,
-    payments: BTreeMap<u64, EntryHash>,
+    /// Payment number → the number of the entry that made it.
+    payments: BTreeMap<u64, u64>,
     /// Deposits the node confirmed: movement number → amount.
     deposits: BTreeMap<u64, u64>,
     verified_to: u64,
@@ -140,22 +141,18 @@ impl DeviceChain {
             }));
         }
         if let Event::Pay { j, .. } = e.entry.event {
-            if let Some(first) = self.payments.get(&j).and_then(|h| self.by_hash(h)) {
+            if let Some(first) = self.payments.get(&j).and_then(|seq| self.entries.get(seq)) {
                 return Ok(Err(Fraud::ReusedIndex {
                     first: Box::new(first.clone()),
                     second: Box::new(e.clone()),
                 }));
             }
-            self.payments.insert(j, e.hash());
+            self.payments.insert(j, e.entry.seq);
         }
         self.entries.insert(e.entry.seq, e.clone());
         Ok(self
             .advance()
             .map(|verified_to| Observed::New { verified_to }))
-    }
-
-    fn by_hash(&self, hash: &EntryHash) -> Option<&SignedEntry> {
-        self.entries.values().find(|e| &e.hash() == hash)
     }
 
     /// Verifies the entries that now follow the verified part, in order.

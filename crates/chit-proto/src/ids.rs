@@ -25,7 +25,8 @@ macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name([u8; 32]);
+        /// The text as written, and the number it names (kept, so it is parsed once).
+        pub struct $name([u8; 32], TransferId);
 
         impl $name {
             /// A new id made at `now_ms` (milliseconds since the Unix epoch): 48 bits of time,
@@ -50,8 +51,7 @@ macro_rules! id_type {
 
             /// The ledger transfer of the same number.
             pub fn transfer(&self) -> TransferId {
-                let raw = u128::from_str_radix(self.as_str(), 16).expect("validated hex");
-                TransferId::new(raw).expect("validated not reserved")
+                self.1
             }
         }
 
@@ -59,7 +59,7 @@ macro_rules! id_type {
             fn from(id: TransferId) -> Self {
                 let mut text = [0u8; 32];
                 text.copy_from_slice(id.to_string().as_bytes());
-                Self(text)
+                Self(text, id)
             }
         }
 
@@ -67,11 +67,12 @@ macro_rules! id_type {
             type Err = BadId;
 
             fn from_str(text: &str) -> Result<Self, BadId> {
-                text.parse::<TransferId>()
+                let id = text
+                    .parse::<TransferId>()
                     .map_err(|_| BadId(text.to_owned()))?;
                 let mut bytes = [0u8; 32];
                 bytes.copy_from_slice(text.as_bytes());
-                Ok(Self(bytes))
+                Ok(Self(bytes, id))
             }
         }
 
@@ -142,28 +143,28 @@ id_type!(
 impl From<CommandId> for MessageId {
     /// The message a command posts has the command's id.
     fn from(id: CommandId) -> Self {
-        Self(id.0)
+        Self(id.0, id.1)
     }
 }
 
 impl From<CommandId> for PaymentId {
     /// The offer or request a command opens has the command's id.
     fn from(id: CommandId) -> Self {
-        Self(id.0)
+        Self(id.0, id.1)
     }
 }
 
 impl From<MessageId> for PaymentId {
     /// A payment has the id of the offer or request message that opened it.
     fn from(id: MessageId) -> Self {
-        Self(id.0)
+        Self(id.0, id.1)
     }
 }
 
 impl From<PaymentId> for MessageId {
     /// The offer or request message of a payment.
     fn from(id: PaymentId) -> Self {
-        Self(id.0)
+        Self(id.0, id.1)
     }
 }
 
@@ -193,7 +194,7 @@ impl From<PaymentId> for CommandId {
     /// The command that opens a payment whose id was chosen first (a gateway naming a payment
     /// after its client's request, so a retry is the same payment).
     fn from(id: PaymentId) -> Self {
-        Self(id.0)
+        Self(id.0, id.1)
     }
 }
 

@@ -3,6 +3,7 @@
 // my handle as a chit:// URI and QR code.
 
 import qrcode from "qrcode-generator";
+import { directConversation } from "../statements.js";
 import { Wallet } from "../wallet.js";
 import { busy, errorLine, field, h, mount, when } from "./h.js";
 
@@ -62,7 +63,7 @@ function newConversation(app) {
         const info = await wallet.user(handle).catch((x) => {
           throw x.code === "unknown_handle" ? new Error(`there is no @${handle} on this node`) : x;
         });
-        const open = h("button", { type: "button", text: "Open conversation", onclick: () => app.openConversation(directId(wallet.handle, handle), handle) });
+        const open = h("button", { type: "button", text: "Open conversation", onclick: () => app.openConversation(directConversation(wallet.handle, handle), handle) });
         found.append(h("p", {}, `@${handle} — key fingerprint `, h("code", { text: info.fingerprint })),
           h("p", { class: "hint", text: "Compare the fingerprint with the one your contact sees, to know it is them." }), open);
       });
@@ -70,8 +71,6 @@ function newConversation(app) {
   }, who, find, err);
   return h("div", { class: "card" }, h("h2", { text: "New conversation" }), form, found);
 }
-
-const directId = (a, b) => (a <= b ? `direct:${a}:${b}` : `direct:${b}:${a}`);
 
 function myQr(app) {
   const uri = handleUri(app.wallet.handle, location.origin);

@@ -2,7 +2,7 @@
 // (the rail checks the IBAN before it is stored), Top up, Cash out. The sandbox is a fake bank
 // and says so.
 
-import { formatMinor, minorOf } from "../amount.js";
+import { formatMinor, splitAmount } from "../amount.js";
 import { amountIn, busy, errorLine, field, h, mount } from "./h.js";
 
 export async function money(app) {
@@ -13,7 +13,7 @@ export async function money(app) {
     const list = await wallet.balances();
     const rows = wallet.node.currencies.map((c) => {
       const b = list.find((x) => x.currency === c.code) ?? { balance: formatMinor(c.code, c.decimals, 0n), available: formatMinor(c.code, c.decimals, 0n) };
-      const held = minorOf(b.balance).minor - minorOf(b.available).minor;
+      const held = splitAmount(b.balance).minor - splitAmount(b.available).minor;
       return h("tr", {}, h("th", { scope: "row", text: c.code }), h("td", { text: b.balance }), h("td", { text: b.available }),
         h("td", { text: formatMinor(c.code, c.decimals, held) }));
     });

@@ -2,7 +2,7 @@
 // buttons the viewer may press), outcomes as messages with their receipts, and the composer
 // (Send, Pay, Request) with a confirmation before any money moves.
 
-import { minorOf } from "../amount.js";
+import { splitAmount } from "../amount.js";
 import { shortId } from "../ids.js";
 import { amountIn, busy, countdown, errorLine, field, h, mount, when } from "./h.js";
 import { EXPIRIES } from "./settings.js";
@@ -122,7 +122,7 @@ async function card(app, m, part, state, receipt, time, deciding) {
   const title = isOffer ? (part.payer === me ? `You offered @${part.payee}` : `@${part.payer} offered you`)
     : (part.payee === me ? `You requested from @${part.payer}` : `@${part.payee} requests from you`);
   const buttons = [];
-  const act = (label, type, cls, at) => {
+  const act = (label, type, cls) => {
     const b = h("button", {
       type: "button",
       class: cls,
@@ -130,7 +130,7 @@ async function card(app, m, part, state, receipt, time, deciding) {
       onclick: () => busy(b, err, async () => {
         const other = part.payer === me ? part.payee : part.payer;
         try {
-          await wallet.decide(type, m.id, at?.(), other, part.amount);
+          await wallet.decide(type, m.id, null, other, part.amount);
         } catch (e) {
           if (e.code !== "unreachable" && !(e.status >= 500)) throw e;
           err.textContent = "Not sent yet: the node cannot be reached. It is kept and sent when the node is back.";
@@ -148,7 +148,7 @@ async function card(app, m, part, state, receipt, time, deciding) {
       if (part.payer === me) buttons.push(act("Cancel", "cancel", "danger"));
     } else if (!isOffer) {
       if (part.payer === me) {
-        buttons.push(act("Pay now", "pay"), payLater(app, m, part, err), act("Reject", "reject", "secondary"));
+        buttons.push(act("Pay now", "pay"), payLater(app, m, part), act("Reject", "reject", "secondary"));
       }
       if (part.payee === me) buttons.push(act("Cancel", "cancel", "danger"));
     }
@@ -167,7 +167,7 @@ async function card(app, m, part, state, receipt, time, deciding) {
     err, time);
 }
 
-function payLater(app, m, part, err) {
+function payLater(app, m, part) {
   const { wallet } = app;
   const b = h("button", {
     type: "button",
@@ -199,7 +199,6 @@ function payLater(app, m, part, err) {
       dialog.showModal();
     },
   });
-  void err;
   return b;
 }
 
@@ -293,7 +292,7 @@ async function paymentDialog(app, kind, other) {
         if (offer) {
           const balances = await wallet.balances();
           const b = balances.find((x) => x.currency === parsed.currency);
-          const available = b ? minorOf(b.available)?.minor ?? 0n : 0n;
+          const available = b ? splitAmount(b.available)?.minor ?? 0n : 0n;
           if (parsed.minor > available) {
             amount.setError(`more than you have available (${b?.available ?? parsed.currency + ":0"})`);
             return;

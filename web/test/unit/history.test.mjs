@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { formatMinor, minorOf } from "../../src/amount.js";
+import { formatMinor } from "../../src/amount.js";
 import { csvCell, decimal, iso8601, lines, splitAmount } from "../../src/history.js";
 
 test("amounts split and print back as the CLI does", () => {
@@ -20,7 +20,7 @@ test("amounts split and print back as the CLI does", () => {
   assert.equal(formatMinor("EUR", 2, 5n), "EUR:0.05");
   assert.equal(formatMinor("JPY", 0, 500n), "JPY:500");
   assert.equal(formatMinor("EUR", 2, 9223372036854775807n), "EUR:92233720368547758.07");
-  assert.deepEqual(minorOf("EUR:0.05"), { currency: "EUR", decimals: 2, minor: 5n });
+  assert.deepEqual(splitAmount("EUR:0.05"), { code: "EUR", minor: 5n, decimals: 2 });
 });
 
 test("CSV cells are quoted and never formulas", () => {
