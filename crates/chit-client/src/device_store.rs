@@ -32,6 +32,32 @@ struct SealedState {
     ciphertext: String,
 }
 
+/// What a wallet keeps of one device, sealed: the element's state, and what the node has not
+/// seen yet — entries to sync, the vouchers the collects among them name, and a deposit sent
+/// but not yet answered (sent again, under the same id, before anything else).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceFile {
+    pub state: DeviceState,
+    #[serde(default)]
+    pub unsynced: Vec<chit_offline::entry::SignedEntry>,
+    #[serde(default)]
+    pub collected: Vec<chit_offline::entry::Voucher>,
+    #[serde(default)]
+    pub pending_deposit: Option<chit_proto::api::SignedCommand>,
+}
+
+impl DeviceFile {
+    pub fn new(state: DeviceState) -> Self {
+        Self {
+            state,
+            unsynced: Vec::new(),
+            collected: Vec::new(),
+            pending_deposit: None,
+        }
+    }
+}
+
 /// Where a wallet keeps its devices' states.
 pub struct DeviceStore {
     dir: PathBuf,
@@ -68,12 +94,12 @@ impl DeviceStore {
         self.dir.join(format!("{name}.json"))
     }
 
-    /// Seals and stores `state`, replacing the device's file atomically.
-    pub fn save(&self, state: &DeviceState) -> Result<(), WalletError> {
+    /// Seals and stores `file`, replacing the device's file atomically.
+    pub fn save(&self, file: &DeviceFile) -> Result<(), WalletError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| error(&self.dir, e))?;
-        let device = state.certificate.device_key;
+        let device = file.state.certificate.device_key;
         let nonce = random_bytes::<12>();
-        let plain = serde_json::to_vec(state).expect("serialisable");
+        let plain = serde_json::to_vec(file).expect("serialisable");
         let sealed = ChaCha20Poly1305::new(&self.key)
             .encrypt(
                 Nonce::from_slice(&nonce),
@@ -101,9 +127,38 @@ impl DeviceStore {
             .map_err(|e| error(&self.dir, e))
     }
 
+    /// The devices this wallet keeps a state for.
+    pub fn devices(&self) -> Result<Vec<IdentityKey>, WalletError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(error(&self.dir, e)),
+        };
+        let mut keys = Vec::new();
+        for entry in entries {
+            let name = entry.map_err(|e| error(&self.dir, e))?.file_name();
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if let Some(key) =
+                b64::decode_array::<32>(stem).and_then(|b| IdentityKey::from_bytes(b).ok())
+            {
+                keys.push(key);
+            }
+        }
+        keys.sort_by_key(|k| *k.as_bytes());
+        Ok(keys)
+    }
+
+    /// Forgets a device (once the node has retired it).
+    pub fn remove(&self, device: &IdentityKey) -> Result<(), WalletError> {
+        let path = self.path(device);
+        std::fs::remove_file(&path).map_err(|e| error(&path, e))
+    }
+
     /// The stored state of `device`, if this wallet has one; a file that does not open (another
     /// wallet's, or altered) is an error, never a state.
-    pub fn load(&self, device: &IdentityKey) -> Result<Option<DeviceState>, WalletError> {
+    pub fn load(&self, device: &IdentityKey) -> Result<Option<DeviceFile>, WalletError> {
         let path = self.path(device);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
@@ -178,10 +233,11 @@ mod tests {
         assert_eq!(store.load(&key).unwrap(), None);
         let c = Confirmation::issue(key, Movement::Deposit, 1, 700, "EUR", &node);
         d.deposit(&c, 3).unwrap();
-        store.save(d.state()).unwrap();
+        store.save(&DeviceFile::new(d.state().clone())).unwrap();
         let back = store.load(&key).unwrap().unwrap();
-        assert_eq!(&back, d.state());
-        assert_eq!(SoftElement::from_state(back).unwrap().balance(), 700);
+        assert_eq!(&back.state, d.state());
+        assert_eq!(SoftElement::from_state(back.state).unwrap().balance(), 700);
+        assert_eq!(store.devices().unwrap(), vec![key]);
         assert!(!store.path(&key).with_extension("tmp").exists());
 
         let other = DeviceStore::new(dir.path(), &IdentitySecret::from_seed([5; 32]));

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod device_store;
 pub mod history;
 pub mod ids;
+pub mod offline;
 mod reading;
 pub use reading::Page;
 pub mod wallet;

@@ -131,6 +131,8 @@ pub(crate) async fn run_command(
         Action::TopUp { .. } | Action::CashOut { .. } => {
             raw_json(&node.top_up_or_cash_out(actor, req).await?)
         }
+        Action::RetireDevice { .. } => raw_json(&node.retire_device(actor, req).await?),
+        Action::OfflineDeposit { .. } => raw_json(&node.offline_deposit(actor, req).await?),
         _ => raw_json(&node.act(actor, req).await?),
     }
 }

@@ -6,6 +6,7 @@ pub mod admission;
 pub mod error;
 mod extract;
 mod handlers;
+pub mod offline;
 pub mod read;
 pub mod serving;
 mod sockets;
@@ -95,6 +96,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/calls", get(calls))
         .merge(crate::read::routes())
+        .merge(crate::offline::routes())
         .merge(crate::web::routes())
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))

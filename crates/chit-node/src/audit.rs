@@ -26,6 +26,10 @@ pub struct NodeAudit {
     pub receipts: u64,
     pub api_keys: u64,
     pub payments: u64,
+    /// Offline devices, their stored chain entries and redeemed vouchers checked.
+    pub devices: u64,
+    pub device_entries: u64,
+    pub vouchers: u64,
     pub ledger: chit_ledger::AuditReport,
     pub violations: Vec<String>,
     pub repairs_pending: Vec<String>,
@@ -48,6 +52,12 @@ pub fn audit(db: &Db, ledger: &Ledger, node_key: &IdentityKey) -> Result<NodeAud
     check_api_keys(db, &mut keys, &mut report)?;
     check_messages(db, node_key, &mut keys, &mut report)?;
     check_payments(db, ledger, &mut report)?;
+    let offline = crate::offline::audit::audit_offline(db, ledger, node_key)?;
+    report.devices = offline.devices;
+    report.device_entries = offline.entries;
+    report.vouchers = offline.redemptions;
+    report.violations.extend(offline.violations);
+    report.repairs_pending.extend(offline.repairs_pending);
     Ok(report)
 }
 

@@ -11,6 +11,7 @@ pub mod exec;
 pub mod messaging;
 pub mod metrics;
 pub mod node;
+pub mod offline;
 pub mod payments;
 pub mod posting;
 pub mod storage;

@@ -41,6 +41,8 @@ pub struct Node {
     pub(crate) checks: tokio::sync::Semaphore,
     /// Checks the signatures of async callers in batches.
     pub(crate) signatures: crate::auth::signatures::SignatureChecks,
+    /// The operator's offline limits and loss policy.
+    pub(crate) offline: std::sync::RwLock<crate::offline::OfflineConfig>,
 }
 
 impl Node {
@@ -83,8 +85,10 @@ impl Node {
             sessions: crate::auth::cache::Sessions::default(),
             checks: tokio::sync::Semaphore::new(CHECKS_PARALLEL),
             signatures: crate::auth::signatures::SignatureChecks::start(),
+            offline: Default::default(),
         });
         node.open_system_accounts()?;
+        node.open_offline_accounts()?;
         node.fill_missing_amounts()?;
         Ok(node)
     }

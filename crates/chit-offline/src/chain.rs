@@ -131,28 +131,39 @@ impl DeviceChain {
             return Err(Rejected::ZeroSeq);
         }
         e.verify().map_err(|_| Rejected::BadSignature)?;
+        Ok(self.place(e))
+    }
+
+    /// [`DeviceChain::observe`] for an entry whose signature the caller has checked: one the
+    /// node stored after checking it, or a voucher's from a batched verification.
+    pub fn place(&mut self, e: &SignedEntry) -> Result<Observed, Fraud> {
+        debug_assert!(e.entry.device_key == self.device_key && e.entry.seq > 0);
         if let Some(known) = self.entries.get(&e.entry.seq) {
             if known == e {
-                return Ok(Ok(Observed::Known));
+                return Ok(Observed::Known);
             }
-            return Ok(Err(Fraud::Fork {
+            return Err(Fraud::Fork {
                 first: Box::new(known.clone()),
                 second: Box::new(e.clone()),
-            }));
+            });
         }
         if let Event::Pay { j, .. } = e.entry.event {
             if let Some(first) = self.payments.get(&j).and_then(|seq| self.entries.get(seq)) {
-                return Ok(Err(Fraud::ReusedIndex {
+                return Err(Fraud::ReusedIndex {
                     first: Box::new(first.clone()),
                     second: Box::new(e.clone()),
-                }));
+                });
             }
             self.payments.insert(j, e.entry.seq);
         }
         self.entries.insert(e.entry.seq, e.clone());
-        Ok(self
-            .advance()
-            .map(|verified_to| Observed::New { verified_to }))
+        self.advance()
+            .map(|verified_to| Observed::New { verified_to })
+    }
+
+    /// The entry numbered `seq`, if the node has it.
+    pub fn entry(&self, seq: u64) -> Option<&SignedEntry> {
+        self.entries.get(&seq)
     }
 
     /// Verifies the entries that now follow the verified part, in order.

@@ -16,8 +16,12 @@
 //!   double spend.
 //! - [`revocation`]: the node-signed, versioned list of revoked devices.
 //! - [`uri`]: requests and vouchers as `chit://` text a QR code holds.
+//! - [`cover`]: who pays when a device's vouchers exceed what it holds (the loss policy).
+//! - [`api`]: what wallets and the node send each other over HTTP.
 
+pub mod api;
 pub mod chain;
+pub mod cover;
 pub mod device;
 pub mod entry;
 pub mod limits;

@@ -7,7 +7,7 @@
 use crate::statements::Attestation;
 
 /// A device class's limits, in minor units of the node's currency.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClassLimits {
     pub holding: u64,
     pub voucher: u64,

@@ -66,11 +66,12 @@ pub struct UnknownWord {
 }
 
 wire_enum! {
-    /// An offer (the payer pushes money, held until the payee decides) or a request (the payee
-    /// asks; nothing is held until the payer pays).
+    /// An offer (the payer pushes money, held until the payee decides), a request (the payee
+    /// asks; nothing is held until the payer pays), or an offline voucher the payee claimed.
     PaymentKind, "payment kind" {
         Offer = "offer",
         Request = "request",
+        Offline = "offline",
     }
 }
 

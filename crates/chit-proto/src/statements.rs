@@ -172,6 +172,17 @@ pub enum Action {
     },
     /// Withdraw an API key at once.
     Revoke { key: IdentityKey },
+    /// Move `amount` from the online balance onto the actor's offline device `device`, as its
+    /// movement number `device_i` + 1 (the number the wallet last saw: a device out of step
+    /// with the node is synced first, not guessed at).
+    OfflineDeposit {
+        device: IdentityKey,
+        amount: String,
+        device_i: u64,
+    },
+    /// Retire one of the actor's offline devices: its certificate goes on the revocation list
+    /// (a lost phone pays no one afterwards).
+    RetireDevice { device: IdentityKey },
 }
 
 /// What an API key may be allowed to do: `send` money (offers, paying requests, topping up
@@ -191,9 +202,12 @@ impl Action {
             | Self::Cancel { .. }
             | Self::Reject { .. }
             | Self::Refund { .. } => Some("decide"),
-            Self::CashOut { .. } | Self::Link { .. } | Self::Grant { .. } | Self::Revoke { .. } => {
-                None
-            }
+            Self::CashOut { .. }
+            | Self::Link { .. }
+            | Self::Grant { .. }
+            | Self::Revoke { .. }
+            | Self::OfflineDeposit { .. }
+            | Self::RetireDevice { .. } => None,
         }
     }
 }
@@ -258,6 +272,16 @@ impl Command {
                 c.u64(*expires_at_ms).str(label)
             }
             Action::Revoke { key } => c.str("revoke").bytes(key.as_bytes()),
+            Action::OfflineDeposit {
+                device,
+                amount,
+                device_i,
+            } => c
+                .str("offline_deposit")
+                .bytes(device.as_bytes())
+                .str(amount)
+                .u64(*device_i),
+            Action::RetireDevice { device } => c.str("retire_device").bytes(device.as_bytes()),
         };
         c.finish()
     }

@@ -98,7 +98,10 @@ impl Node {
     }
 
     /// A registered user's identity key, ready to verify; `None` for an unknown handle.
-    fn verifier(&self, handle: &Handle) -> Result<Option<Arc<chit_proto::Verifier>>, NodeError> {
+    pub(crate) fn verifier(
+        &self,
+        handle: &Handle,
+    ) -> Result<Option<Arc<chit_proto::Verifier>>, NodeError> {
         if let Some(v) = self.identities.get(handle) {
             return Ok(Some(v));
         }

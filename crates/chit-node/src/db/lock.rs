@@ -25,6 +25,12 @@ impl WriteLock {
         Self::named(b"message", id)
     }
 
+    /// The lock on an offline device: its chain, its counters and what it holds. Taken before
+    /// any user or message lock, so two writers never wait for each other in a cycle.
+    pub fn device(key: &[u8; 32]) -> Self {
+        Self::named(b"device", &chit_proto::b64::encode(key))
+    }
+
     /// A PostgreSQL advisory lock key, the same on every node: FNV-1a over the kind and the
     /// name. Nothing rests on the keys being hard to collide (two names whose keys collide
     /// only wait for each other), and a posting takes three on every engine, so the cheap

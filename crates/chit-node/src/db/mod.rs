@@ -181,6 +181,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0008_sessions.sql"),
     include_str!("../../migrations/sqlite/0009_canonical_ids.sql"),
     include_str!("../../migrations/sqlite/0010_amount_minor.sql"),
+    include_str!("../../migrations/sqlite/0011_offline.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_node.sql"),
@@ -192,6 +193,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0007_sessions.sql"),
     include_str!("../../migrations/postgres/0008_canonical_ids.sql"),
     include_str!("../../migrations/postgres/0009_amount_minor.sql"),
+    include_str!("../../migrations/postgres/0010_offline.sql"),
 ];
 
 impl Db {

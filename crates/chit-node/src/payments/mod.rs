@@ -21,7 +21,7 @@ pub mod requests;
 pub mod statement;
 
 pub use ids::*;
-pub(crate) use ledger::ledger_error;
+pub(crate) use ledger::{ledger_error, transfer_error};
 
 /// Ledger reason codes (the transfer's `code`).
 pub const CODE_OFFER: u16 = 10;

@@ -1,10 +1,11 @@
 //! The node's state, written once for both engines (see [`crate::db`]), one file per
 //! aggregate: users, sessions, messages (conversations and mailboxes), payments, linked
-//! accounts, API keys. Every function runs inside the caller's transaction.
+//! accounts, API keys, offline devices. Every function runs inside the caller's transaction.
 
 mod api_keys;
 mod linked_accounts;
 mod messages;
+mod offline;
 mod payments;
 mod sessions;
 mod users;
@@ -12,6 +13,7 @@ mod users;
 pub use api_keys::*;
 pub use linked_accounts::*;
 pub use messages::*;
+pub use offline::*;
 pub use payments::*;
 pub use sessions::*;
 pub use users::*;

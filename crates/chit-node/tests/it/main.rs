@@ -8,6 +8,7 @@ mod connections;
 mod identity;
 mod keys;
 mod messages;
+mod offline;
 mod outcomes;
 mod payments;
 mod reading;
