@@ -67,6 +67,16 @@ pub struct Identity {
     pub encryption: EncryptionSecret,
 }
 
+impl Clone for Identity {
+    fn clone(&self) -> Self {
+        Self {
+            handle: self.handle.clone(),
+            identity: IdentitySecret::from_seed(self.identity.to_seed()),
+            encryption: EncryptionSecret::from_seed(self.encryption.to_seed()),
+        }
+    }
+}
+
 impl Identity {
     pub fn generate(handle: Handle) -> Self {
         Self {
@@ -227,6 +237,13 @@ impl Client {
             .as_ref()
             .ok_or_else(|| ClientError::Untrusted("the node's currencies are unreadable".into()))?;
         Ok(chit_core::Amount::parse_positive(text, currencies)?.to_string())
+    }
+
+    /// [`Client::canonical_amount`], read: the amount with its currency and minor units.
+    pub fn amount(&mut self, text: &str) -> Result<chit_core::Amount, ClientError> {
+        let canonical = self.canonical_amount(text)?;
+        let currencies = self.currencies.as_ref().expect("read by canonical_amount");
+        Ok(chit_core::Amount::parse_canonical(&canonical, currencies)?)
     }
 
     fn pinned(&mut self) -> Result<IdentityKey, ClientError> {

@@ -34,13 +34,26 @@ pub enum OfflineError {
     #[error(transparent)]
     Wallet(#[from] WalletError),
     #[error("the device refused: {0}")]
-    Device(#[from] DeviceError),
+    Device(DeviceError),
     #[error("the voucher is refused: {0}")]
-    Verify(#[from] VerifyError),
+    Verify(VerifyError),
     #[error(transparent)]
     Uri(#[from] chit_offline::uri::UriError),
     #[error("{0}")]
     Wrong(String),
+}
+
+// Not `#[from]`: the message already says the cause, and a source would say it twice.
+impl From<DeviceError> for OfflineError {
+    fn from(e: DeviceError) -> Self {
+        Self::Device(e)
+    }
+}
+
+impl From<VerifyError> for OfflineError {
+    fn from(e: VerifyError) -> Self {
+        Self::Verify(e)
+    }
 }
 
 impl Client {
@@ -124,6 +137,10 @@ pub struct ReceiverBook {
     pub received: Vec<Received>,
     /// The newest revocation list fetched.
     pub revocations: Option<RevocationList>,
+    /// The node's offline currency and its decimals, as last heard, so amounts read with no
+    /// network.
+    #[serde(default)]
+    pub currency: Option<(String, u8)>,
 }
 
 /// Most open requests kept (the oldest is dropped past it).
@@ -163,6 +180,16 @@ impl OfflineWallet {
                 self.book_path().display()
             ))),
         }
+    }
+
+    /// Remembers the currency amounts are read in when offline.
+    pub fn remember_currency(&self, code: &str, decimals: u8) -> Result<(), OfflineError> {
+        let mut book = self.book()?;
+        if book.currency.as_ref() != Some(&(code.to_owned(), decimals)) {
+            book.currency = Some((code.to_owned(), decimals));
+            self.save_book(&book)?;
+        }
+        Ok(())
     }
 
     fn save_book(&self, book: &ReceiverBook) -> Result<(), OfflineError> {

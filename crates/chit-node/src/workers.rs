@@ -34,6 +34,10 @@ pub const JOBS: &[Job] = &[
         run: |node| node.recover_paying(PAYING_STALE_MS, BATCH).map(drop),
     },
     Job {
+        name: "retired devices",
+        run: |node| node.release_retired(BATCH).map(drop),
+    },
+    Job {
         name: "offline booking",
         run: |node| node.book_offline(BATCH).map(drop),
     },

@@ -33,6 +33,9 @@ pub fn audit(data_dir: &std::path::Path, database: Option<&str>, out: Out) -> Re
             "receipts_checked": r.receipts,
             "api_keys": r.api_keys,
             "payments": r.payments,
+            "devices": r.devices,
+            "device_entries": r.device_entries,
+            "vouchers": r.vouchers,
             "accounts": r.ledger.accounts,
             "transfers": r.ledger.transfers,
             "violations": violations,
@@ -41,7 +44,8 @@ pub fn audit(data_dir: &std::path::Path, database: Option<&str>, out: Out) -> Re
         || {
             let mut text = format!(
                 "audited {}: {} users, {} messages, {} signatures and {} receipts checked, \
-                 {} API keys, {} payments against the ledger, {} accounts recomputed from {} transfers",
+                 {} API keys, {} payments against the ledger, {} offline devices ({} chain entries, \
+                 {} vouchers) re-verified, {} accounts recomputed from {} transfers",
                 database.map_or_else(|| data_dir.display().to_string(), str::to_owned),
                 r.users,
                 r.messages,
@@ -49,6 +53,9 @@ pub fn audit(data_dir: &std::path::Path, database: Option<&str>, out: Out) -> Re
                 r.receipts,
                 r.api_keys,
                 r.payments,
+                r.devices,
+                r.device_entries,
+                r.vouchers,
                 r.ledger.accounts,
                 r.ledger.transfers,
             );

@@ -222,6 +222,16 @@ pub enum Command {
         #[command(subcommand)]
         op: KeyCmd,
     },
+    /// Offline devices: a software secure element on this computer that pays with no network
+    Device {
+        #[command(subcommand)]
+        op: DeviceCmd,
+    },
+    /// Pay and be paid with no network: money on a device, vouchers as text or QR, claimed when online
+    Offline {
+        #[command(subcommand)]
+        op: OfflineCmd,
+    },
     /// The operator's tools, run on the node's machine against its data
     Admin {
         #[command(subcommand)]
@@ -279,6 +289,81 @@ impl AutoAcceptMode {
             Self::Everyone => "everyone",
         }
     }
+}
+
+#[derive(Subcommand)]
+pub enum DeviceCmd {
+    /// Make a device key here and have the node certify it (with its offline limits)
+    #[command(after_help = "Example:\n  chit device add --label laptop")]
+    Add {
+        /// A name to tell it apart (at most 64 characters)
+        #[arg(long, default_value = "this computer")]
+        label: String,
+    },
+    /// Your devices as the node knows them: status, what it holds, its limits
+    List,
+    /// Retire a device: it goes on the revocation list and pays no one afterwards
+    #[command(after_help = "Example:\n  chit device retire Xy3v")]
+    Retire {
+        /// The device key, or a unique prefix of it, as `chit device list` shows it
+        #[arg(allow_hyphen_values = true)]
+        device: String,
+        /// Retire it even though it still holds money (withdraw it first, unless the device is lost)
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OfflineCmd {
+    /// Move money from your online balance onto the device
+    #[command(after_help = "Example:\n  chit offline deposit 50")]
+    Deposit {
+        amount: String,
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Move money from the device back to your online balance
+    #[command(after_help = "Example:\n  chit offline withdraw 20")]
+    Withdraw {
+        amount: String,
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// What the device holds, its limits, and what waits to be claimed (no network needed)
+    Balance {
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Ask to be paid offline: prints a request as text and QR for the payer's device
+    #[command(after_help = "Example:\n  chit offline request 12.50")]
+    Request { amount: String },
+    /// Pay a request from the device, with no network: prints the voucher as text and QR
+    #[command(after_help = "Example:\n  chit offline pay chit://offline-request/…")]
+    Pay {
+        /// The request's chit://offline-request/… text
+        request: String,
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Check a voucher you were handed (PayVerify, no network) and keep it to claim
+    #[command(after_help = "Example:\n  chit offline receive chit://offline-voucher/…")]
+    Receive {
+        /// The voucher's chit://offline-voucher/… text
+        voucher: String,
+    },
+    /// Credit every voucher received to your online balance (online)
+    Claim,
+    /// Move received vouchers onto your own device, to spend them again offline
+    Collect {
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Tell the node what the device did, and fetch the revocation list (online)
+    Sync {
+        #[arg(long)]
+        device: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -133,6 +133,8 @@ fn run(cli: Cli, out: Out) -> Result<()> {
             };
             cmd::templates::template(&open()?, op, out)
         }
+        Command::Device { op } => cmd::offline::device(&mut open()?, op, out),
+        Command::Offline { op } => cmd::offline::offline(&mut open()?, op, out),
         Command::Key { op } => match op {
             KeyCmd::Export { file } => cmd::keys::export(&dir()?, file, out),
             KeyCmd::Import { file } => cmd::keys::import(&dir()?, file, out),

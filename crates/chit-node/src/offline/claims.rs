@@ -283,7 +283,7 @@ fn earlier(first: &RedemptionRow, actor: &Handle, hash: [u8; 32]) -> ClaimResult
         payment: None,
         code: Some("double_spend".into()),
         message: Some(if first.claimed {
-            format!("the voucher was already claimed by @{}", first.claimant)
+            format!("the voucher was already claimed by {}", first.claimant)
         } else {
             "the voucher was already collected onto a device".to_owned()
         }),

@@ -18,6 +18,7 @@
 //! - [`sync`]: a device's entries (withdrawals credited, collects taken).
 //! - [`redeem`]: one voucher claimed or collected, paid from what its device holds.
 //! - [`claims`]: vouchers credited online, each a payment message with a receipt.
+//! - [`release`]: a retired device's money back to its owner after the claim window.
 //! - [`booking`]: the ledger transfers behind it all.
 //! - [`notices`]: what the owner and the receivers are told.
 //! - [`audit`]: the operator's check.
@@ -30,6 +31,7 @@ mod deposits;
 mod devices;
 mod notices;
 mod redeem;
+mod release;
 mod sync;
 
 use chit_core::TransferId;
@@ -57,6 +59,9 @@ pub const CODE_OFFLINE_LOSS: u16 = 33;
 pub struct OfflineConfig {
     pub limits: OfflineLimits,
     pub loss_policy: LossPolicy,
+    /// How long after its retirement a device's vouchers may still be claimed from what it
+    /// held; then the rest goes back to its owner.
+    pub retired_claim_window_ms: u64,
 }
 
 impl Default for OfflineConfig {
@@ -66,6 +71,7 @@ impl Default for OfflineConfig {
         Self {
             limits: OfflineLimits::default(),
             loss_policy: LossPolicy::Operator,
+            retired_claim_window_ms: 7 * 24 * 3_600_000,
         }
     }
 }

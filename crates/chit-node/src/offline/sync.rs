@@ -147,7 +147,7 @@ impl Node {
                 Some(first) if first.collector == Some(device) => return Ok(None),
                 Some(first) => Some(if first.claimed {
                     format!(
-                        "it collected a voucher @{} had already claimed",
+                        "it collected a voucher {} had already claimed",
                         first.claimant
                     )
                 } else {

@@ -221,7 +221,12 @@ pub fn insert_movement(c: &mut dyn Conn, m: &MovementRow, now_ms: u64) -> Result
         &[
             key_value(&m.device),
             amount(m.i),
-            if m.deposit { "deposit" } else { "withdraw" }.into(),
+            match (m.deposit, m.i) {
+                (true, _) => "deposit",
+                (false, 0) => "release",
+                _ => "withdraw",
+            }
+            .into(),
             amount(m.amount),
             amount(m.paid),
             m.command_id.clone().into(),
@@ -513,5 +518,21 @@ pub fn redeemed_of(
     )?
     .iter()
     .map(|r| key32(r.blob(0)?))
+    .collect()
+}
+
+/// Retired devices that still hold money, retired at or before `cutoff_ms`.
+pub fn retired_holding(
+    c: &mut dyn Conn,
+    cutoff_ms: u64,
+    limit: usize,
+) -> Result<Vec<IdentityKey>, StoreError> {
+    c.query(
+        "SELECT device_key FROM offline_devices WHERE status = 'retired' AND held > 0 \
+         AND status_at_ms <= $1 LIMIT $2",
+        &[ms(cutoff_ms), Value::Int(limit as i64)],
+    )?
+    .iter()
+    .map(|r| IdentityKey::from_bytes(key32(r.blob(0)?)?).map_err(|_| corrupt("device key")))
     .collect()
 }

@@ -19,13 +19,8 @@ use super::*;
 
 fn wallet(node: &TestNode, me: &Identity) -> (OfflineWallet, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let me = Identity {
-        handle: me.handle.clone(),
-        identity: IdentitySecret::from_seed(me.identity.to_seed()),
-        encryption: chit_proto::EncryptionSecret::from_seed(me.encryption.to_seed()),
-    };
     let _ = node;
-    (OfflineWallet::new(dir.path(), me), dir)
+    (OfflineWallet::new(dir.path(), me.clone()), dir)
 }
 
 fn pinned(node: &TestNode, client: &mut Client) {
@@ -634,4 +629,51 @@ fn second_node(node: &TestNode) -> chit_server::Background {
         ..Default::default()
     };
     chit_server::Background::start(other, config).unwrap()
+}
+
+#[test]
+fn a_retired_device_pays_what_it_signed_before_and_its_owner_gets_the_rest_later() {
+    let node = TestNode::start(Engine::Sqlite);
+    let p = pair(&node, "EUR:40.00");
+    let aw = &p.alice_wallet.0;
+    let mut file = aw.device(None).unwrap();
+    let request = p.bob_wallet.0.request(1_000, "EUR").unwrap();
+    let voucher = aw.pay(&mut file, &request).unwrap();
+    let key = file.state.certificate.device_key;
+    let retired = p
+        .alice
+        .0
+        .retire_device(&Client::sign(
+            &p.alice.1,
+            chit_proto::Action::RetireDevice { device: key },
+        ))
+        .unwrap();
+    assert_eq!(retired.status, DeviceStatus::Retired);
+    assert_eq!(p.bob.0.revocation_list().unwrap().devices, vec![key]);
+    // Signed before it retired: still paid.
+    let r = p
+        .bob
+        .0
+        .offline_claim(&ClaimRequest {
+            vouchers: vec![voucher],
+        })
+        .unwrap()
+        .results
+        .remove(0);
+    assert_eq!(r.paid, 1_000);
+    assert_eq!(
+        node.node.release_retired(10).unwrap(),
+        0,
+        "not before the claim window has passed"
+    );
+    node.clock
+        .advance(std::time::Duration::from_secs(8 * 24 * 3600));
+    assert_eq!(node.node.release_retired(10).unwrap(), 1);
+    assert_eq!(node.node.release_retired(10).unwrap(), 0, "once");
+    // (The session has expired by now: the node's own answer.)
+    let b = node
+        .block_on(node.node.balances(p.alice.1.handle.clone()))
+        .unwrap();
+    assert_eq!(b.balances[0].balance, "EUR:90.00");
+    clean(&node);
 }

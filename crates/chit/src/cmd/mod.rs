@@ -6,6 +6,7 @@ pub mod chat;
 pub mod history;
 pub mod keys;
 pub mod money;
+pub mod offline;
 pub mod pay;
 pub mod templates;
 pub mod tokens;

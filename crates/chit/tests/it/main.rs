@@ -3,6 +3,7 @@
 
 mod crash;
 mod newcomer;
+mod offline;
 mod upgrade;
 mod web;
 
@@ -97,8 +98,13 @@ impl Drop for Serve {
 }
 
 fn chit(node: &Serve, wallet: &std::path::Path, args: &[&str]) -> Result<Value, String> {
+    chit_at(&node.url, wallet, args)
+}
+
+/// [`chit`] against a node's address, which may have no node behind it now.
+fn chit_at(url: &str, wallet: &std::path::Path, args: &[&str]) -> Result<Value, String> {
     let out = Command::new(CHIT)
-        .args(["--json", "--node", &node.url, "--wallet"])
+        .args(["--json", "--node", url, "--wallet"])
         .arg(wallet)
         .args(args)
         .output()
